@@ -1,0 +1,132 @@
+# coapd - see README.  Plain GNU make; ./configure (autoconf) may write
+# config.mk with prefix/sysconfdir/WOLFSSL, included below when present.
+-include config.mk
+
+VERSION		?= 0.1.0
+prefix		?= /usr/local
+sbindir		?= $(prefix)/sbin
+sysconfdir	?= /etc
+mandir		?= $(prefix)/share/man
+unitdir		?= /lib/systemd/system
+DESTDIR		?=
+
+CC		?= cc
+CFLAGS		?= -O2 -g
+WARN		:= -Wall -Wextra -Wformat=2 -Wvla -Wshadow
+ifeq ($(CI),true)
+WARN		+= -Werror
+endif
+
+PKGS		:= liburing libconfig libsystemd
+# WOLFSSL=DIR links a wolfSSL installed under DIR (see `make wolfssl`).
+WOLFSSL		?=
+ifeq ($(WOLFSSL),)
+WOLF_CFLAGS	:= $(shell pkg-config --cflags wolfssl 2>/dev/null)
+WOLF_LIBS	:= $(shell pkg-config --libs wolfssl 2>/dev/null)
+else
+WOLF_CFLAGS	:= -I$(abspath $(WOLFSSL))/include
+WOLF_LIBS	:= $(abspath $(WOLFSSL))/lib/libwolfssl.a -lm -pthread
+endif
+
+PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS	+= -D_GNU_SOURCE -DCOAPD_VERSION='"$(VERSION)"' \
+		   -DCOAPD_SYSCONFDIR='"$(sysconfdir)"' -Isrc
+ALL_CFLAGS	= $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(WOLF_CFLAGS) -pthread -MMD -MP
+LIBS		= $(PKG_LIBS) $(WOLF_LIBS) -pthread
+
+B		:= build
+LIB_SRC		:= $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ		:= $(LIB_SRC:src/%.c=$(B)/%.o)
+UNIT_SRC	:= $(wildcard tests/unit/test_*.c)
+UNIT_BIN	:= $(UNIT_SRC:tests/unit/%.c=$(B)/%)
+BENCH_SRC	:= $(wildcard tests/bench/*.c)
+BENCH_BIN	:= $(BENCH_SRC:tests/bench/%.c=$(B)/%)
+FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
+
+.PHONY: all deps run check unit integ conftest fuzz bench install clean lint
+
+all: $(B)/coapd $(BENCH_BIN)
+
+$(B):
+	@mkdir -p $(B)
+
+$(B)/%.o: src/%.c | $(B)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libcoapd.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/coapd: $(B)/main.o $(B)/libcoapd.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/test_%: tests/unit/test_%.c $(B)/libcoapd.a
+	$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags check) -o $@ $< \
+		$(B)/libcoapd.a $(LIBS) $$(pkg-config --libs check)
+
+$(B)/%: tests/bench/%.c | $(B)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -lm -pthread
+
+# Fuzz targets replayed over their corpus by a plain main (no libFuzzer).
+$(B)/fuzz_%-replay: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/libcoapd.a
+	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c $(B)/libcoapd.a $(LIBS)
+
+# libFuzzer builds for `make fuzz` (clang).
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) | $(B)
+	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(PKG_CFLAGS) $(WOLF_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+
+deps:
+	@sh tests/deps.sh
+
+run: deps $(B)/coapd
+	$(B)/coapd -c conf/coapd.conf
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+
+conftest: $(B)/coapd
+	@sh tests/conf/run.sh $(B)/coapd
+
+integ: $(B)/coapd
+	@bash tests/integ/run.sh
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@fail=0; for t in $(FUZZ_REPLAY); do \
+		n=$$(basename $$t -replay); \
+		$$t tests/fuzz/corpus/$${n#fuzz_} || fail=1; done; exit $$fail
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(FUZZ_REPLAY)
+	@$(MAKE) --no-print-directory unit conftest fuzz-replay integ
+
+fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
+	@for f in $^; do n=$$(basename $$f); mkdir -p $(B)/corpus-$$n; \
+		$$f -max_total_time=$${FUZZ_SECONDS:-60} $(B)/corpus-$$n \
+		tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
+
+bench: deps all
+	@bash tests/bench/run.sh
+
+lint:
+	@! grep -ln '<liburing.h>' src/*.c src/*.h | grep -v '^src/uring.c$$'
+	@! grep -ln '<libconfig.h>' src/*.c src/*.h | grep -v '^src/cfg.c$$'
+	@! grep -ln '<wolfssl/' src/*.c src/*.h | grep -v '^src/dtls.c$$'
+	@! grep -ln '<systemd/' src/*.c src/*.h | grep -Ev '^src/(sd|log).c$$'
+	@echo "lint: library ownership OK"
+
+install: $(B)/coapd
+	install -D -m 0755 $(B)/coapd $(DESTDIR)$(sbindir)/coapd
+	install -D -m 0644 conf/coapd.conf $(DESTDIR)$(sysconfdir)/coapd.conf
+	@for m in man/*.[0-9]; do [ -f $$m ] || continue; s=$${m##*.}; \
+		install -D -m 0644 $$m $(DESTDIR)$(mandir)/man$$s/$$(basename $$m); done
+	@for u in systemd/*.service; do [ -f $$u ] || continue; \
+		install -D -m 0644 $$u $(DESTDIR)$(unitdir)/$$(basename $$u); done
+
+clean:
+	rm -rf $(B)
+
+-include $(wildcard $(B)/*.d)

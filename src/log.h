@@ -1,0 +1,55 @@
+/*
+ * log.h - logging in the style of OpenBSD httpd: log_warn() appends
+ * strerror(errno), log_warnx() does not; fatal()/fatalx() exit and are only
+ * used before the first worker starts.  Under journald (JOURNAL_STREAM set,
+ * or log_init(..., LOG_DEST_JOURNAL)) messages are sent with structured
+ * fields; otherwise they go to stderr.  Thread-safe: every call formats into
+ * a local buffer and writes once.
+ */
+#ifndef COAPD_LOG_H
+#define COAPD_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+enum log_level {
+	LOG_LVL_ERR = 3,	/* syslog priorities, so <N> prefixes match */
+	LOG_LVL_WARN = 4,
+	LOG_LVL_NOTICE = 5,
+	LOG_LVL_INFO = 6,
+	LOG_LVL_DEBUG = 7,
+};
+
+/* Set the threshold and the program name.  Call once before threads. */
+void	log_init(enum log_level level, const char *progname);
+/* Change the threshold (reload); atomic, any thread. */
+void	log_set_level(enum log_level level);
+/* True when messages of this level are written: check before formatting. */
+bool	log_enabled(enum log_level level);
+/* Parse "err", "warn", "notice", "info", "debug".  Returns 0 or -EINVAL. */
+int	log_level_parse(const char *name, enum log_level *out);
+
+void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * A message with journald fields: fields is a NULL-terminated list of
+ * "NAME=value" strings (PEER=, PSK_IDENTITY=, ROUTE=, CODE=, LATENCY_US=).
+ * On stderr the fields are appended as " name=value".
+ */
+void	log_fields(enum log_level level, const char *const *fields,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define log_debugf(...) do {						\
+	if (log_enabled(LOG_LVL_DEBUG))					\
+		log_debug(__VA_ARGS__);					\
+} while (0)
+
+#endif /* COAPD_LOG_H */
