@@ -177,7 +177,12 @@ coap_opt_is_critical(uint16_t num)
 /* True for options coapd understands; an unknown critical one gives 4.02. */
 bool		 coap_opt_is_known(uint16_t num);
 
-/* First unknown critical option of a request, or 0 if there is none. */
+/*
+ * First unknown critical option of a request, or 0 if there is none.  A
+ * known critical option with a length outside its range (RFC 7252 §5.4.3)
+ * or a second occurrence of a non-repeatable one (§5.4.5) counts as
+ * unknown, so both get 4.02 too.
+ */
 uint16_t	 coap_msg_unknown_critical(const struct coap_msg *m);
 
 /* Bytes needed to encode v as an option value (0 for v == 0). */
