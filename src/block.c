@@ -1,0 +1,62 @@
+/*
+ * block.c - Block-wise transfer option codec (RFC 7959 §2.2).
+ */
+#include <errno.h>
+
+#include "block.h"
+#include "coap_msg.h"
+
+int
+block_opt_decode(uint32_t value, struct block_opt *b)
+{
+	/* RFC 7959 §2.2: the option is 0..3 bytes long. */
+	if (value > 0xffffffu)
+		return -EINVAL;
+	b->num = value >> 4;
+	b->more = (value & 0x8) != 0;
+	b->szx = value & 0x7;
+	/* RFC 7959 §2.2: SZX 7 is reserved and gets 4.00 in a request. */
+	if (b->szx == 7)
+		return -EINVAL;
+	return 0;
+}
+
+uint32_t
+block_opt_encode(uint32_t num, bool more, uint8_t szx)
+{
+	return (num & BLOCK_NUM_MAX) << 4 | (more ? 0x8u : 0) |
+	    (szx > BLOCK_SZX_MAX ? BLOCK_SZX_MAX : szx);
+}
+
+int
+block_szx_for(size_t bytes)
+{
+	int szx;
+
+	if (bytes < 16)
+		return -ENOSPC;
+	for (szx = BLOCK_SZX_MAX; block_size((uint8_t)szx) > bytes; szx--)
+		;
+	return szx;
+}
+
+int
+block_opt_get(const struct coap_msg *m, uint16_t optnum, struct block_opt *b)
+{
+	const struct coap_opt *o;
+	uint32_t v;
+
+	o = coap_msg_opt(m, optnum);
+	if (o == NULL)
+		return -ENOENT;
+	/*
+	 * RFC 7252 §5.4.5: a repeated non-repeatable option, and §5.4.3: a
+	 * value of a length outside 0..3, are handled like an unrecognized
+	 * option; Block1 and Block2 are critical, so that means 4.02.
+	 */
+	if (o->len > 3 || coap_msg_opt_count(m, optnum) > 1)
+		return -EBADMSG;
+	if (coap_opt_uint(o, &v) < 0)
+		return -EBADMSG;
+	return block_opt_decode(v, b);
+}

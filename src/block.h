@@ -1,0 +1,62 @@
+/*
+ * block.h - Block-wise transfer options (RFC 7959 §2.2), pure.
+ *
+ * A Block1/Block2 option value is an unsigned integer of 0..3 bytes that
+ * packs NUM (20 bits), M (1 bit) and SZX (3 bits): the block is
+ * 2^(SZX + 4) bytes long and starts at NUM * 2^(SZX + 4).
+ */
+#ifndef COAPD_BLOCK_H
+#define COAPD_BLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct coap_msg;
+
+#define BLOCK_NUM_MAX	0xfffffu	/* 20-bit block number */
+#define BLOCK_SZX_MAX	6		/* 1024 bytes; 7 is reserved */
+
+struct block_opt {
+	uint32_t	 num;		/* block number, 0..BLOCK_NUM_MAX */
+	bool		 more;		/* M: more blocks follow */
+	uint8_t		 szx;		/* size exponent, 0..BLOCK_SZX_MAX */
+};
+
+/* Block size in bytes for a size exponent (16 << szx). */
+static inline size_t
+block_size(uint8_t szx)
+{
+	return (size_t)16 << szx;
+}
+
+/*
+ * Split an option value into b.  Returns 0, or -EINVAL when the value does
+ * not fit in 3 bytes or SZX is the reserved 7 (RFC 7959 §2.2: a request
+ * carrying it gets 4.00).  b is filled even on -EINVAL for SZX 7.
+ */
+int		 block_opt_decode(uint32_t value, struct block_opt *b);
+
+/*
+ * Pack num, more and szx into an option value.  num must be at most
+ * BLOCK_NUM_MAX and szx at most BLOCK_SZX_MAX (excess bits are dropped).
+ */
+uint32_t	 block_opt_encode(uint32_t num, bool more, uint8_t szx);
+
+/*
+ * The largest size exponent whose block fits in bytes, capped at
+ * BLOCK_SZX_MAX.  Returns -ENOSPC when bytes < 16.
+ */
+int		 block_szx_for(size_t bytes);
+
+/*
+ * Read the Block option numbered optnum (COAP_OPT_BLOCK1 or COAP_OPT_BLOCK2)
+ * from m into b.  Returns 0 when present and valid, -ENOENT when absent,
+ * -EBADMSG when its value is longer than 3 bytes or it is repeated (RFC 7252
+ * §5.4.3, §5.4.5: treated as an unrecognized critical option, 4.02), or
+ * -EINVAL when SZX is 7 (4.00).
+ */
+int		 block_opt_get(const struct coap_msg *m, uint16_t optnum,
+		    struct block_opt *b);
+
+#endif /* COAPD_BLOCK_H */

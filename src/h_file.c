@@ -1,0 +1,658 @@
+/*
+ * h_file.c - static routes: GET of a file or of a directory listing, with
+ * ETag validation (RFC 7252 §5.10.6) and Block2 (RFC 7959 §2.4).
+ *
+ * Every name a client sends is resolved with openat2(2) beneath the route's
+ * directory (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS): "..", absolute paths
+ * and symlinks that leave the tree fail in the kernel, so no user-space path
+ * check has to be right (hf_open_walk() covers kernels without openat2).
+ * Nothing is allocated per request: file blocks are pread into the response
+ * buffer and listings are generated into it.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/openat2.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block.h"
+#include "cfg.h"
+#include "coap_msg.h"
+#include "h_file.h"
+#include "handler.h"
+#include "linkfmt.h"
+
+/* Joined paths; longer requests get 4.04 like any other missing name. */
+#define HF_PATH_MAX	PATH_MAX
+/* One link-format entry: a path percent-encoded in full, plus ";ct=N". */
+#define HF_ENTRY_MAX	(3 * HF_PATH_MAX + 32)
+#define HF_DENTS_BUF	8192
+
+/* What a GET asked for, beyond its path. */
+struct hf_query {
+	bool		 has_block;
+	struct block_opt block;		/* Block2 of the request */
+	bool		 has_accept;
+	uint32_t	 accept;
+	bool		 want_size2;	/* RFC 7959 §4: Size2 0 in request */
+};
+
+/* Which bytes of the representation this response carries. */
+struct hf_plan {
+	uint8_t		 szx;
+	uint64_t	 off;
+	size_t		 len;		/* block size: most bytes to send */
+};
+
+static uint64_t
+hf_mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+static void
+hf_etag_put(uint64_t h, uint8_t out[H_FILE_ETAG_LEN])
+{
+	int i;
+
+	for (i = H_FILE_ETAG_LEN - 1; i >= 0; i--) {
+		out[i] = (uint8_t)h;
+		h >>= 8;
+	}
+}
+
+void
+h_file_etag(const struct stat *st, uint8_t out[H_FILE_ETAG_LEN])
+{
+	uint64_t h;
+
+	/*
+	 * The inode catches replacement by rename (the usual way to publish
+	 * a firmware image), size and nanosecond mtime catch rewrites in
+	 * place.  Not a secret, only a change detector: a chained mixer is
+	 * enough.
+	 */
+	h = hf_mix64((uint64_t)st->st_ino);
+	h = hf_mix64(h ^ (uint64_t)st->st_size);
+	h = hf_mix64(h ^ (uint64_t)st->st_mtim.tv_sec);
+	h = hf_mix64(h ^ (uint64_t)st->st_mtim.tv_nsec);
+	hf_etag_put(h, out);
+}
+
+static int
+hf_openat2(int dirfd, const char *path, uint64_t flags)
+{
+	struct open_how how;
+	long fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = flags;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	do {
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	} while (fd < 0 && errno == EINTR);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * Without openat2 (kernels before 5.6, container seccomp profiles that
+ * predate it, valgrind 3.19) walk the path one segment at a time with
+ * O_NOFOLLOW: ".." is refused and no symlink is followed at all, so a
+ * symlink inside the tree is 4.04 there.  Stricter than openat2, never
+ * weaker.
+ */
+static int
+hf_open_walk(int dirfd, const char *path, int flags)
+{
+	char seg[NAME_MAX + 1];
+	const char *p = path, *end;
+	int cur = dirfd, fd;
+	size_t n;
+	bool last;
+
+	if (path[0] == '/')
+		return -EXDEV;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (*p == '\0') {
+			/* "", "." or "a/": the directory reached so far. */
+			fd = openat(cur, ".", flags);
+			fd = fd < 0 ? -errno : fd;
+			break;
+		}
+		end = strchr(p, '/');
+		n = end != NULL ? (size_t)(end - p) : strlen(p);
+		if (n > NAME_MAX) {
+			fd = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(seg, p, n);
+		seg[n] = '\0';
+		p += n;
+		if (strcmp(seg, "..") == 0) {
+			fd = -EXDEV;
+			break;
+		}
+		if (strcmp(seg, ".") == 0)
+			continue;
+		for (end = p; *end == '/'; end++)
+			;
+		last = *end == '\0';
+		fd = openat(cur, seg, last ? flags | O_NOFOLLOW :
+		    O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		fd = fd < 0 ? -errno : fd;
+		if (fd < 0 || last)
+			break;
+		if (cur != dirfd)
+			close(cur);
+		cur = fd;
+	}
+	if (cur != dirfd)
+		close(cur);
+	return fd;
+}
+
+/* Open path beneath dirfd; returns the fd or a negative errno. */
+static int
+hf_open(int dirfd, const char *path, int flags)
+{
+	int fd;
+
+	fd = hf_openat2(dirfd, path, (uint64_t)flags);
+	if (fd != -ENOSYS)
+		return fd;
+	return hf_open_walk(dirfd, path, flags);
+}
+
+/*
+ * Errors that mean "nothing to serve under that name".  EXDEV is
+ * RESOLVE_BENEATH refusing an escape, ELOOP a magic link or a symlink loop.
+ * EACCES and EPERM are 4.04 rather than 4.03 on purpose: a file the daemon
+ * may not read is not part of the published tree, and a different code
+ * would tell a scanner which names exist.  ENXIO is a socket or a FIFO.
+ */
+static bool
+hf_errno_not_found(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case EXDEV:
+	case ELOOP:
+	case ENAMETOOLONG:
+	case EACCES:
+	case EPERM:
+	case ENXIO:
+	case ENODEV:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Dotfiles (.git, .htpasswd, editor swap files) are neither listed nor
+ * served: a tree copied onto a gateway often carries them by accident.
+ */
+static bool
+hf_hidden(const char *rest)
+{
+	const char *p;
+
+	if (rest[0] == '.')
+		return true;
+	for (p = rest; (p = strchr(p, '/')) != NULL; p++)
+		if (p[1] == '.')
+			return true;
+	return false;
+}
+
+/*
+ * Collect the options that shape a GET.  Returns 0, or a response code when
+ * the request is to be refused as it stands.
+ */
+static uint8_t
+hf_query_parse(const struct coap_msg *m, struct hf_query *q)
+{
+	const struct coap_opt *o;
+	uint32_t v;
+	int rc;
+
+	memset(q, 0, sizeof(*q));
+	rc = block_opt_get(m, COAP_OPT_BLOCK2, &q->block);
+	if (rc == -EBADMSG)
+		return COAP_BAD_OPTION;
+	if (rc == -EINVAL)
+		return COAP_BAD_REQUEST;	/* RFC 7959 §2.2: SZX 7 */
+	q->has_block = rc == 0;
+	/*
+	 * RFC 7252 §5.4.3, §5.4.5: an Accept of the wrong length is ignored
+	 * like an unknown elective option; a repeated one counts once.
+	 */
+	o = coap_msg_opt(m, COAP_OPT_ACCEPT);
+	if (o != NULL && o->len <= 2 && coap_opt_uint(o, &v) == 0) {
+		q->has_accept = true;
+		q->accept = v;
+	}
+	q->want_size2 = coap_msg_opt(m, COAP_OPT_SIZE2) != NULL;
+	return 0;
+}
+
+/* RFC 7252 §5.10.6.2: does any ETag of the request name the current one? */
+static bool
+hf_etag_matches(const struct coap_msg *m, const uint8_t etag[H_FILE_ETAG_LEN])
+{
+	uint16_t i;
+
+	for (i = 0; i < m->nopts; i++)
+		if (m->opts[i].num == COAP_OPT_ETAG &&
+		    m->opts[i].len == H_FILE_ETAG_LEN &&
+		    memcmp(m->opts[i].val, etag, H_FILE_ETAG_LEN) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Choose the block to send.  The server's size is the route's block_size,
+ * capped by what the response buffer holds.  RFC 7959 §2.4: with a Block2
+ * in the request we answer with the size asked for or a smaller one; a
+ * smaller one renumbers the block so that it still starts at the offset the
+ * client asked for (late negotiation).
+ */
+static int
+hf_plan_make(const struct cfg_route *r, const struct hf_query *q,
+    const struct coap_resp *resp, struct hf_plan *p)
+{
+	int szx, cap;
+
+	cap = block_szx_for(resp->payload_cap < COAP_PAYLOAD_MAX ?
+	    resp->payload_cap : COAP_PAYLOAD_MAX);
+	if (cap < 0)
+		return cap;
+	szx = block_szx_for(r->block_size);
+	if (szx < 0 || szx > cap)
+		szx = cap;
+	p->off = 0;
+	if (q->has_block) {
+		p->off = (uint64_t)q->block.num << (q->block.szx + 4);
+		if (q->block.szx < szx)
+			szx = q->block.szx;
+	}
+	p->szx = (uint8_t)szx;
+	p->len = block_size(p->szx);
+	return 0;
+}
+
+/*
+ * Refusals that need the representation's metadata: Accept (4.06), a
+ * matching ETag (2.03) and a block past the end (4.00).  Returns true when
+ * resp is complete.
+ */
+static bool
+hf_refuse(const struct h_req *req, const struct hf_query *q,
+    const struct hf_plan *p, uint16_t ct, const uint8_t *etag, uint64_t total,
+    struct coap_resp *resp)
+{
+	if (q->has_accept && q->accept != ct) {
+		resp->code = COAP_NOT_ACCEPTABLE;
+		return true;
+	}
+	if (hf_etag_matches(req->msg, etag)) {
+		/* RFC 7252 §5.10.6.2: 2.03 with the ETag, no payload. */
+		resp->code = COAP_VALID;
+		resp->payload_len = 0;
+		coap_resp_opt(resp, COAP_OPT_ETAG, etag, H_FILE_ETAG_LEN);
+		coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, req->route->max_age);
+		return true;
+	}
+	/*
+	 * A block that starts at or past the end does not exist.  RFC 7959
+	 * names no code for it; like libcoap and aiocoap we answer 4.00: the
+	 * option is well formed (so not 4.02), the request is not.  Block 0
+	 * of an empty representation exists and is empty.
+	 */
+	if (p->off > 0 && p->off >= total) {
+		resp->code = COAP_BAD_REQUEST;
+		resp->payload_len = 0;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Options of a 2.05.  Max-Age is always sent, even at its default of 60:
+ * one rule is simpler for clients and caches than "absent means 60"
+ * (RFC 7252 §5.10.5), and it costs two bytes.
+ */
+static int
+hf_content(const struct h_req *req, const struct hf_query *q,
+    const struct hf_plan *p, uint16_t ct, const uint8_t *etag, uint64_t total,
+    size_t got, struct coap_resp *resp)
+{
+	uint64_t num = p->off >> (p->szx + 4);
+	bool blockwise, more;
+	int rc = 0;
+
+	more = p->off + got < total;
+	blockwise = q->has_block || more || p->off > 0;
+	/* RFC 7959 §2.2: NUM has 20 bits; beyond that nothing addresses it. */
+	if (blockwise && num > BLOCK_NUM_MAX)
+		return -EFBIG;
+	resp->code = COAP_CONTENT;
+	resp->payload_len = got;
+	rc |= coap_resp_opt_uint(resp, COAP_OPT_CONTENT_FORMAT, ct);
+	rc |= coap_resp_opt(resp, COAP_OPT_ETAG, etag, H_FILE_ETAG_LEN);
+	rc |= coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, req->route->max_age);
+	if (blockwise)
+		rc |= coap_resp_opt_uint(resp, COAP_OPT_BLOCK2,
+		    block_opt_encode((uint32_t)num, more, p->szx));
+	/*
+	 * RFC 7959 §4: Size2 tells the client the whole size up front; sent
+	 * with the first block, and whenever the request asked for it.
+	 */
+	if (((blockwise && num == 0) || q->want_size2) && total <= UINT32_MAX)
+		rc |= coap_resp_opt_uint(resp, COAP_OPT_SIZE2,
+		    (uint32_t)total);
+	return rc != 0 ? -ENOSPC : 0;
+}
+
+static int
+hf_serve_file(const struct h_req *req, const struct hf_query *q, int fd,
+    const struct stat *st, const char *name, struct coap_resp *resp)
+{
+	struct hf_plan p;
+	uint8_t etag[H_FILE_ETAG_LEN];
+	uint64_t total = (uint64_t)st->st_size;
+	const char *base;
+	size_t want, got = 0;
+	ssize_t n;
+	uint16_t ct;
+	int rc;
+
+	base = strrchr(name, '/');
+	ct = cfg_ctype_for(req->cfg, base != NULL ? base + 1 : name);
+	h_file_etag(st, etag);
+	if ((rc = hf_plan_make(req->route, q, resp, &p)) < 0)
+		return rc;
+	if (hf_refuse(req, q, &p, ct, etag, total, resp))
+		return H_DONE;
+
+	/* Only the block asked for is read, at its offset. */
+	want = p.off + p.len <= total ? p.len : (size_t)(total - p.off);
+	while (got < want) {
+		n = pread(fd, resp->payload + got, want - got,
+		    (off_t)(p.off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;		/* shrank since fstat */
+		got += (size_t)n;
+	}
+	if ((rc = hf_content(req, q, &p, ct, etag, total, got, resp)) < 0)
+		return rc;
+	return H_DONE;
+}
+
+/*
+ * A listing is generated in full on every request and only the bytes of the
+ * requested block are kept, so Block2 needs no state between requests and
+ * its total size and ETag (a hash of the whole document) come out of the
+ * same pass.  getdents order is stable while the directory is unchanged;
+ * when it changes, the ETag changes with it (RFC 7959 §2.4).
+ */
+struct hf_slice {
+	uint8_t		*dst;
+	uint64_t	 off;
+	size_t		 cap;
+	uint64_t	 pos;		/* bytes generated so far */
+	size_t		 got;		/* bytes kept in dst */
+	uint64_t	 hash;
+	bool		 first;
+};
+
+static void
+hf_slice_put(struct hf_slice *s, const char *b, size_t n)
+{
+	uint64_t from, to;
+	size_t i;
+
+	/* FNV-1a over the document, mixed at the end. */
+	for (i = 0; i < n; i++) {
+		s->hash ^= (uint8_t)b[i];
+		s->hash *= 0x100000001b3ULL;
+	}
+	if (s->pos + n > s->off && s->pos < s->off + s->cap) {
+		from = s->pos > s->off ? s->pos : s->off;
+		to = s->pos + n < s->off + s->cap ? s->pos + n :
+		    s->off + s->cap;
+		memcpy(s->dst + (from - s->off), b + (from - s->pos),
+		    (size_t)(to - from));
+		s->got = (size_t)(to - s->off);
+	}
+	s->pos += n;
+}
+
+/* Join a and b with one '/' into out.  Returns 0 or -ENAMETOOLONG. */
+static int
+hf_join(char *out, size_t cap, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	bool slash;
+
+	while (la > 0 && a[la - 1] == '/')
+		la--;
+	slash = la > 0 || a[0] == '/';
+	if (la + (slash ? 1 : 0) + lb + 1 > cap)
+		return -ENAMETOOLONG;
+	memcpy(out, a, la);
+	if (slash)
+		out[la++] = '/';
+	memcpy(out + la, b, lb + 1);
+	return 0;
+}
+
+/*
+ * The link-format entry for one directory entry, or -ENOENT when it is not
+ * served (dotfile, special file, symlink out of the tree or dangling).
+ */
+static int
+hf_list_entry(const struct h_req *req, const char *rest, const char *base,
+    const struct dirent64 *d, char *ebuf, size_t ecap, size_t *elen)
+{
+	char rel[HF_PATH_MAX], href[HF_PATH_MAX];
+	struct stat st;
+	bool is_dir;
+	int fd, rc;
+
+	if (d->d_name[0] == '.')
+		return -ENOENT;
+	switch (d->d_type) {
+	case DT_REG:
+		is_dir = false;
+		break;
+	case DT_DIR:
+		is_dir = true;
+		break;
+	case DT_LNK:
+	case DT_UNKNOWN:
+		/*
+		 * Resolve as a GET would, beneath the route's root: a link
+		 * that a GET answers with 4.04 is not advertised.
+		 */
+		if (hf_join(rel, sizeof(rel), rest, d->d_name) < 0)
+			return -ENOENT;
+		fd = hf_open(req->route->static_dirfd,
+		    rel[0] == '/' ? rel + 1 : rel, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			return -ENOENT;
+		rc = fstat(fd, &st);
+		close(fd);
+		if (rc < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+			return -ENOENT;
+		is_dir = S_ISDIR(st.st_mode);
+		break;
+	default:
+		return -ENOENT;
+	}
+	if (hf_join(href, sizeof(href), base, d->d_name) < 0)
+		return -ENOENT;
+	*elen = 0;
+	/*
+	 * A subdirectory answers GET with its own listing, so it carries
+	 * ct=40 like a file carries the format GET would return.
+	 */
+	return linkfmt_append(ebuf, ecap, elen, href,
+	    is_dir ? COAP_CT_LINK_FORMAT : cfg_ctype_for(req->cfg, d->d_name),
+	    NULL);
+}
+
+static int
+hf_serve_dir(const struct h_req *req, const struct hf_query *q, int fd,
+    const char *rest, struct coap_resp *resp)
+{
+	union {
+		struct dirent64	 d;
+		char		 b[HF_DENTS_BUF];
+	} dents;
+	char base[HF_PATH_MAX], ebuf[HF_ENTRY_MAX];
+	const struct dirent64 *d;
+	struct hf_slice s;
+	struct hf_plan p;
+	uint8_t etag[H_FILE_ETAG_LEN];
+	size_t elen;
+	ssize_t n, i;
+	int rc;
+
+	if ((rc = hf_plan_make(req->route, q, resp, &p)) < 0)
+		return rc;
+	/* Hrefs are absolute paths: the route's path, then rest. */
+	if (hf_join(base, sizeof(base), req->route->path, rest) < 0)
+		return -ENAMETOOLONG;
+
+	memset(&s, 0, sizeof(s));
+	s.dst = resp->payload;
+	s.off = p.off;
+	s.cap = p.len;
+	s.hash = 0xcbf29ce484222325ULL;
+	s.first = true;
+	for (;;) {
+		n = getdents64(fd, dents.b, sizeof(dents.b));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i += d->d_reclen) {
+			d = (const struct dirent64 *)(const void *)
+			    (dents.b + i);
+			/* Entries too long to encode are skipped. */
+			if (hf_list_entry(req, rest, base, d, ebuf,
+			    sizeof(ebuf), &elen) < 0)
+				continue;
+			if (!s.first)
+				hf_slice_put(&s, ",", 1);
+			hf_slice_put(&s, ebuf, elen);
+			s.first = false;
+		}
+	}
+	hf_etag_put(hf_mix64(s.hash ^ s.pos), etag);
+	if (hf_refuse(req, q, &p, COAP_CT_LINK_FORMAT, etag, s.pos, resp))
+		return H_DONE;
+	rc = hf_content(req, q, &p, COAP_CT_LINK_FORMAT, etag, s.pos, s.got,
+	    resp);
+	return rc < 0 ? rc : H_DONE;
+}
+
+static int
+hf_start(const struct h_req *req, struct coap_resp *resp)
+{
+	const struct cfg_route *r = req->route;
+	struct hf_query q;
+	struct stat st;
+	const char *name, *rest = req->rest != NULL ? req->rest : "";
+	uint8_t code;
+	int fd, rc;
+
+	if (r == NULL || r->kind != ROUTE_STATIC)
+		return -EINVAL;
+	/* PUT and DELETE come with writable routes; until then only GET. */
+	if (req->msg->code != COAP_GET) {
+		resp->code = COAP_METHOD_NOT_ALLOWED;
+		return H_DONE;
+	}
+	if ((code = hf_query_parse(req->msg, &q)) != 0) {
+		resp->code = code;
+		return H_DONE;
+	}
+	if (r->static_is_dir) {
+		if (hf_hidden(rest)) {
+			resp->code = COAP_NOT_FOUND;
+			return H_DONE;
+		}
+		name = rest[0] != '\0' ? rest : ".";
+	} else {
+		/* A file route has nothing beneath it. */
+		if (rest[0] != '\0' || r->static_name == NULL) {
+			resp->code = COAP_NOT_FOUND;
+			return H_DONE;
+		}
+		/*
+		 * Resolved beneath its parent like any other name: a file
+		 * route whose target was swapped for a symlink out of the
+		 * directory stops being served rather than following it.
+		 */
+		name = r->static_name;
+	}
+
+	/*
+	 * O_NONBLOCK: opening a FIFO planted in the tree must not stall the
+	 * worker; O_NOCTTY: nor may a terminal device become ours.  Either
+	 * is refused below as not a regular file.
+	 */
+	fd = hf_open(r->static_dirfd, name,
+	    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		if (!hf_errno_not_found(-fd))
+			return fd;
+		resp->code = COAP_NOT_FOUND;
+		return H_DONE;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+	} else if (S_ISREG(st.st_mode)) {
+		rc = hf_serve_file(req, &q, fd, &st, name, resp);
+	} else if (S_ISDIR(st.st_mode) && r->static_is_dir) {
+		rc = hf_serve_dir(req, &q, fd, rest, resp);
+	} else {
+		resp->code = COAP_NOT_FOUND;
+		rc = H_DONE;
+	}
+	close(fd);
+	return rc;
+}
+
+const struct handler_ops h_file_ops = {
+	.name = "static",
+	.worker_init = NULL,
+	.worker_fini = NULL,
+	.start = hf_start,
+	.sweep = NULL,
+};

@@ -1,0 +1,194 @@
+/*
+ * test_block.c - Block option codec (src/block.c), RFC 7959 §2.2.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "block.h"
+#include "coap_msg.h"
+
+/* Encode a GET carrying one option per (num, val, len) and parse it. */
+static void
+build(struct coap_msg *m, uint8_t *buf, size_t cap, uint16_t num,
+    const uint8_t *val, size_t len, int times)
+{
+	struct coap_enc e;
+	ssize_t n;
+	int i;
+
+	coap_enc_init(&e, buf, cap, COAP_TYPE_CON, COAP_GET, 1, NULL, 0);
+	for (i = 0; i < times; i++)
+		coap_enc_opt(&e, num, val, len);
+	n = coap_enc_finish(&e);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(coap_msg_parse(m, buf, (size_t)n), 0);
+}
+
+START_TEST(decode_fields)
+{
+	struct block_opt b;
+
+	/* NUM 1, M 0, SZX 6: 0x16 */
+	ck_assert_int_eq(block_opt_decode(0x16, &b), 0);
+	ck_assert_uint_eq(b.num, 1);
+	ck_assert(!b.more);
+	ck_assert_uint_eq(b.szx, 6);
+	/* NUM 0xabcde, M 1, SZX 2 */
+	ck_assert_int_eq(block_opt_decode(0xabcde << 4 | 8 | 2, &b), 0);
+	ck_assert_uint_eq(b.num, 0xabcde);
+	ck_assert(b.more);
+	ck_assert_uint_eq(b.szx, 2);
+	/* Empty option: block 0 of 16 bytes. */
+	ck_assert_int_eq(block_opt_decode(0, &b), 0);
+	ck_assert_uint_eq(b.num, 0);
+	ck_assert(!b.more);
+	ck_assert_uint_eq(b.szx, 0);
+}
+END_TEST
+
+/* RFC 7959 §2.2: SZX 7 is reserved; in a request it gets 4.00. */
+START_TEST(rfc_szx7_reserved)
+{
+	struct block_opt b;
+
+	ck_assert_int_eq(block_opt_decode(0x17, &b), -EINVAL);
+	ck_assert_uint_eq(b.szx, 7);
+}
+END_TEST
+
+/* RFC 7959 §2.2: the value is at most 3 bytes (NUM has 20 bits). */
+START_TEST(rfc_value_max_3_bytes)
+{
+	struct block_opt b;
+
+	ck_assert_int_eq(block_opt_decode(0xffffff - 1, &b), 0);
+	ck_assert_uint_eq(b.num, BLOCK_NUM_MAX);
+	ck_assert_int_eq(block_opt_decode(0x1000000, &b), -EINVAL);
+}
+END_TEST
+
+START_TEST(encode_roundtrip)
+{
+	struct block_opt b;
+	uint32_t nums[] = { 0, 1, 15, 16, 4095, 4096, BLOCK_NUM_MAX };
+	size_t i;
+	uint8_t szx;
+	int more;
+
+	ck_assert_uint_eq(block_opt_encode(0, false, 0), 0);
+	ck_assert_uint_eq(block_opt_encode(0, true, 6), 0x0e);
+	ck_assert_uint_eq(block_opt_encode(2, false, 6), 0x26);
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+		for (szx = 0; szx <= BLOCK_SZX_MAX; szx++)
+			for (more = 0; more < 2; more++) {
+				ck_assert_int_eq(block_opt_decode(
+				    block_opt_encode(nums[i], more, szx), &b),
+				    0);
+				ck_assert_uint_eq(b.num, nums[i]);
+				ck_assert_int_eq(b.more, more);
+				ck_assert_uint_eq(b.szx, szx);
+			}
+	/* Never produces the reserved SZX 7. */
+	ck_assert_uint_eq(block_opt_encode(0, false, 7) & 7, 6);
+}
+END_TEST
+
+START_TEST(sizes)
+{
+	ck_assert_uint_eq(block_size(0), 16);
+	ck_assert_uint_eq(block_size(6), 1024);
+	ck_assert_int_eq(block_szx_for(15), -ENOSPC);
+	ck_assert_int_eq(block_szx_for(16), 0);
+	ck_assert_int_eq(block_szx_for(31), 0);
+	ck_assert_int_eq(block_szx_for(512), 5);
+	ck_assert_int_eq(block_szx_for(1023), 5);
+	ck_assert_int_eq(block_szx_for(1024), 6);
+	ck_assert_int_eq(block_szx_for(65536), 6);
+}
+END_TEST
+
+START_TEST(get_from_message)
+{
+	struct coap_msg m;
+	struct block_opt b;
+	uint8_t buf[64];
+	const uint8_t v1[] = { 0x2e };			/* 2, M, 1024 */
+	const uint8_t v3[] = { 0x01, 0x00, 0x05 };	/* 4096, 512 */
+
+	build(&m, buf, sizeof(buf), COAP_OPT_URI_PATH, (const uint8_t *)"x",
+	    1, 1);
+	ck_assert_int_eq(block_opt_get(&m, COAP_OPT_BLOCK2, &b), -ENOENT);
+
+	build(&m, buf, sizeof(buf), COAP_OPT_BLOCK2, v1, sizeof(v1), 1);
+	ck_assert_int_eq(block_opt_get(&m, COAP_OPT_BLOCK2, &b), 0);
+	ck_assert_uint_eq(b.num, 2);
+	ck_assert(b.more);
+	ck_assert_uint_eq(b.szx, 6);
+	ck_assert_int_eq(block_opt_get(&m, COAP_OPT_BLOCK1, &b), -ENOENT);
+
+	build(&m, buf, sizeof(buf), COAP_OPT_BLOCK2, v3, sizeof(v3), 1);
+	ck_assert_int_eq(block_opt_get(&m, COAP_OPT_BLOCK2, &b), 0);
+	ck_assert_uint_eq(b.num, 4096);
+	ck_assert_uint_eq(b.szx, 5);
+
+	/* Empty value: block 0, szx 0. */
+	build(&m, buf, sizeof(buf), COAP_OPT_BLOCK1, NULL, 0, 1);
+	ck_assert_int_eq(block_opt_get(&m, COAP_OPT_BLOCK1, &b), 0);
+	ck_assert_uint_eq(b.num, 0);
+	ck_assert_uint_eq(b.szx, 0);
+}
+END_TEST
+
+/* RFC 7252 §5.4.3 and §5.4.5: bad length or repetition is 4.02. */
+START_TEST(rfc_get_malformed)
+{
+	struct coap_msg m;
+	struct block_opt b;
+	uint8_t buf[64];
+	const uint8_t v1[] = { 0x06 };
+	const uint8_t v4[] = { 0, 0, 0, 0x06 };
+	const uint8_t v7[] = { 0x07 };
+
+	build(&m, buf, sizeof(buf), COAP_OPT_BLOCK2, v4, sizeof(v4), 1);
+	ck_assert_int_eq(block_opt_get(&m, COAP_OPT_BLOCK2, &b), -EBADMSG);
+	build(&m, buf, sizeof(buf), COAP_OPT_BLOCK2, v1, sizeof(v1), 2);
+	ck_assert_int_eq(block_opt_get(&m, COAP_OPT_BLOCK2, &b), -EBADMSG);
+	/* RFC 7959 §2.2: SZX 7 is 4.00, not 4.02. */
+	build(&m, buf, sizeof(buf), COAP_OPT_BLOCK2, v7, sizeof(v7), 1);
+	ck_assert_int_eq(block_opt_get(&m, COAP_OPT_BLOCK2, &b), -EINVAL);
+}
+END_TEST
+
+static Suite *
+block_suite(void)
+{
+	Suite *s = suite_create("block");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, decode_fields);
+	tcase_add_test(tc, rfc_szx7_reserved);
+	tcase_add_test(tc, rfc_value_max_3_bytes);
+	tcase_add_test(tc, encode_roundtrip);
+	tcase_add_test(tc, sizes);
+	tcase_add_test(tc, get_from_message);
+	tcase_add_test(tc, rfc_get_malformed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	sr = srunner_create(block_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
