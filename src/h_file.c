@@ -20,11 +20,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "block.h"
+#include "fcache.h"
 #include "cfg.h"
 #include "coap_msg.h"
 #include "h_file.h"
@@ -36,6 +39,17 @@
 /* One link-format entry: a path percent-encoded in full, plus ";ct=N". */
 #define HF_ENTRY_MAX	(3 * HF_PATH_MAX + 32)
 #define HF_DENTS_BUF	8192
+
+/* Small files cached per worker (fcache.h); 256 x ~1.2 KiB. */
+#define HF_CACHE_SLOTS	256
+
+/* A worker's state for static routes. */
+struct hf_worker {
+	struct fcache			*fc;
+	const atomic_uint_least64_t	*gen;	/* h_env.file_gen */
+	const struct cfg		*cfg_seen; /* snapshot fc was filled
+						      under */
+};
 
 /* What a GET asked for, beyond its path. */
 struct hf_query {
@@ -371,29 +385,30 @@ hf_content(const struct h_req *req, const struct hf_query *q,
 	return rc != 0 ? -ENOSPC : 0;
 }
 
+/*
+ * Answer from a file's metadata and either its cached bytes (mem, the whole
+ * file) or fd, from which only the block asked for is read.
+ */
 static int
-hf_serve_file(const struct h_req *req, const struct hf_query *q, int fd,
-    const struct stat *st, const char *name, struct coap_resp *resp)
+hf_serve(const struct h_req *req, const struct hf_query *q, uint16_t ct,
+    const uint8_t *etag, uint64_t total, const uint8_t *mem, int fd,
+    struct coap_resp *resp)
 {
 	struct hf_plan p;
-	uint8_t etag[H_FILE_ETAG_LEN];
-	uint64_t total = (uint64_t)st->st_size;
-	const char *base;
 	size_t want, got = 0;
 	ssize_t n;
-	uint16_t ct;
 	int rc;
 
-	base = strrchr(name, '/');
-	ct = cfg_ctype_for(req->cfg, base != NULL ? base + 1 : name);
-	h_file_etag(st, etag);
 	if ((rc = hf_plan_make(req->route, q, resp, &p)) < 0)
 		return rc;
 	if (hf_refuse(req, q, &p, ct, etag, total, resp))
 		return H_DONE;
 
-	/* Only the block asked for is read, at its offset. */
 	want = p.off + p.len <= total ? p.len : (size_t)(total - p.off);
+	if (mem != NULL) {
+		memcpy(resp->payload, mem + p.off, want);
+		got = want;
+	}
 	while (got < want) {
 		n = pread(fd, resp->payload + got, want - got,
 		    (off_t)(p.off + got));
@@ -408,6 +423,68 @@ hf_serve_file(const struct h_req *req, const struct hf_query *q, int fd,
 	if ((rc = hf_content(req, q, &p, ct, etag, total, got, resp)) < 0)
 		return rc;
 	return H_DONE;
+}
+
+static uint16_t
+hf_ctype(const struct h_req *req, const char *name)
+{
+	const char *base = strrchr(name, '/');
+
+	return cfg_ctype_for(req->cfg, base != NULL ? base + 1 : name);
+}
+
+/* Read a whole small file into e; false when it changed under us. */
+static bool
+hf_cache_fill(struct fcache_entry *e, int fd, const struct stat *st)
+{
+	size_t got = 0, want = (size_t)st->st_size;
+	ssize_t n;
+
+	while (got < want) {
+		n = pread(fd, e->data + got, want - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	e->len = (uint16_t)got;
+	return true;
+}
+
+/*
+ * A regular file.  Files of at most one block are kept in the worker's
+ * cache (fcache.h): a hot GET then costs no system call at all, which is
+ * most of the difference between coapd and a bare UDP responder.
+ */
+static int
+hf_serve_file(const struct h_req *req, const struct hf_query *q, int fd,
+    const struct stat *st, const char *name, struct fcache_entry *e,
+    struct coap_resp *resp)
+{
+	struct hf_worker *hw = req->hstate;
+	uint8_t etag[H_FILE_ETAG_LEN];
+	uint64_t gen;
+
+	if (hw != NULL && st->st_size <= FCACHE_MAX_DATA) {
+		gen = atomic_load_explicit(hw->gen, memory_order_acquire);
+		if (e != NULL && fcache_same_file(e, st)) {
+			fcache_touch(e, gen, req->now_ns);
+			return hf_serve(req, q, e->ct, e->etag, e->len, e->data,
+			    -1, resp);
+		}
+		e = fcache_slot(hw->fc, req->path, req->path_len);
+		if (e != NULL && hf_cache_fill(e, fd, st)) {
+			h_file_etag(st, e->etag);
+			e->ct = hf_ctype(req, name);
+			fcache_set_stat(e, st, gen, req->now_ns);
+			return hf_serve(req, q, e->ct, e->etag, e->len, e->data,
+			    -1, resp);
+		}
+	}
+	h_file_etag(st, etag);
+	return hf_serve(req, q, hf_ctype(req, name), etag,
+	    (uint64_t)st->st_size, NULL, fd, resp);
 }
 
 /*
@@ -585,8 +662,11 @@ static int
 hf_start(const struct h_req *req, struct coap_resp *resp)
 {
 	const struct cfg_route *r = req->route;
+	struct hf_worker *hw = req->hstate;
+	struct fcache_entry *e = NULL;
 	struct hf_query q;
 	struct stat st;
+	bool fresh = false;
 	const char *name, *rest = req->rest != NULL ? req->rest : "";
 	uint8_t code;
 	int fd, rc;
@@ -622,6 +702,20 @@ hf_start(const struct h_req *req, struct coap_resp *resp)
 		name = r->static_name;
 	}
 
+	if (hw != NULL) {
+		/* A new snapshot may map this path to another file. */
+		if (hw->cfg_seen != req->cfg) {
+			fcache_clear(hw->fc);
+			hw->cfg_seen = req->cfg;
+		}
+		e = fcache_get(hw->fc, req->path, req->path_len,
+		    atomic_load_explicit(hw->gen, memory_order_acquire),
+		    req->now_ns, &fresh);
+		if (e != NULL && fresh)
+			return hf_serve(req, &q, e->ct, e->etag, e->len,
+			    e->data, -1, resp);
+	}
+
 	/*
 	 * O_NONBLOCK: opening a FIFO planted in the tree must not stall the
 	 * worker; O_NOCTTY: nor may a terminal device become ours.  Either
@@ -638,7 +732,7 @@ hf_start(const struct h_req *req, struct coap_resp *resp)
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 	} else if (S_ISREG(st.st_mode)) {
-		rc = hf_serve_file(req, &q, fd, &st, name, resp);
+		rc = hf_serve_file(req, &q, fd, &st, name, e, resp);
 	} else if (S_ISDIR(st.st_mode) && r->static_is_dir) {
 		rc = hf_serve_dir(req, &q, fd, rest, resp);
 	} else {
@@ -646,13 +740,42 @@ hf_start(const struct h_req *req, struct coap_resp *resp)
 		rc = H_DONE;
 	}
 	close(fd);
+	if (e != NULL && rc == H_DONE && resp->code == COAP_NOT_FOUND)
+		fcache_drop(e);
 	return rc;
+}
+
+static void *
+hf_worker_init(const struct cfg *c, const struct h_env *env)
+{
+	struct hf_worker *hw;
+
+	(void)c;
+	if (env == NULL || env->file_gen == NULL)
+		return NULL;
+	if ((hw = calloc(1, sizeof(*hw))) == NULL)
+		return NULL;
+	if ((hw->fc = fcache_new(HF_CACHE_SLOTS)) == NULL) {
+		free(hw);
+		return NULL;
+	}
+	hw->gen = env->file_gen;
+	return hw;
+}
+
+static void
+hf_worker_fini(void *p)
+{
+	struct hf_worker *hw = p;
+
+	fcache_free(hw->fc);
+	free(hw);
 }
 
 const struct handler_ops h_file_ops = {
 	.name = "static",
-	.worker_init = NULL,
-	.worker_fini = NULL,
+	.worker_init = hf_worker_init,
+	.worker_fini = hf_worker_fini,
 	.start = hf_start,
 	.sweep = NULL,
 };

@@ -7,6 +7,7 @@
 #ifndef COAPD_HANDLER_H
 #define COAPD_HANDLER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -29,6 +30,19 @@ struct h_req {
 	void			*hstate;	/* this kind's per-worker state */
 };
 
+/*
+ * What the process lends every worker's handlers.  Read-only for them;
+ * the pointers stay valid for the worker's lifetime.
+ */
+struct h_env {
+	/*
+	 * Bumped by the main thread when a served file or directory changes
+	 * (inotify) or the configuration is reloaded: cached file data filled
+	 * under an older value must be checked against the disk again.
+	 */
+	const atomic_uint_least64_t *file_gen;
+};
+
 enum h_status {
 	H_DONE = 0,		/* resp is complete */
 	H_PENDING = 1,		/* the answer comes later (hooks, backends) */
@@ -37,7 +51,8 @@ enum h_status {
 struct handler_ops {
 	const char	*name;
 	/* Per-worker state, created in the worker thread; NULL is fine. */
-	void		*(*worker_init)(const struct cfg *c);
+	void		*(*worker_init)(const struct cfg *c,
+			    const struct h_env *env);
 	void		 (*worker_fini)(void *hstate);
 	/*
 	 * Handle req: fill resp (code, options, payload) and return H_DONE,

@@ -1,0 +1,289 @@
+/*
+ * daemon.c - start-up order, signals and reload (after Knot's
+ * server_reload(): build the new snapshot aside, swap on success, keep the
+ * old one on failure).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "daemon.h"
+#include "log.h"
+#include "net.h"
+#include "sd.h"
+#include "uring.h"
+#include "worker.h"
+
+static void
+err_to_stderr(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", line);
+}
+
+static void
+err_to_log(void *arg, const char *line)
+{
+	unsigned	*n = arg;
+
+	(*n)++;
+	log_warnx("%s", line);
+}
+
+int
+coapd_check(const char *path)
+{
+	struct cfg	*c;
+	int		 r;
+
+	r = cfg_load(path, &c, err_to_stderr, NULL);
+	if (r != 0) {
+		if (r != -EINVAL)
+			fprintf(stderr, "%s: %s\n", path, strerror(-r));
+		return 1;
+	}
+	printf("%s: configuration OK\n", path);
+	cfg_unref(c);
+	return 0;
+}
+
+void
+coapd_version(void)
+{
+	printf("coapd %s\n", COAPD_VERSION);
+	printf("liburing %s\n", uring_version());
+}
+
+static int
+bind_all(struct coapd *d)
+{
+	struct cfg	*c = d->cfg;
+	char		 a[NET_ADDRSTRLEN];
+	size_t		 l;
+	unsigned	 w;
+	int		 fd, got, r;
+
+	d->nfds = c->nlisten * d->nworkers;
+	d->fds = calloc(d->nfds, sizeof(*d->fds));
+	d->fd_dtls = calloc(d->nfds, sizeof(*d->fd_dtls));
+	if (d->fds == NULL || d->fd_dtls == NULL)
+		fatalx("out of memory");
+	for (l = 0; l < c->nlisten; l++) {
+		const struct cfg_listen *li = &c->listen[l];
+
+		net_addr_str((const struct sockaddr *)&li->addr, a, sizeof(a));
+		/*
+		 * The reuseport group's socket order is the bind order, and
+		 * the steering program returns an index into it: worker w
+		 * must own the w-th socket of every group.
+		 */
+		for (w = 0; w < d->nworkers; w++) {
+			fd = net_udp_bind((const struct sockaddr *)&li->addr,
+			    li->addrlen, (int)c->rcvbuf_bytes,
+			    (int)c->sndbuf_bytes, &got);
+			if (fd < 0) {
+				log_warnx("listen %s: %s", a, strerror(-fd));
+				return fd;
+			}
+			d->fds[l * d->nworkers + w] = fd;
+			d->fd_dtls[l * d->nworkers + w] = li->dtls;
+			if (w == 0 && got > 0 &&
+			    (unsigned)got < c->rcvbuf_bytes)
+				log_warnx("listen %s, receive buffer is %d "
+				    "bytes, not %u: raise net.core.rmem_max "
+				    "or run with CAP_NET_ADMIN", a, got,
+				    c->rcvbuf_bytes);
+		}
+		r = net_reuseport_steer(d->fds[l * d->nworkers], d->nworkers);
+		if (r < 0)
+			log_warnx("listen %s, cannot steer clients by address "
+			    "(%s): the kernel's 4-tuple hash is used", a,
+			    strerror(-r));
+	}
+	return 0;
+}
+
+static int
+start_workers(struct coapd *d)
+{
+	char	 err[320];
+	int	 fds[WORKER_MAX_SOCKS];
+	bool	 dtls[WORKER_MAX_SOCKS];
+	size_t	 l, nl = d->cfg->nlisten;
+	unsigned w;
+	int	 r;
+
+	if (nl > WORKER_MAX_SOCKS) {
+		log_warnx("%zu listen entries, at most %d", nl,
+		    WORKER_MAX_SOCKS);
+		return -E2BIG;
+	}
+	d->workers = calloc(d->nworkers, sizeof(*d->workers));
+	if (d->workers == NULL)
+		return -ENOMEM;
+	for (w = 0; w < d->nworkers; w++) {
+		for (l = 0; l < nl; l++) {
+			fds[l] = d->fds[l * d->nworkers + w];
+			dtls[l] = d->fd_dtls[l * d->nworkers + w];
+		}
+		r = worker_start(&d->workers[w], w, d->cfg, &d->env, fds, dtls, nl, err,
+		    sizeof(err));
+		if (r != 0) {
+			log_warnx("%s", err);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static bool
+listen_same(const struct cfg *a, const struct cfg *b)
+{
+	size_t	 i;
+
+	if (a->nlisten != b->nlisten || a->workers != b->workers)
+		return false;
+	for (i = 0; i < a->nlisten; i++)
+		if (a->listen[i].addrlen != b->listen[i].addrlen ||
+		    a->listen[i].dtls != b->listen[i].dtls ||
+		    memcmp(&a->listen[i].addr, &b->listen[i].addr,
+		    a->listen[i].addrlen) != 0)
+			return false;
+	return true;
+}
+
+static void
+reload(struct coapd *d)
+{
+	struct cfg	*c, *old;
+	unsigned	 nerr = 0, w;
+	char		 status[128];
+	int		 r;
+
+	sd_reloading();
+	log_info("reloading %s", d->conf_path);
+	r = cfg_load(d->conf_path, &c, err_to_log, &nerr);
+	if (r != 0) {
+		log_warnx("reload failed (%s%s), keeping the running "
+		    "configuration", r == -EINVAL ? "configuration errors" :
+		    strerror(-r), "");
+		sd_ready("reload failed, running the previous configuration");
+		return;
+	}
+	if (!listen_same(d->cfg, c))
+		log_warnx("reload: listen and workers cannot change while "
+		    "running; restart coapd to apply them");
+	log_set_level(c->log_level);
+	for (w = 0; w < d->nworkers; w++)
+		worker_set_cfg(d->workers[w], c);
+	old = d->cfg;
+	d->cfg = c;
+	cfg_unref(old);
+	snprintf(status, sizeof(status), "reloaded, %zu routes",
+	    c->nroutes);
+	log_info("%s", status);
+	sd_ready(status);
+}
+
+static void
+shutdown_all(struct coapd *d)
+{
+	unsigned	 w;
+	size_t		 i;
+
+	for (w = 0; w < d->nworkers && d->workers != NULL; w++)
+		if (d->workers[w] != NULL)
+			worker_stop(d->workers[w]);
+	for (w = 0; w < d->nworkers && d->workers != NULL; w++)
+		if (d->workers[w] != NULL)
+			worker_join(d->workers[w]);
+	for (i = 0; i < d->nfds; i++)
+		if (d->fds[i] > 0)
+			close(d->fds[i]);
+	free(d->workers);
+	free(d->fds);
+	free(d->fd_dtls);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	cfg_unref(d->cfg);
+}
+
+int
+coapd_run(const char *path)
+{
+	struct coapd		 d;
+	struct signalfd_siginfo	 si;
+	struct pollfd		 pfd;
+	sigset_t		 set;
+	uint64_t		 wd_usec;
+	char			 status[128];
+	int			 r, timeout_ms, status_code = 0;
+	bool			 run = true;
+
+	memset(&d, 0, sizeof(d));
+	d.conf_path = path;
+	d.sigfd = -1;
+	d.env.file_gen = &d.file_gen;
+	log_init(LOG_LVL_INFO, "coapd");
+	r = cfg_load(path, &d.cfg, err_to_stderr, NULL);
+	if (r != 0) {
+		if (r != -EINVAL)
+			fprintf(stderr, "%s: %s\n", path, strerror(-r));
+		return 1;
+	}
+	log_set_level(d.cfg->log_level);
+	d.nworkers = d.cfg->workers;
+
+	/* Signals are read from a signalfd by this thread only. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((d.sigfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+
+	if (bind_all(&d) != 0 || start_workers(&d) != 0) {
+		shutdown_all(&d);
+		return 1;
+	}
+	snprintf(status, sizeof(status), "serving %zu routes with %u "
+	    "workers", d.cfg->nroutes, d.nworkers);
+	log_info("coapd %s started, %s", COAPD_VERSION, status);
+	sd_ready(status);
+
+	wd_usec = sd_watchdog_usec();
+	timeout_ms = wd_usec ? (int)(wd_usec / 2000) : -1;
+	pfd.fd = d.sigfd;
+	pfd.events = POLLIN;
+	while (run) {
+		r = poll(&pfd, 1, timeout_ms);
+		if (wd_usec)
+			sd_watchdog_ping();
+		if (r <= 0)
+			continue;
+		if (read(d.sigfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload(&d);
+			break;
+		case SIGINT:
+		case SIGTERM:
+			log_info("signal %d, shutting down", si.ssi_signo);
+			run = false;
+			break;
+		}
+	}
+	sd_stopping();
+	shutdown_all(&d);
+	log_info("stopped");
+	return status_code;
+}

@@ -1,0 +1,48 @@
+/*
+ * net.h - sockets and addresses (L0).  No CoAP knowledge.
+ */
+#ifndef COAPD_NET_H
+#define COAPD_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Longest text net_addr_str() writes: "[v6]:port". */
+#define NET_ADDRSTRLEN	(46 + 8)
+
+/*
+ * Parse a numeric IPv4 or IPv6 address (no DNS) and port into ss.
+ * Returns 0 or -EINVAL.
+ */
+int	net_addr_parse(const char *addr, uint16_t port,
+	    struct sockaddr_storage *ss, socklen_t *len);
+
+/* "1.2.3.4:5683" or "[::1]:5683" into buf; returns buf. */
+const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+/* True for loopback addresses (127/8, ::1, ::ffff:127/104). */
+bool	net_addr_is_loopback(const struct sockaddr *sa);
+
+/*
+ * Create a non-blocking UDP socket bound to addr with SO_REUSEPORT,
+ * IPV6_V6ONLY off for "::", the given buffer sizes (SO_RCVBUFFORCE when
+ * permitted, else SO_RCVBUF clamped by net.core.rmem_max; the size reached
+ * is stored in *rcvbuf_got).  Returns the fd or a negative errno.
+ */
+int	net_udp_bind(const struct sockaddr *addr, socklen_t len,
+	    int rcvbuf, int sndbuf, int *rcvbuf_got);
+
+/*
+ * Attach a classic BPF program to the reuseport group of fd that steers a
+ * datagram to socket (hash(source address) % nsocks), ignoring the source
+ * port, so one client host always reaches the same worker.  IPv4 and
+ * v4-mapped traffic hash the IPv4 source.  Returns 0 or a negative errno.
+ */
+int	net_reuseport_steer(int fd, unsigned nsocks);
+
+/* The worker index net_reuseport_steer() picks for a peer (for tests). */
+unsigned net_steer_index(const struct sockaddr *peer, unsigned nsocks);
+
+#endif /* COAPD_NET_H */

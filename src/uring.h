@@ -1,0 +1,88 @@
+/*
+ * uring.h - the worker's event loop over io_uring (the only includer of
+ * <liburing.h>).  Small on purpose, in the spirit of Redis's ae.h:
+ * multishot datagram receive into a provided-buffer ring, batched sendmsg,
+ * multishot poll, and one call that submits everything queued and waits.
+ *
+ * A struct uring belongs to one thread (IORING_SETUP_SINGLE_ISSUER); create
+ * it in that thread.
+ */
+#ifndef COAPD_URING_H
+#define COAPD_URING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct uring;
+
+/* One completion, copied out of the CQ. */
+struct uring_event {
+	uint64_t	 ud;		/* user data given at submission */
+	int32_t		 res;		/* result: >= 0, or negative errno */
+	uint32_t	 flags;		/* private: buffer id, F_MORE */
+};
+
+/* A received datagram, pointing into a provided buffer. */
+struct uring_dgram {
+	const struct sockaddr	*name;
+	socklen_t		 namelen;
+	uint8_t			*data;
+	size_t			 len;
+	bool			 truncated;	/* larger than the buffer */
+	unsigned		 bid;		/* buffer to release */
+};
+
+/*
+ * Create a ring with room for sq_entries submissions and a buffer ring of
+ * nbufs buffers of bufsize bytes (nbufs a power of two) for receives.
+ * On failure returns a negative errno and writes into err a sentence that
+ * names the cause and the fix (sysctl, seccomp, memlock).
+ */
+int	uring_new(struct uring **out, unsigned sq_entries, unsigned nbufs,
+	    unsigned bufsize, char *err, size_t errlen);
+void	uring_free(struct uring *u);
+
+/*
+ * Start a multishot recvmsg on the datagram socket fd.  slot (0..63) keeps
+ * its message template; completions carry ud.  Re-arm with the same call
+ * when an event for it arrives without uring_event_more().
+ */
+int	uring_recv_multishot(struct uring *u, unsigned slot, int fd,
+	    uint64_t ud);
+/*
+ * Queue a sendmsg of m (which must stay valid until its completion).
+ * Flushes the submission queue when full.  Returns 0 or a negative errno.
+ */
+int	uring_sendmsg(struct uring *u, int fd, const struct msghdr *m,
+	    uint64_t ud);
+/* Queue a multishot poll for POLLIN on fd (eventfd, timerfd ...). */
+int	uring_poll_multishot(struct uring *u, int fd, uint64_t ud);
+
+/*
+ * Submit everything queued and wait until at least one completion is
+ * there or timeout_ns passed (one io_uring_enter).  Returns 0 (also on
+ * timeout) or a negative errno.
+ */
+int	uring_wait(struct uring *u, uint64_t timeout_ns);
+/* Move up to max completions into ev[]; returns how many. */
+unsigned uring_events(struct uring *u, struct uring_event *ev, unsigned max);
+
+/* True when a multishot request stays armed after this event. */
+bool	uring_event_more(const struct uring_event *ev);
+
+/*
+ * Decode a receive completion.  Returns 0 with d filled (release d->bid
+ * afterwards), -ENOBUFS when the kernel had no buffer (re-arm), or another
+ * negative errno.
+ */
+int	uring_dgram(struct uring *u, const struct uring_event *ev,
+	    struct uring_dgram *d);
+/* Give a receive buffer back to the kernel (published at uring_wait). */
+void	uring_buf_release(struct uring *u, unsigned bid);
+
+/* liburing's version, for `coapd -V`. */
+const char *uring_version(void);
+
+#endif /* COAPD_URING_H */

@@ -1,0 +1,372 @@
+/*
+ * worker.c - the worker loop: receive a batch, dispatch each datagram,
+ * queue the answers, submit and wait in one io_uring_enter, sweep timers.
+ * It knows nothing of handlers; dispatch.c does.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "clock.h"
+#include "dispatch.h"
+#include "handler.h"
+#include "log.h"
+#include "net.h"
+#include "uring.h"
+#include "worker.h"
+
+#define WORKER_SQ_ENTRIES	2048
+#define WORKER_NBUFS		2048	/* receive buffers, power of two */
+#define WORKER_BUFSIZE		2048	/* > COAP_MAX_MSG + name + header */
+#define WORKER_SLOTS		1024	/* send slots in flight */
+#define WORKER_BATCH		256
+#define WORKER_TICK_NS		(100 * NS_PER_MS)
+
+/* user_data: kind in the top byte, an index below. */
+enum ud_kind {
+	UD_RECV = 1,
+	UD_SEND,
+	UD_EVENT,
+};
+#define UD(kind, idx)	(((uint64_t)(kind) << 56) | (uint64_t)(idx))
+#define UD_KIND(ud)	((unsigned)((ud) >> 56))
+#define UD_IDX(ud)	((unsigned)((ud) & 0xffffffffu))
+
+/* One datagram on its way out: memory that lives until the completion. */
+struct send_slot {
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct sockaddr_storage	 addr;
+	uint8_t			 buf[COAP_MAX_MSG];
+};
+
+struct worker {
+	unsigned		 id;
+	pthread_t		 thread;
+	struct cfg		*cfg;		/* this worker's reference */
+	const struct h_env	*env;		/* lent by the daemon */
+	_Atomic(struct cfg *)	 pending_cfg;	/* handed over by main */
+	atomic_bool		 stop;
+	int			 evfd;		/* wakes the loop */
+	uint64_t		 evbuf;
+
+	int			 fds[WORKER_MAX_SOCKS];
+	bool			 dtls[WORKER_MAX_SOCKS];
+	size_t			 nfds;
+
+	struct uring		*u;
+	struct dispatch		 disp;
+	struct metrics		 m;
+
+	struct send_slot	*slots;
+	unsigned		*free_slots;	/* stack of free indices */
+	unsigned		 nfree;
+
+	/* start-up handshake with the main thread */
+	sem_t			 started;
+	int			 start_err;
+	char			 start_msg[256];
+};
+
+static int
+slots_init(struct worker *w)
+{
+	unsigned	 i;
+
+	w->slots = calloc(WORKER_SLOTS, sizeof(*w->slots));
+	w->free_slots = calloc(WORKER_SLOTS, sizeof(*w->free_slots));
+	if (w->slots == NULL || w->free_slots == NULL)
+		return -ENOMEM;
+	for (i = 0; i < WORKER_SLOTS; i++) {
+		struct send_slot *s = &w->slots[i];
+
+		s->mh.msg_name = &s->addr;
+		s->mh.msg_iov = &s->iov;
+		s->mh.msg_iovlen = 1;
+		s->iov.iov_base = s->buf;
+		w->free_slots[i] = WORKER_SLOTS - 1 - i;
+	}
+	w->nfree = WORKER_SLOTS;
+	return 0;
+}
+
+/* Queue buf (already in slot si) to peer on socket fd. */
+static void
+send_queue(struct worker *w, unsigned si, int fd, const struct sockaddr *to,
+    socklen_t tolen, size_t len)
+{
+	struct send_slot	*s = &w->slots[si];
+
+	memcpy(&s->addr, to, tolen);
+	s->mh.msg_namelen = tolen;
+	s->iov.iov_len = len;
+	if (uring_sendmsg(w->u, fd, &s->mh, UD(UD_SEND, si)) != 0) {
+		w->free_slots[w->nfree++] = si;
+		METRIC_INC(w->m.drops[DROP_SEND_FAILED]);
+		return;
+	}
+	METRIC_INC(w->m.tx);
+}
+
+static void
+handle_dgram(struct worker *w, unsigned sock, const struct uring_dgram *g,
+    uint64_t now_ns)
+{
+	struct dispatch_peer	 p;
+	uint8_t			 tmp[COAP_MAX_MSG];
+	uint8_t			*out;
+	unsigned		 si = 0;
+	size_t			 n;
+	bool			 slot;
+
+	if (g->truncated) {
+		METRIC_INC(w->m.drops[DROP_TRUNCATED]);
+		return;
+	}
+	p.addr = g->name;
+	p.addrlen = g->namelen;
+	p.psk_identity = NULL;
+	/* Encode straight into a send slot when one is free. */
+	slot = w->nfree > 0;
+	if (slot) {
+		si = w->free_slots[--w->nfree];
+		out = w->slots[si].buf;
+	} else
+		out = tmp;
+	n = dispatch_datagram(&w->disp, &p, g->data, g->len, now_ns, out,
+	    COAP_MAX_MSG);
+	if (n == 0) {
+		if (slot)
+			w->free_slots[w->nfree++] = si;
+		return;
+	}
+	if (slot) {
+		send_queue(w, si, w->fds[sock], g->name, g->namelen, n);
+		return;
+	}
+	/* All slots in flight: answer synchronously rather than drop. */
+	if (sendto(w->fds[sock], out, n, MSG_DONTWAIT, g->name,
+	    g->namelen) < 0)
+		METRIC_INC(w->m.drops[DROP_SEND_FAILED]);
+	else
+		METRIC_INC(w->m.tx);
+}
+
+static void
+take_new_cfg(struct worker *w)
+{
+	struct cfg	*c;
+
+	c = atomic_exchange(&w->pending_cfg, NULL);
+	if (c == NULL)
+		return;
+	dispatch_set_cfg(&w->disp, c);
+	cfg_unref(w->cfg);
+	w->cfg = c;
+	log_debugf("worker %u, configuration switched", w->id);
+}
+
+static void
+arm(struct worker *w)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->nfds; i++)
+		uring_recv_multishot(w->u, (unsigned)i, w->fds[i],
+		    UD(UD_RECV, i));
+	uring_poll_multishot(w->u, w->evfd, UD(UD_EVENT, 0));
+}
+
+static void
+loop(struct worker *w)
+{
+	struct uring_event	 ev[WORKER_BATCH];
+	struct uring_dgram	 g;
+	uint64_t		 now, next_sweep = 0;
+	unsigned		 i, n, idx;
+	int			 r;
+
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		if ((r = uring_wait(w->u, WORKER_TICK_NS)) < 0) {
+			log_warnx("worker %u, io_uring wait failed: %s", w->id,
+			    strerror(-r));
+			continue;
+		}
+		now = clock_now_ns();
+		while ((n = uring_events(w->u, ev, WORKER_BATCH)) > 0) {
+			for (i = 0; i < n; i++) {
+				idx = UD_IDX(ev[i].ud);
+				switch (UD_KIND(ev[i].ud)) {
+				case UD_RECV:
+					r = uring_dgram(w->u, &ev[i], &g);
+					if (r == 0) {
+						handle_dgram(w, idx, &g, now);
+						uring_buf_release(w->u, g.bid);
+					} else if (r == -ENOBUFS)
+						METRIC_INC(
+						    w->m.drops[DROP_NOBUFS]);
+					if (!uring_event_more(&ev[i]))
+						uring_recv_multishot(w->u, idx,
+						    w->fds[idx], ev[i].ud);
+					break;
+				case UD_SEND:
+					if (ev[i].res < 0)
+						METRIC_INC(w->m.drops[
+						    DROP_SEND_FAILED]);
+					w->free_slots[w->nfree++] = idx;
+					break;
+				case UD_EVENT:
+					(void)!read(w->evfd, &w->evbuf,
+					    sizeof(w->evbuf));
+					take_new_cfg(w);
+					if (!uring_event_more(&ev[i]))
+						uring_poll_multishot(w->u,
+						    w->evfd, ev[i].ud);
+					break;
+				}
+			}
+			if (n < WORKER_BATCH)
+				break;
+		}
+		if (now >= next_sweep) {
+			dispatch_sweep(&w->disp, now);
+			next_sweep = now + WORKER_TICK_NS;
+		}
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+	int		 r;
+
+	r = uring_new(&w->u, WORKER_SQ_ENTRIES, WORKER_NBUFS, WORKER_BUFSIZE,
+	    w->start_msg, sizeof(w->start_msg));
+	if (r == 0 && (r = slots_init(w)) != 0)
+		snprintf(w->start_msg, sizeof(w->start_msg),
+		    "out of memory for send slots");
+	if (r == 0 && (r = dispatch_init(&w->disp, w->cfg, &w->m, w->env,
+	    (uint32_t)(clock_now_ns() ^ (w->id * 0x9e3779b9u)))) != 0)
+		snprintf(w->start_msg, sizeof(w->start_msg),
+		    "out of memory for the exchange cache");
+	w->start_err = r;
+	if (r == 0)
+		arm(w);
+	sem_post(&w->started);
+	if (r != 0)
+		return NULL;
+	loop(w);
+	dispatch_fini(&w->disp);
+	return NULL;
+}
+
+int
+worker_start(struct worker **out, unsigned id, struct cfg *c,
+    const struct h_env *env, const int *fds, const bool *dtls, size_t nfds, char *err, size_t errlen)
+{
+	struct worker	*w;
+	sigset_t	 all, old;
+	int		 r;
+
+	if (nfds > WORKER_MAX_SOCKS)
+		return -E2BIG;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -ENOMEM;
+	w->id = id;
+	w->env = env;
+	w->cfg = cfg_ref(c);
+	w->nfds = nfds;
+	memcpy(w->fds, fds, nfds * sizeof(*fds));
+	memcpy(w->dtls, dtls, nfds * sizeof(*dtls));
+	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->evfd == -1) {
+		r = -errno;
+		goto fail;
+	}
+	sem_init(&w->started, 0, 0);
+	/* Signals are the main thread's (signalfd): block them here. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&w->thread, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+		goto fail;
+	while (sem_wait(&w->started) == -1 && errno == EINTR)
+		;
+	if (w->start_err != 0) {
+		r = w->start_err;
+		snprintf(err, errlen, "worker %u: %s", id, w->start_msg);
+		pthread_join(w->thread, NULL);
+		goto fail;
+	}
+	*out = w;
+	return 0;
+fail:
+	if (w->evfd > 0)
+		close(w->evfd);
+	uring_free(w->u);
+	free(w->slots);
+	free(w->free_slots);
+	cfg_unref(w->cfg);
+	free(w);
+	return r;
+}
+
+static void
+wake(struct worker *w)
+{
+	uint64_t	 one = 1;
+
+	(void)!write(w->evfd, &one, sizeof(one));
+}
+
+void
+worker_set_cfg(struct worker *w, struct cfg *c)
+{
+	struct cfg	*old;
+
+	old = atomic_exchange(&w->pending_cfg, cfg_ref(c));
+	if (old != NULL)
+		cfg_unref(old);
+	wake(w);
+}
+
+void
+worker_stop(struct worker *w)
+{
+	atomic_store(&w->stop, true);
+	wake(w);
+}
+
+void
+worker_join(struct worker *w)
+{
+	struct cfg	*c;
+
+	pthread_join(w->thread, NULL);
+	if ((c = atomic_exchange(&w->pending_cfg, NULL)) != NULL)
+		cfg_unref(c);
+	uring_free(w->u);
+	close(w->evfd);
+	sem_destroy(&w->started);
+	free(w->slots);
+	free(w->free_slots);
+	cfg_unref(w->cfg);
+	free(w);
+}
+
+const struct metrics *
+worker_metrics(const struct worker *w)
+{
+	return &w->m;
+}
