@@ -36,6 +36,13 @@ dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
 }
 
 void
+dispatch_set_emit(struct dispatch *d, dispatch_emit_fn *fn, void *arg)
+{
+	d->emit = fn;
+	d->emit_arg = arg;
+}
+
+void
 dispatch_set_cfg(struct dispatch *d, struct cfg *c)
 {
 	d->cfg = c;

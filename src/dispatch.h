@@ -25,23 +25,36 @@ struct h_env;
 
 #define DISPATCH_KINDS	4	/* enum route_kind values + 1 */
 
+/* Who sent a datagram. */
+struct dispatch_peer {
+	const struct sockaddr	*addr;
+	socklen_t		 addrlen;
+	const char		*psk_identity;	/* NULL on plain CoAP */
+	unsigned		 sock;		/* the worker's socket index:
+						   opaque here, handed back
+						   to emit */
+};
+
+/*
+ * Send a message that is not the immediate answer to a datagram (a
+ * separate response, an Observe notification, a retransmission) to p.
+ * The worker provides it; it encrypts for DTLS peers.  buf is copied.
+ */
+typedef void dispatch_emit_fn(void *arg, const struct dispatch_peer *p,
+	    const uint8_t *buf, size_t len);
+
 struct dispatch {
 	struct cfg		*cfg;		/* borrowed: the worker's ref */
 	struct exchange_cache	*xc;
 	void			*hstate[DISPATCH_KINDS];
 	uint16_t		 next_mid;	/* for NON responses */
 	struct metrics		*m;		/* the worker's counters */
+	dispatch_emit_fn	*emit;		/* later messages go here */
+	void			*emit_arg;
 	struct coap_msg		 msg;		/* scratch, kept off stack */
 	struct coap_resp	 resp;
 	uint8_t			 payload[COAP_PAYLOAD_MAX];
 	char			 path[256];
-};
-
-/* Who sent a datagram. */
-struct dispatch_peer {
-	const struct sockaddr	*addr;
-	socklen_t		 addrlen;
-	const char		*psk_identity;	/* NULL on plain CoAP */
 };
 
 /*
@@ -51,6 +64,10 @@ struct dispatch_peer {
  */
 int	dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
 	    const struct h_env *env, uint32_t seed);
+/* Where messages sent later go (see dispatch_emit_fn). */
+void	dispatch_set_emit(struct dispatch *d, dispatch_emit_fn *fn,
+	    void *arg);
+
 /* Switch to a new configuration snapshot (after reload). */
 void	dispatch_set_cfg(struct dispatch *d, struct cfg *c);
 void	dispatch_fini(struct dispatch *d);

@@ -117,6 +117,43 @@ send_queue(struct worker *w, unsigned si, int fd, const struct sockaddr *to,
 	METRIC_INC(w->m.tx);
 }
 
+/*
+ * Send len bytes of buf to a peer on socket sock: copied into a send slot
+ * and queued on the ring, or sent at once when every slot is in flight.
+ * Every datagram coapd sends goes through here or send_queue().
+ */
+static void
+worker_send_raw(struct worker *w, unsigned sock, const struct sockaddr *to,
+    socklen_t tolen, const uint8_t *buf, size_t len)
+{
+	unsigned	 si;
+
+	if (len > COAP_MAX_MSG || sock >= w->nfds) {
+		METRIC_INC(w->m.drops[DROP_SEND_FAILED]);
+		return;
+	}
+	if (w->nfree > 0) {
+		si = w->free_slots[--w->nfree];
+		memcpy(w->slots[si].buf, buf, len);
+		send_queue(w, si, w->fds[sock], to, tolen, len);
+		return;
+	}
+	if (sendto(w->fds[sock], buf, len, MSG_DONTWAIT, to, tolen) < 0)
+		METRIC_INC(w->m.drops[DROP_SEND_FAILED]);
+	else
+		METRIC_INC(w->m.tx);
+}
+
+/* dispatch_emit_fn: messages the engine sends on its own. */
+static void
+worker_emit(void *arg, const struct dispatch_peer *p, const uint8_t *buf,
+    size_t len)
+{
+	struct worker	*w = arg;
+
+	worker_send_raw(w, p->sock, p->addr, p->addrlen, buf, len);
+}
+
 static void
 handle_dgram(struct worker *w, unsigned sock, const struct uring_dgram *g,
     uint64_t now_ns)
@@ -135,6 +172,7 @@ handle_dgram(struct worker *w, unsigned sock, const struct uring_dgram *g,
 	p.addr = g->name;
 	p.addrlen = g->namelen;
 	p.psk_identity = NULL;
+	p.sock = sock;
 	/* Encode straight into a send slot when one is free. */
 	slot = w->nfree > 0;
 	if (slot) {
@@ -149,16 +187,10 @@ handle_dgram(struct worker *w, unsigned sock, const struct uring_dgram *g,
 			w->free_slots[w->nfree++] = si;
 		return;
 	}
-	if (slot) {
+	if (slot)
 		send_queue(w, si, w->fds[sock], g->name, g->namelen, n);
-		return;
-	}
-	/* All slots in flight: answer synchronously rather than drop. */
-	if (sendto(w->fds[sock], out, n, MSG_DONTWAIT, g->name,
-	    g->namelen) < 0)
-		METRIC_INC(w->m.drops[DROP_SEND_FAILED]);
 	else
-		METRIC_INC(w->m.tx);
+		worker_send_raw(w, sock, g->name, g->namelen, out, n);
 }
 
 static void
@@ -260,8 +292,10 @@ worker_main(void *arg)
 		snprintf(w->start_msg, sizeof(w->start_msg),
 		    "out of memory for the exchange cache");
 	w->start_err = r;
-	if (r == 0)
+	if (r == 0) {
+		dispatch_set_emit(&w->disp, worker_emit, w);
 		arm(w);
+	}
 	sem_post(&w->started);
 	if (r != 0)
 		return NULL;
