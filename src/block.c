@@ -60,3 +60,54 @@ block_opt_get(const struct coap_msg *m, uint16_t optnum, struct block_opt *b)
 		return -EBADMSG;
 	return block_opt_decode(v, b);
 }
+
+int
+block2_respond(struct coap_resp *r, const struct coap_msg *m,
+    const uint8_t *data, size_t total, uint8_t max_szx)
+{
+	struct block_opt	 b;
+	const struct coap_opt	*s2;
+	uint64_t		 off = 0;
+	size_t			 len;
+	uint8_t			 szx = max_szx;
+	bool			 asked, more;
+	int			 rc, cap;
+
+	if ((cap = block_szx_for(r->payload_cap)) < 0)
+		return -ENOSPC;
+	if (szx > cap)
+		szx = (uint8_t)cap;
+	rc = block_opt_get(m, COAP_OPT_BLOCK2, &b);
+	if (rc == -EBADMSG || rc == -EINVAL) {
+		r->code = rc == -EBADMSG ? COAP_BAD_OPTION : COAP_BAD_REQUEST;
+		return 0;
+	}
+	asked = rc == 0;
+	if (asked) {
+		off = (uint64_t)b.num << (b.szx + 4);
+		if (b.szx < szx)
+			szx = b.szx;
+		/* A block past the end does not exist; block 0 always does. */
+		if (off > 0 && off >= total) {
+			r->code = COAP_BAD_REQUEST;
+			return 0;
+		}
+	}
+	len = block_size(szx);
+	if (off + len > total)
+		len = (size_t)(total - off);
+	more = off + len < total;
+	r->code = COAP_CONTENT;
+	if (coap_resp_payload(r, data + off, len) != 0)
+		return -ENOSPC;
+	if (asked || more) {
+		rc = coap_resp_opt_uint(r, COAP_OPT_BLOCK2, block_opt_encode(
+		    (uint32_t)(off >> (szx + 4)), more, szx));
+		if (rc != 0)
+			return rc;
+	}
+	s2 = coap_msg_opt(m, COAP_OPT_SIZE2);
+	if (((asked || more) && off == 0) || s2 != NULL)
+		return coap_resp_opt_uint(r, COAP_OPT_SIZE2, (uint32_t)total);
+	return 0;
+}

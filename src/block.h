@@ -59,4 +59,18 @@ int		 block_szx_for(size_t bytes);
 int		 block_opt_get(const struct coap_msg *m, uint16_t optnum,
 		    struct block_opt *b);
 
+struct coap_resp;
+
+/*
+ * Answer a GET for a representation held whole in memory (data, total
+ * bytes) with the block the request m asks for: payload, Block2 when the
+ * transfer is block-wise, Size2 with block 0 or when asked (RFC 7959 §4).
+ * max_szx caps the block size; a smaller size asked for is honoured with
+ * the block renumbered to the same offset (§2.4).  Sets r->code to 2.05,
+ * or 4.00 (block past the end, SZX 7) or 4.02 (malformed Block2).
+ * Returns 0 or -ENOSPC.
+ */
+int		 block2_respond(struct coap_resp *r, const struct coap_msg *m,
+		    const uint8_t *data, size_t total, uint8_t max_szx);
+
 #endif /* COAPD_BLOCK_H */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "block.h"
 #include "clock.h"
 #include "dispatch.h"
 #include "exchange.h"
@@ -121,15 +122,19 @@ wellknown(struct dispatch *d, const struct coap_msg *m, struct coap_resp *r)
 		resp_error(r, COAP_NOT_ACCEPTABLE);
 		return;
 	}
-	n = linkfmt_wellknown(d->cfg, m, (char *)r->payload, r->payload_cap);
-	if (n < 0) {
-		/* More routes than one message holds; see README limits. */
+	/*
+	 * Rendered whole on every request and sliced with Block2 (RFC 7959):
+	 * the document only changes on reload, and the endpoint is rare.
+	 */
+	n = linkfmt_wellknown(d->cfg, m, d->doc, sizeof(d->doc));
+	if (n < 0 || block2_respond(r, m, (const uint8_t *)d->doc, (size_t)n,
+	    BLOCK_SZX_MAX) != 0) {
 		resp_error(r, COAP_INTERNAL_SERVER_ERROR);
 		return;
 	}
-	r->code = COAP_CONTENT;
-	r->payload_len = (size_t)n;
-	coap_resp_opt_uint(r, COAP_OPT_CONTENT_FORMAT, COAP_CT_LINK_FORMAT);
+	if (r->code == COAP_CONTENT)
+		coap_resp_opt_uint(r, COAP_OPT_CONTENT_FORMAT,
+		    COAP_CT_LINK_FORMAT);
 }
 
 /* Route, check and run a request; fills d->resp.  Returns H_* or error. */

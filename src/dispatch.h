@@ -24,6 +24,7 @@ struct exchange_cache;
 struct h_env;
 
 #define DISPATCH_KINDS	4	/* enum route_kind values + 1 */
+#define DISPATCH_DOC_MAX 65536	/* largest /.well-known/core document */
 
 /* Who sent a datagram. */
 struct dispatch_peer {
@@ -55,6 +56,7 @@ struct dispatch {
 	struct coap_resp	 resp;
 	uint8_t			 payload[COAP_PAYLOAD_MAX];
 	char			 path[256];
+	char			 doc[DISPATCH_DOC_MAX]; /* /.well-known/core */
 };
 
 /*
