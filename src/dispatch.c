@@ -169,12 +169,18 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		return H_DONE;
 	}
 	rt = route_match(d->cfg->table, d->path, (size_t)plen, &rest);
+	/*
+	 * /.well-known/core is generated unless a route names exactly that
+	 * path: a catch-all route at "/" must not hide it (RFC 6690 §4).
+	 */
+	if ((size_t)plen == sizeof(WELLKNOWN) - 1 &&
+	    memcmp(d->path, WELLKNOWN, (size_t)plen) == 0 &&
+	    (rt == NULL || rt->path_len != (size_t)plen)) {
+		wellknown(d, m, r);
+		return H_DONE;
+	}
 	if (rt == NULL) {
-		if ((size_t)plen == sizeof(WELLKNOWN) - 1 &&
-		    memcmp(d->path, WELLKNOWN, (size_t)plen) == 0)
-			wellknown(d, m, r);
-		else
-			resp_error(r, COAP_NOT_FOUND);
+		resp_error(r, COAP_NOT_FOUND);
 		return H_DONE;
 	}
 	/* §5.8: unknown or unsupported method → 4.05. */

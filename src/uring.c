@@ -29,6 +29,9 @@ struct uring {
 	unsigned		 bufsize;
 	unsigned		 br_pending;	/* released, not yet published */
 	struct msghdr		 tmpl[URING_MAX_SLOTS];
+	int			 fds[URING_MAX_SLOTS];
+	unsigned		 nfds;
+	bool			 fixed;		/* fds registered */
 };
 
 static int
@@ -184,19 +187,45 @@ get_sqe(struct uring *u)
 }
 
 int
-uring_recv_multishot(struct uring *u, unsigned slot, int fd, uint64_t ud)
+uring_sockets(struct uring *u, const int *fds, unsigned n)
+{
+	int	 r;
+
+	if (n > URING_MAX_SLOTS)
+		return -E2BIG;
+	memcpy(u->fds, fds, n * sizeof(*fds));
+	u->nfds = n;
+	r = io_uring_register_files(&u->ring, fds, n);
+	u->fixed = r == 0;
+	return r;
+}
+
+/* Point sqe at socket slot: a fixed file index, or the plain fd. */
+static void
+sqe_socket(struct uring *u, struct io_uring_sqe *sqe, unsigned slot)
+{
+	if (u->fixed) {
+		sqe->fd = (int)slot;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	} else
+		sqe->fd = u->fds[slot];
+}
+
+int
+uring_recv_multishot(struct uring *u, unsigned slot, uint64_t ud)
 {
 	struct io_uring_sqe	*sqe;
 	struct msghdr		*m;
 
-	if (slot >= URING_MAX_SLOTS)
+	if (slot >= u->nfds)
 		return -EINVAL;
 	m = &u->tmpl[slot];
 	memset(m, 0, sizeof(*m));
 	m->msg_namelen = URING_NAMELEN;
 	if ((sqe = get_sqe(u)) == NULL)
 		return -EBUSY;
-	io_uring_prep_recvmsg_multishot(sqe, fd, m, 0);
+	io_uring_prep_recvmsg_multishot(sqe, -1, m, 0);
+	sqe_socket(u, sqe, slot);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
 	io_uring_sqe_set_data64(sqe, ud);
@@ -204,13 +233,22 @@ uring_recv_multishot(struct uring *u, unsigned slot, int fd, uint64_t ud)
 }
 
 int
-uring_sendmsg(struct uring *u, int fd, const struct msghdr *m, uint64_t ud)
+uring_sendto(struct uring *u, unsigned slot, const void *buf, size_t len,
+    const struct sockaddr *addr, socklen_t addrlen, uint64_t ud)
 {
 	struct io_uring_sqe	*sqe;
 
+	if (slot >= u->nfds)
+		return -EINVAL;
 	if ((sqe = get_sqe(u)) == NULL)
 		return -EBUSY;
-	io_uring_prep_sendmsg(sqe, fd, m, 0);
+	/*
+	 * IORING_OP_SEND with a destination (kernel 6.0+) rather than
+	 * SENDMSG: no msghdr or iovec to copy in per datagram.
+	 */
+	io_uring_prep_send(sqe, -1, buf, len, 0);
+	io_uring_prep_send_set_addr(sqe, addr, (uint16_t)addrlen);
+	sqe_socket(u, sqe, slot);
 	io_uring_sqe_set_data64(sqe, ud);
 	return 0;
 }

@@ -45,17 +45,26 @@ int	uring_new(struct uring **out, unsigned sq_entries, unsigned nbufs,
 void	uring_free(struct uring *u);
 
 /*
- * Start a multishot recvmsg on the datagram socket fd.  slot (0..63) keeps
- * its message template; completions carry ud.  Re-arm with the same call
- * when an event for it arrives without uring_event_more().
+ * Register the sockets fds[0..n) (n <= 64) with the ring: later calls name
+ * a socket by its index ("slot"), which spares the kernel a file lookup
+ * per operation.  Returns 0 or a negative errno (then slots still work,
+ * through the plain descriptors).
  */
-int	uring_recv_multishot(struct uring *u, unsigned slot, int fd,
-	    uint64_t ud);
+int	uring_sockets(struct uring *u, const int *fds, unsigned n);
+
 /*
- * Queue a sendmsg of m (which must stay valid until its completion).
- * Flushes the submission queue when full.  Returns 0 or a negative errno.
+ * Start a multishot recvmsg on socket slot; completions carry ud.  Re-arm
+ * with the same call when an event for it arrives without
+ * uring_event_more().
  */
-int	uring_sendmsg(struct uring *u, int fd, const struct msghdr *m,
+int	uring_recv_multishot(struct uring *u, unsigned slot, uint64_t ud);
+/*
+ * Queue a send of buf[0..len) to addr on socket slot; buf and addr must
+ * stay valid until the completion.  Flushes the submission queue when
+ * full.  Returns 0 or a negative errno.
+ */
+int	uring_sendto(struct uring *u, unsigned slot, const void *buf,
+	    size_t len, const struct sockaddr *addr, socklen_t addrlen,
 	    uint64_t ud);
 /* Queue a multishot poll for POLLIN on fd (eventfd, timerfd ...). */
 int	uring_poll_multishot(struct uring *u, int fd, uint64_t ud);

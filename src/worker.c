@@ -43,8 +43,6 @@ enum ud_kind {
 
 /* One datagram on its way out: memory that lives until the completion. */
 struct send_slot {
-	struct msghdr		 mh;
-	struct iovec		 iov;
 	struct sockaddr_storage	 addr;
 	uint8_t			 buf[COAP_MAX_MSG];
 };
@@ -86,30 +84,22 @@ slots_init(struct worker *w)
 	w->free_slots = calloc(WORKER_SLOTS, sizeof(*w->free_slots));
 	if (w->slots == NULL || w->free_slots == NULL)
 		return -ENOMEM;
-	for (i = 0; i < WORKER_SLOTS; i++) {
-		struct send_slot *s = &w->slots[i];
-
-		s->mh.msg_name = &s->addr;
-		s->mh.msg_iov = &s->iov;
-		s->mh.msg_iovlen = 1;
-		s->iov.iov_base = s->buf;
+	for (i = 0; i < WORKER_SLOTS; i++)
 		w->free_slots[i] = WORKER_SLOTS - 1 - i;
-	}
 	w->nfree = WORKER_SLOTS;
 	return 0;
 }
 
-/* Queue buf (already in slot si) to peer on socket fd. */
+/* Queue len bytes (already in slot si) to peer on socket sock. */
 static void
-send_queue(struct worker *w, unsigned si, int fd, const struct sockaddr *to,
-    socklen_t tolen, size_t len)
+send_queue(struct worker *w, unsigned si, unsigned sock,
+    const struct sockaddr *to, socklen_t tolen, size_t len)
 {
 	struct send_slot	*s = &w->slots[si];
 
 	memcpy(&s->addr, to, tolen);
-	s->mh.msg_namelen = tolen;
-	s->iov.iov_len = len;
-	if (uring_sendmsg(w->u, fd, &s->mh, UD(UD_SEND, si)) != 0) {
+	if (uring_sendto(w->u, sock, s->buf, len,
+	    (const struct sockaddr *)&s->addr, tolen, UD(UD_SEND, si)) != 0) {
 		w->free_slots[w->nfree++] = si;
 		METRIC_INC(w->m.drops[DROP_SEND_FAILED]);
 		return;
@@ -135,7 +125,7 @@ worker_send_raw(struct worker *w, unsigned sock, const struct sockaddr *to,
 	if (w->nfree > 0) {
 		si = w->free_slots[--w->nfree];
 		memcpy(w->slots[si].buf, buf, len);
-		send_queue(w, si, w->fds[sock], to, tolen, len);
+		send_queue(w, si, sock, to, tolen, len);
 		return;
 	}
 	if (sendto(w->fds[sock], buf, len, MSG_DONTWAIT, to, tolen) < 0)
@@ -188,7 +178,7 @@ handle_dgram(struct worker *w, unsigned sock, const struct uring_dgram *g,
 		return;
 	}
 	if (slot)
-		send_queue(w, si, w->fds[sock], g->name, g->namelen, n);
+		send_queue(w, si, sock, g->name, g->namelen, n);
 	else
 		worker_send_raw(w, sock, g->name, g->namelen, out, n);
 }
@@ -213,8 +203,7 @@ arm(struct worker *w)
 	size_t	 i;
 
 	for (i = 0; i < w->nfds; i++)
-		uring_recv_multishot(w->u, (unsigned)i, w->fds[i],
-		    UD(UD_RECV, i));
+		uring_recv_multishot(w->u, (unsigned)i, UD(UD_RECV, i));
 	uring_poll_multishot(w->u, w->evfd, UD(UD_EVENT, 0));
 }
 
@@ -248,7 +237,7 @@ loop(struct worker *w)
 						    w->m.drops[DROP_NOBUFS]);
 					if (!uring_event_more(&ev[i]))
 						uring_recv_multishot(w->u, idx,
-						    w->fds[idx], ev[i].ud);
+						    ev[i].ud);
 					break;
 				case UD_SEND:
 					if (ev[i].res < 0)
@@ -284,6 +273,12 @@ worker_main(void *arg)
 
 	r = uring_new(&w->u, WORKER_SQ_ENTRIES, WORKER_NBUFS, WORKER_BUFSIZE,
 	    w->start_msg, sizeof(w->start_msg));
+	if (r == 0 && (r = uring_sockets(w->u, w->fds,
+	    (unsigned)w->nfds)) != 0 && r != -E2BIG) {
+		log_debugf("worker %u, sockets not registered (%s)", w->id,
+		    strerror(-r));
+		r = 0;
+	}
 	if (r == 0 && (r = slots_init(w)) != 0)
 		snprintf(w->start_msg, sizeof(w->start_msg),
 		    "out of memory for send slots");
