@@ -52,7 +52,7 @@ for t in "$dir"/[0-9][0-9]-*.sh; do
 		grep -E '^(not ok|FAIL)' "$out/$name.out" | head -n 40 |
 		    sed 's/^/    /'
 		echo "    --- last lines of $name output ---"
-		tail -n 40 "$out/$name.out" | sed 's/^/    /'
+		tail -n 15 "$out/$name.out" | sed 's/^/    /'
 		failed=$((failed + 1))
 		;;
 	esac
