@@ -158,13 +158,14 @@ net_reuseport_steer(int fd, unsigned nsocks)
 		/* 17 */ BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nsocks),
 		/* 18 */ BPF_STMT(BPF_RET | BPF_A, 0),
 	};
-	struct sock_fprog prog = {
-		.len = sizeof(code) / sizeof(code[0]),
-		.filter = code,
-	};
+	struct sock_fprog prog;
 
 	if (nsocks <= 1)
 		return 0;
+	/* Zeroed whole: the padding after .len goes to the kernel too. */
+	memset(&prog, 0, sizeof(prog));
+	prog.len = sizeof(code) / sizeof(code[0]);
+	prog.filter = code;
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
 	    sizeof(prog)) == -1)
 		return -errno;
