@@ -6,6 +6,7 @@ VERSION		?= 0.1.0
 prefix		?= /usr/local
 sbindir		?= $(prefix)/sbin
 sysconfdir	?= /etc
+datadir		?= $(prefix)/share
 mandir		?= $(prefix)/share/man
 unitdir		?= /lib/systemd/system
 DESTDIR		?=
@@ -118,13 +119,23 @@ lint:
 	@! grep -ln '<systemd/' src/*.c src/*.h | grep -Ev '^src/(sd|log).c$$'
 	@echo "lint: library ownership OK"
 
+# The demo tree goes to $(datadir)/coapd/demo and the installed coapd.conf
+# points there, so `coapd -t` passes on a fresh install.
 install: $(B)/coapd
 	install -D -m 0755 $(B)/coapd $(DESTDIR)$(sbindir)/coapd
-	install -D -m 0644 conf/coapd.conf $(DESTDIR)$(sysconfdir)/coapd.conf
+	install -d $(DESTDIR)$(sysconfdir) $(DESTDIR)$(datadir)/coapd
+	cp -R conf/demo $(DESTDIR)$(datadir)/coapd/
+	sed 's|"demo|"$(datadir)/coapd/demo|' conf/coapd.conf \
+		> $(DESTDIR)$(sysconfdir)/coapd.conf
+	chmod 0644 $(DESTDIR)$(sysconfdir)/coapd.conf
 	@for m in man/*.[0-9]; do [ -f $$m ] || continue; s=$${m##*.}; \
 		install -D -m 0644 $$m $(DESTDIR)$(mandir)/man$$s/$$(basename $$m); done
+	install -d $(DESTDIR)$(unitdir)
 	@for u in systemd/*.service; do [ -f $$u ] || continue; \
-		install -D -m 0644 $$u $(DESTDIR)$(unitdir)/$$(basename $$u); done
+		sed -e 's|/usr/local/sbin|$(sbindir)|g' \
+		    -e 's|/etc/coapd.conf|$(sysconfdir)/coapd.conf|g' $$u \
+		    > $(DESTDIR)$(unitdir)/$$(basename $$u); \
+		chmod 0644 $(DESTDIR)$(unitdir)/$$(basename $$u); done
 
 clean:
 	rm -rf $(B)
