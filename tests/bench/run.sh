@@ -1,0 +1,596 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh - what `make bench` runs.
+#
+# Puts coapd next to two references on this machine, all on loopback:
+#   responder  build/coap-responder, the least a CoAP server can do: the
+#              kernel's UDP limit on one core
+#   libcoap    coap-server-notls (libcoap3-bin), serving a 5-byte resource
+#              created at start-up with a PUT (-d enables dynamic resources)
+#   coapd      build/coapd with one worker (skipped, with a message, when it
+#              is missing or does not start)
+# Each server runs pinned to CPU 0 and coapd-bench to CPU 1, one fresh server
+# per run.  Medians of BENCH_REPS runs go into a Markdown table, printed and
+# written to build/bench.md.
+#
+# Environment: BENCH_REPS (3), BENCH_SECONDS (5, at most 120),
+# BENCH_WARMUP (1), BENCH_SELFTEST (1: check that the bench is not the
+# bottleneck), BENCH_IDLE_WAIT (3: seconds to wait for other load to stop
+# before each run; 0 = do not wait), BENCH_COAPD (build/coapd: the binary
+# under test).
+#
+# Only loopback is used, every run is bounded by -d, and every server runs
+# under timeout(1) so none outlives the script even if it is killed.
+
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+
+B=build
+BENCH=$B/coapd-bench
+RESP=$B/coap-responder
+COAPD=${BENCH_COAPD:-$B/coapd}
+OUT=$B/bench.md
+ADDR=127.0.0.1
+
+REPS=${BENCH_REPS:-3}
+SECS=${BENCH_SECONDS:-5}
+WARM=${BENCH_WARMUP:-1}
+SELFTEST=${BENCH_SELFTEST:-1}
+IDLE_WAIT=${BENCH_IDLE_WAIT:-3}
+for v in REPS SECS WARM SELFTEST IDLE_WAIT; do
+	case ${!v} in
+	''|*[!0-9]*) echo "bench: $v must be a number" >&2; exit 2 ;;
+	esac
+done
+[ "$REPS" -ge 1 ] || REPS=1
+[ "$SECS" -ge 1 ] || SECS=1
+[ "$SECS" -le 120 ] || SECS=120
+[ "$WARM" -le 30 ] || WARM=30
+# a server lives for one run: start-up, warmup, window, drain, slack
+LIFE=$((WARM + SECS + 60))
+
+for f in "$BENCH" "$RESP"; do
+	if [ ! -x "$f" ]; then
+		echo "bench: $f missing (make $f)" >&2
+		exit 1
+	fi
+done
+LIBCOAP=$(command -v coap-server-notls || true)
+COAPCLI=$(command -v coap-client-notls || true)
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/coapd-bench.XXXXXX") || exit 1
+TPID=""		# timeout(1) wrapping the current server
+SPID=""		# the server itself
+BPIDS=()	# background benches (self-test)
+
+cleanup() {
+	local p
+	for p in "${BPIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	if [ -n "$TPID" ]; then
+		kill "$TPID" 2>/dev/null
+		wait "$TPID" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$(nproc)" -ge 2 ]; then
+	SRV_PIN=(taskset -c 0)
+	BEN_PIN=(taskset -c 1)
+	PINNOTE="server on CPU 0, coapd-bench on CPU 1"
+else
+	SRV_PIN=()
+	BEN_PIN=()
+	PINNOTE="one CPU: nothing pinned, the bench shares the server's core"
+fi
+
+# A port free for UDP and TCP (libcoap listens on both).
+free_port() {
+	if command -v python3 >/dev/null 2>&1; then
+		python3 - <<'EOF' && return 0
+import socket
+for _ in range(50):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    p = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(p)
+    break
+else:
+    raise SystemExit(1)
+EOF
+	fi
+	local p i
+	for i in $(seq 1 50); do
+		p=$((20000 + RANDOM % 30000))
+		if [ -z "$(ss -Hlun "sport = :$p")" ] &&
+		    [ -z "$(ss -Hltn "sport = :$p")" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Percent of all CPUs idle over 0.5 s.
+idle_pct() {
+	local a b
+	read -r -a a < /proc/stat
+	sleep 0.5
+	read -r -a b < /proc/stat
+	local i t=0
+	for i in 1 2 3 4 5 6 7 8; do
+		t=$((t + b[i] - a[i]))
+	done
+	[ "$t" -gt 0 ] || { echo 100; return; }
+	echo $((100 * (b[4] - a[4]) / t))
+}
+
+BUSY_RUNS=0
+TOTAL_RUNS=0
+# Wait (bounded) for the machine to be quiet; count runs that were not.
+await_idle() {
+	local end=$((SECONDS + IDLE_WAIT)) p
+	while :; do
+		p=$(idle_pct)
+		[ "$p" -ge 85 ] && return 0
+		[ "$SECONDS" -ge "$end" ] && break
+	done
+	BUSY_RUNS=$((BUSY_RUNS + 1))
+	echo "bench: machine busy (${p}% idle), measuring anyway" >&2
+}
+
+# GET /hello until it answers "hello"; the server must stay alive.
+probe() {
+	local port=$1 i out
+	for i in $(seq 1 30); do
+		kill -0 "$SPID" 2>/dev/null || return 1
+		if [ -n "$COAPCLI" ]; then
+			out=$(timeout 3 "$COAPCLI" -B 1 -m get \
+			    "coap://$ADDR:$port/hello" 2>/dev/null)
+			[ "$out" = hello ] && return 0
+		else
+			out=$("$BENCH" -p "$port" -c 1 -d 1 -w 0 --oneline \
+			    2>/dev/null)
+			case $out in *" c2xx=0 "*|"") ;; *) return 0 ;; esac
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_server KIND PORT PIN(0/1): sets TPID and SPID; 1 when it won't run.
+start_server() {
+	local kind=$1 port=$2 pin=$3 i pre=() log=$tmp/$1.log
+	[ "$pin" = 1 ] && pre=("${SRV_PIN[@]}")
+	case $kind in
+	responder)
+		"${pre[@]}" timeout -k 5 "$LIFE" "$RESP" -a "$ADDR" \
+		    -p "$port" -l "$LIFE" >"$log" 2>&1 &
+		;;
+	libcoap)
+		"${pre[@]}" timeout -k 5 "$LIFE" "$LIBCOAP" -A "$ADDR" \
+		    -p "$port" -d 10 -v 3 >"$log" 2>&1 &
+		;;
+	coapd1|coapd2)
+		write_conf "$port" "${kind#coapd}" > "$tmp/coapd.conf"
+		"${pre[@]}" timeout -k 5 "$LIFE" "$COAPD" \
+		    -c "$tmp/coapd.conf" >"$log" 2>&1 &
+		;;
+	esac
+	TPID=$!
+	SPID=""
+	for i in $(seq 1 100); do
+		SPID=$(cat "/proc/$TPID/task/$TPID/children" 2>/dev/null)
+		SPID=${SPID%% *}
+		[ -n "$SPID" ] && break
+		kill -0 "$TPID" 2>/dev/null || break
+		sleep 0.02
+	done
+	if [ -z "$SPID" ]; then
+		stop_server
+		return 1
+	fi
+	if [ "$kind" = libcoap ]; then
+		# the 5-byte resource: PUT creates it (-d), GET returns it
+		for i in $(seq 1 30); do
+			timeout 3 "$COAPCLI" -B 1 -m put -e hello \
+			    "coap://$ADDR:$port/hello" >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+	fi
+	if ! probe "$port"; then
+		stop_server
+		return 1
+	fi
+	return 0
+}
+
+stop_server() {
+	if [ -n "$TPID" ]; then
+		kill "$TPID" 2>/dev/null
+		wait "$TPID" 2>/dev/null
+	fi
+	TPID=""
+	SPID=""
+}
+
+write_conf() {
+	printf 'hello' > "$tmp/hello.txt"
+	cat <<EOF
+listen = ( { address = "$ADDR"; port = $1; } );
+workers = $2;
+routes = ( { path = "/hello"; static = "$tmp/hello.txt"; } );
+log = { level = "warn"; };
+EOF
+}
+
+# Receive buffer and drops of the server's UDP socket(s) on port $1.
+sock_rb() {
+	ss -Huamn "sport = :$1" 2>/dev/null |
+	    sed -n 's/.*skmem:([^)]*rb\([0-9]*\).*/\1/p' | head -1
+}
+sock_drops() {
+	ss -Huamn "sport = :$1" 2>/dev/null |
+	    sed -n 's/.*skmem:([^)]*,d\([0-9]*\)).*/\1/p' |
+	    awk '{s += $1} END {print s + 0}'
+}
+
+kv() {	# kv LINE KEY
+	awk -v k="$2" '{ for (i = 1; i <= NF; i++) {
+		n = index($i, "="); if (substr($i, 1, n - 1) == k) {
+			print substr($i, n + 1); exit } } }' <<<"$1"
+}
+
+median() {
+	printf '%s\n' "$@" | grep -E '^-?[0-9.]+$' | sort -g | awk '
+	    { a[NR] = $1 }
+	    END { if (NR == 0) print "-";
+		  else if (NR % 2) print a[(NR + 1) / 2];
+		  else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# The fd table bounds the clients one bench thread can hold (io_uring
+# direct descriptors count against RLIMIT_NOFILE per ring).
+HARD_NOFILE=$(ulimit -Hn)
+threads_for() {
+	local c=$1 per
+	[ "$HARD_NOFILE" = unlimited ] && { echo 1; return; }
+	per=$((HARD_NOFILE - 100))
+	echo $(((c + per - 1) / per))
+}
+
+# Result store: one file per server+scenario, one oneline result per run.
+res() { echo "$tmp/res.$1.$2"; }
+
+# run_one SERVER SCEN PIN ARGS... : one fresh server, one bench run.
+run_one() {
+	local srv=$1 scen=$2 pin=$3 port line drops rb pre=()
+	shift 3
+	port=$(free_port) || { echo "bench: no free port" >&2; return 1; }
+	if ! start_server "$srv" "$port" "$pin"; then
+		echo "bench: $srv did not start (log below)" >&2
+		tail -5 "$tmp/$srv.log" >&2
+		return 1
+	fi
+	rb=$(sock_rb "$port")
+	[ -n "$rb" ] && echo "$rb" > "$tmp/rb.$srv"
+	await_idle
+	TOTAL_RUNS=$((TOTAL_RUNS + 1))
+	[ "$pin" = 1 ] && pre=("${BEN_PIN[@]}")
+	line=$("${pre[@]}" "$BENCH" -a "$ADDR" -p "$port" -u /hello \
+	    -d "$SECS" -w "$WARM" -P "$SPID" --oneline "$@")
+	drops=$(sock_drops "$port")
+	stop_server
+	if [ -z "$line" ]; then
+		echo "bench: $srv $scen: coapd-bench failed" >&2
+		return 1
+	fi
+	echo "$line drops=$drops" >> "$(res "$srv" "$scen")"
+	printf '  %-10s %-7s req/s %s p50 %s us p99 %s us cpu %s us/req' \
+	    "$srv" "$scen" "$(kv "$line" rps)" "$(kv "$line" p50_us)" \
+	    "$(kv "$line" p99_us)" "$(kv "$line" srv_cpu_us)"
+	printf ' lost %s drops %s\n' "$(kv "$line" lost)" "$drops"
+}
+
+# Scenario table: id, label, clients (for RSS), coapd-bench arguments.
+SCEN_IDS=(non64 con64 con2k con20k paced)
+declare -A SCEN_LABEL SCEN_ARGS SCEN_CLIENTS
+SCEN_LABEL[non64]="NON GET 64x8"
+SCEN_ARGS[non64]="-t non -c 64 -n 8"
+SCEN_LABEL[con64]="CON GET 64x8"
+SCEN_ARGS[con64]="-t con -c 64 -n 8"
+SCEN_LABEL[con2k]="CON GET 2000x1"
+SCEN_ARGS[con2k]="-t con -c 2000 -n 1"
+SCEN_CLIENTS[con2k]=2000
+SCEN_LABEL[con20k]="CON GET 20000x1"
+SCEN_ARGS[con20k]="-t con -c 20000 -n 1 -T $(threads_for 20000)"
+SCEN_CLIENTS[con20k]=20000
+SCEN_LABEL[paced]="CON GET 20k req/s"
+SCEN_ARGS[paced]="-t con -c 64 -n 8 -r 20000"
+SCEN_LABEL[unpin]="CON GET 64x8, unpinned"
+SCEN_ARGS[unpin]="-t con -c 64 -n 8"
+
+declare -A SRV_LABEL SRV_SHORT SRV_OK
+SRV_SHORT[responder]="responder"
+SRV_SHORT[libcoap]="libcoap"
+SRV_SHORT[coapd1]="coapd"
+SRV_LABEL[responder]="responder"
+SRV_LABEL[libcoap]="libcoap"
+SRV_LABEL[coapd1]="coapd (1 worker)"
+SRV_LABEL[coapd2]="coapd (2 workers)"
+SERVERS=(responder)
+if [ -n "$LIBCOAP" ] && [ -n "$COAPCLI" ]; then
+	SERVERS+=(libcoap)
+else
+	echo "bench: coap-server-notls/coap-client-notls missing" \
+	    "(libcoap3-bin): libcoap rows skipped" >&2
+fi
+COAPD_NOTE=""
+if [ -x "$COAPD" ]; then
+	SERVERS+=(coapd1)
+else
+	COAPD_NOTE="$COAPD missing: coapd rows skipped"
+	echo "bench: $COAPD_NOTE" >&2
+fi
+
+echo "bench: $REPS x ${SECS}s (+${WARM}s warmup) per cell; $PINNOTE"
+for srv in "${SERVERS[@]}"; do
+	SRV_OK[$srv]=1
+	for scen in "${SCEN_IDS[@]}"; do
+		for rep in $(seq 1 "$REPS"); do
+			# shellcheck disable=SC2086
+			run_one "$srv" "$scen" 1 ${SCEN_ARGS[$scen]} && continue
+			if [ "$srv" = coapd1 ] &&
+			    [ ! -s "$(res coapd1 con64)" ] &&
+			    [ ! -s "$(res coapd1 non64)" ]; then
+				COAPD_NOTE="$COAPD did not start or failed:"
+				COAPD_NOTE+=" coapd rows skipped"
+				echo "bench: $COAPD_NOTE" >&2
+				SRV_OK[$srv]=0
+				break 2
+			fi
+		done
+	done
+done
+
+# Two workers against one, nothing pinned.
+if [ "${SRV_OK[coapd1]:-0}" = 1 ]; then
+	for srv in coapd1 coapd2; do
+		for rep in $(seq 1 "$REPS"); do
+			# shellcheck disable=SC2086
+			run_one "$srv" unpin 0 ${SCEN_ARGS[unpin]}
+		done
+	done
+fi
+
+# Self-check: one bench against the responder, then two benches on the same
+# core at once.  If the responder is the limit, two get no more than one.
+# Two on one core cannot tell "responder-bound" from "bench core saturated"
+# on their own, so the CPU each side spends goes into the verdict too.
+SELF_MD=""
+if [ "$SELFTEST" = 1 ]; then
+	echo "bench: self-check, one vs two coapd-bench on one core"
+	one=() two=() o_bpct=() o_spct=() o_bus=() o_sus=() t_bpct=() t_spct=()
+	# quick: at most 3 s per run
+	ssecs=$((SECS < 3 ? SECS : 3))
+	sargs=(-a "$ADDR" -t non -c 64 -n 8 -d "$ssecs" -w "$WARM" --oneline)
+	for rep in $(seq 1 "$REPS"); do
+		port=$(free_port) || break
+		start_server responder "$port" 1 || break
+		await_idle
+		l1=$("${BEN_PIN[@]}" "$BENCH" -p "$port" -P "$SPID" \
+		    "${sargs[@]}")
+		"${BEN_PIN[@]}" "$BENCH" -p "$port" -P "$SPID" "${sargs[@]}" \
+		    > "$tmp/two.a" &
+		BPIDS=($!)
+		"${BEN_PIN[@]}" "$BENCH" -p "$port" "${sargs[@]}" \
+		    > "$tmp/two.b" &
+		BPIDS+=($!)
+		wait "${BPIDS[@]}"
+		BPIDS=()
+		stop_server
+		la=$(cat "$tmp/two.a")
+		lb=$(cat "$tmp/two.b")
+		one+=("$(kv "$l1" rps)")
+		o_bpct+=("$(kv "$l1" bench_cpu_pct)")
+		o_spct+=("$(kv "$l1" srv_cpu_pct)")
+		o_bus+=("$(kv "$l1" bench_cpu_us)")
+		o_sus+=("$(kv "$l1" srv_cpu_us)")
+		two+=("$(awk -v a="$(kv "$la" rps)" -v b="$(kv "$lb" rps)" \
+		    'BEGIN { print a + b }')")
+		t_bpct+=("$(awk -v a="$(kv "$la" bench_cpu_pct)" \
+		    -v b="$(kv "$lb" bench_cpu_pct)" 'BEGIN { print a + b }')")
+		t_spct+=("$(kv "$la" srv_cpu_pct)")
+		echo "  one bench: ${one[-1]} req/s;" \
+		    "two benches: $(kv "$la" rps) + $(kv "$lb" rps) req/s"
+	done
+	m1=$(median "${one[@]}")
+	m2=$(median "${two[@]}")
+	mb=$(median "${o_bpct[@]}")
+	ms=$(median "${o_spct[@]}")
+	verdict=$(awk -v a="$m1" -v b="$m2" -v bc="$mb" -v sc="$ms" 'BEGIN {
+		if (a == "-" || b == "-" || a == 0) { print "n/a"; exit }
+		r = b / a
+		if (r > 1.10)
+			v = "FAIL: more bench processes get more, the bench" \
+			    " limits the measurement"
+		else if (bc >= 95 && sc < 90)
+			v = "WARN: no gain from a second bench, but the bench" \
+			    " core is saturated and the server core is not"
+		else
+			v = "PASS: a second bench adds nothing; the server" \
+			    " side is the limit"
+		printf "%.2fx. %s\n", r, v }')
+	SELF_MD="| coapd-bench processes on CPU 1 | total req/s | server CPU % | bench CPU % (sum) |
+|---|---:|---:|---:|
+| 1 | $m1 | $ms | $mb |
+| 2 | $m2 | $(median "${t_spct[@]}") | $(median "${t_bpct[@]}") |
+
+Responder, NON GET 64x8 per bench process. Two against one: $verdict
+CPU per request with one bench: coapd-bench $(median "${o_bus[@]}") µs,
+responder $(median "${o_sus[@]}") µs (loopback charges the receive path of a
+datagram to its sender, so each side pays for delivering into the other)."
+fi
+
+# ---- the table ---------------------------------------------------------
+
+fmt() {	# fmt VALUE DECIMALS
+	awk -v v="$1" -v d="$2" 'BEGIN {
+		if (v == "-" || v == "" || v < 0) print "-";
+		else printf "%.*f\n", d, v }'
+}
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-" || a == "" || b == "" || b + 0 <= 0 ||
+		    a + 0 < 0) print "n/a";
+		else printf "%.2f\n", a / b }'
+}
+
+# cell SERVER SCEN: sets C_RPS C_P50 C_P99 C_CPU C_SPCT C_BPCT C_LOST C_DROP
+# and C_RSS
+cell() {
+	local f line v rps=() p50=() p99=() cpu=() spct=() bpct=() lost=()
+	local drop=()
+	local rss=() r0=() r1=() n=${SCEN_CLIENTS[$2]:-}
+	f=$(res "$1" "$2")
+	C_RPS=- C_P50=- C_P99=- C_CPU=- C_SPCT=- C_BPCT=- C_LOST=- C_DROP=-
+	C_RSS=-
+	[ -s "$f" ] || return 1
+	while read -r line; do
+		rps+=("$(kv "$line" rps)")
+		p50+=("$(kv "$line" p50_us)")
+		p99+=("$(kv "$line" p99_us)")
+		cpu+=("$(kv "$line" srv_cpu_us)")
+		spct+=("$(kv "$line" srv_cpu_pct)")
+		bpct+=("$(kv "$line" bench_cpu_pct)")
+		lost+=("$(kv "$line" lost)")
+		drop+=("$(kv "$line" drops)")
+		if [ -n "$n" ]; then
+			v=$(kv "$line" rss_before_kb)
+			r0+=("$v")
+			r1+=("$(kv "$line" rss_after_kb)")
+			rss+=("$(awk -v a="$v" -v b="$(kv "$line" rss_after_kb)" \
+			    -v n="$n" 'BEGIN { if (a < 0 || b < 0) print "-";
+				else printf "%d\n", (b - a) * 1024 / n }')")
+		fi
+	done < "$f"
+	C_RPS=$(median "${rps[@]}")
+	C_P50=$(median "${p50[@]}")
+	C_P99=$(median "${p99[@]}")
+	C_CPU=$(median "${cpu[@]}")
+	C_SPCT=$(median "${spct[@]}")
+	C_BPCT=$(median "${bpct[@]}")
+	C_LOST=$(median "${lost[@]}")
+	C_DROP=$(median "${drop[@]}")
+	if [ -n "$n" ]; then
+		C_RSS="$(median "${r0[@]}")→$(median "${r1[@]}") kB"
+		C_RSS+=" ($(median "${rss[@]}") B/client)"
+	fi
+	return 0
+}
+
+row() {	# row SERVER SCEN
+	if cell "$1" "$2"; then
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+		    "${SRV_LABEL[$1]}" "${SCEN_LABEL[$2]}" "$(fmt "$C_RPS" 0)" \
+		    "$(fmt "$C_P50" 1)" "$(fmt "$C_P99" 1)" "$(fmt "$C_CPU" 2)" \
+		    "$(fmt "$C_SPCT" 0)" "$(fmt "$C_BPCT" 0)" "$C_LOST" \
+		    "$C_DROP" "$C_RSS"
+	else
+		printf '| %s | %s | - | - | - | - | - | - | - | - | %s |\n' \
+		    "${SRV_LABEL[$1]}" "${SCEN_LABEL[$2]}" "no result"
+	fi
+}
+
+ratio_row() {	# ratio_row A B SCEN
+	local ar ap50 ap99 acpu name="${SRV_SHORT[$1]}/${SRV_SHORT[$2]}"
+	[ "$1" = coapd2 ] && name="coapd 2 workers/1 worker"
+	if ! cell "$1" "$3"; then
+		printf '| %s | %s | n/a | n/a | n/a | n/a | | | | | |\n' \
+		    "$name" "${SCEN_LABEL[$3]}"
+		return
+	fi
+	ar=$C_RPS ap50=$C_P50 ap99=$C_P99 acpu=$C_CPU
+	cell "$2" "$3"
+	printf '| **%s** | %s | %s | %s | %s | %s | | | | | |\n' \
+	    "$name" "${SCEN_LABEL[$3]}" "$(ratio "$ar" "$C_RPS")" \
+	    "$(ratio "$ap50" "$C_P50")" "$(ratio "$ap99" "$C_P99")" \
+	    "$(ratio "$acpu" "$C_CPU")"
+}
+
+{
+	echo "# coapd benchmark"
+	echo
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr)," \
+	    "$(nproc) CPUs ($cpu)."
+	echo "Medians of $REPS runs of ${SECS} s after ${WARM} s warmup, one" \
+	    "fresh server per run; $PINNOTE."
+	echo "Closed loop unless a rate is given; CxN = C clients (own UDP" \
+	    "socket each) x N requests in flight; a request unanswered after" \
+	    "2 s is lost."
+	echo
+	echo "| server | scenario | req/s | p50 µs | p99 µs | server CPU µs/req" \
+	    "| server CPU % | bench CPU % | lost | sock drops | RSS before→after |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	for srv in "${SERVERS[@]}"; do
+		[ "${SRV_OK[$srv]:-0}" = 1 ] || continue
+		for scen in "${SCEN_IDS[@]}"; do
+			row "$srv" "$scen"
+		done
+	done
+	if [ "${SRV_OK[coapd1]:-0}" = 1 ]; then
+		row coapd1 unpin
+		row coapd2 unpin
+	else
+		echo "| coapd | all | - | - | - | - | - | - | - | - |" \
+		    "${COAPD_NOTE:-skipped} |"
+	fi
+	for scen in "${SCEN_IDS[@]}"; do
+		ratio_row coapd1 responder "$scen"
+		ratio_row coapd1 libcoap "$scen"
+		ratio_row libcoap responder "$scen"
+	done
+	[ "${SRV_OK[coapd1]:-0}" = 1 ] && ratio_row coapd2 coapd1 unpin
+	echo
+	echo "Ratios: req/s, p50, p99 and CPU/req of the first server over the" \
+	    "second. CPU is utime+stime (/proc/PID/stat, getrusage) over the" \
+	    "measured window; % is of one core.  Sock drops: datagrams the" \
+	    "server's socket dropped for want of receive buffer (ss skmem d)," \
+	    "over its whole life, warmup included.  Lost: requests of the" \
+	    "window never answered.  RSS: VmRSS before the first request and" \
+	    "after the last (growth per client in brackets)."
+	echo
+	echo "Receive buffers (ss skmem rb, bytes):" \
+	    "responder $(cat "$tmp/rb.responder" 2>/dev/null || echo -)," \
+	    "libcoap $(cat "$tmp/rb.libcoap" 2>/dev/null || echo -)," \
+	    "coapd $(cat "$tmp/rb.coapd1" 2>/dev/null || echo -)."
+	echo "libcoap serves /hello as a dynamic resource (-d 10) created by" \
+	    "one PUT of \"hello\": 5 bytes, like the others."
+	[ -n "$COAPD_NOTE" ] && echo "Note: $COAPD_NOTE."
+	if [ "$BUSY_RUNS" -gt 0 ]; then
+		echo
+		echo "**Warning:** $BUSY_RUNS of $TOTAL_RUNS runs started while" \
+		    "other processes kept the CPUs busy; their numbers are noisy."
+	fi
+	if [ -n "$SELF_MD" ]; then
+		echo
+		echo "## Self-check: is coapd-bench the bottleneck?"
+		echo
+		echo "$SELF_MD"
+	fi
+} > "$tmp/bench.md"
+
+mkdir -p "$B"
+cp "$tmp/bench.md" "$OUT"
+echo
+cat "$OUT"
+echo
+echo "bench: written to $OUT"
