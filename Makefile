@@ -113,10 +113,10 @@ bench: deps all
 	@bash tests/bench/run.sh
 
 lint:
-	@! grep -ln '<liburing.h>' src/*.c src/*.h | grep -v '^src/uring.c$$'
-	@! grep -ln '<libconfig.h>' src/*.c src/*.h | grep -v '^src/cfg.c$$'
-	@! grep -ln '<wolfssl/' src/*.c src/*.h | grep -v '^src/dtls.c$$'
-	@! grep -ln '<systemd/' src/*.c src/*.h | grep -Ev '^src/(sd|log).c$$'
+	@! grep -ln '#include <liburing.h>' src/*.c src/*.h | grep -v '^src/uring.c$$'
+	@! grep -ln '#include <libconfig.h>' src/*.c src/*.h | grep -v '^src/cfg.c$$'
+	@! grep -ln '#include <wolfssl/' src/*.c src/*.h | grep -v '^src/dtls.c$$'
+	@! grep -ln '#include <systemd/' src/*.c src/*.h | grep -Ev '^src/(sd|log).c$$'
 	@echo "lint: library ownership OK"
 
 # The demo tree goes to $(datadir)/coapd/demo and the installed coapd.conf
