@@ -60,6 +60,8 @@ struct exchange_cache {
 	uint32_t	 head;		/* oldest */
 	uint32_t	 tail;		/* newest */
 	uint32_t	 free;		/* free slot stack */
+	struct ex_key	 last_key;	/* key hashed by the previous call */
+	uint32_t	 last_hash;
 };
 
 static inline uint64_t
@@ -152,6 +154,20 @@ ex_key_eq(const struct ex_key *a, const struct ex_key *b)
 {
 	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) |
 	    (a->w[2] ^ b->w[2]) | (a->w[3] ^ b->w[3])) == 0;
+}
+
+/*
+ * The engine looks a request up and then stores its answer under the same
+ * key: remember the previous key's hash so SipHash runs once per request.
+ */
+static uint32_t
+ex_hash_cached(struct exchange_cache *c, const struct ex_key *k)
+{
+	if (!ex_key_eq(&c->last_key, k)) {
+		c->last_key = *k;
+		c->last_hash = (uint32_t)ex_hash(c, k);
+	}
+	return c->last_hash;
 }
 
 static inline bool
@@ -301,6 +317,7 @@ exchange_cache_new(uint32_t max_entries, uint64_t lifetime_ns)
 		    (uint64_t)(uintptr_t)&nidx;
 	}
 	c->mask = nidx - 1;
+	c->last_hash = (uint32_t)ex_hash(c, &c->last_key);
 	c->lifetime_ns = lifetime_ns;
 	c->max = max_entries;
 	c->head = c->tail = EX_NIL;
@@ -334,7 +351,7 @@ exchange_lookup(struct exchange_cache *c, const struct sockaddr *peer,
 
 	ex_expire(c, now_ns);
 	ex_key_make(&k, peer, peerlen, mid);
-	h = (uint32_t)ex_hash(c, &k);
+	h = ex_hash_cached(c, &k);
 	if ((pos = ex_find(c, &k, h)) < 0)
 		return NULL;
 	s = &c->slots[(uint32_t)c->idx[pos] - 1];
@@ -364,7 +381,7 @@ exchange_store(struct exchange_cache *c, const struct sockaddr *peer,
 
 	ex_expire(c, now_ns);
 	ex_key_make(&k, peer, peerlen, mid);
-	h = (uint32_t)ex_hash(c, &k);
+	h = ex_hash_cached(c, &k);
 	if ((pos = ex_find(c, &k, h)) >= 0) {
 		/* Replacing (pending -> answered): now the newest entry. */
 		i = (uint32_t)c->idx[pos] - 1;
