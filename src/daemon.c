@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "daemon.h"
+#include "fchange.h"
+#include "fwatch.h"
 #include "log.h"
 #include "net.h"
 #include "sd.h"
@@ -185,6 +188,8 @@ reload(struct coapd *d)
 	old = d->cfg;
 	d->cfg = c;
 	cfg_unref(old);
+	if (d->fw != NULL)
+		fwatch_set_cfg(d->fw, c);
 	snprintf(status, sizeof(status), "reloaded, %zu routes",
 	    c->nroutes);
 	log_info("%s", status);
@@ -207,6 +212,7 @@ shutdown_all(struct coapd *d)
 		if (d->fds[i] > 0)
 			close(d->fds[i]);
 	free(d->workers);
+	fwatch_free(d->fw);
 	free(d->fds);
 	free(d->fd_dtls);
 	if (d->sigfd >= 0)
@@ -214,16 +220,35 @@ shutdown_all(struct coapd *d)
 	cfg_unref(d->cfg);
 }
 
+/*
+ * Hand a due batch of file changes to every worker: the generation first,
+ * so the file caches are stale before any observer is notified.
+ */
+static void
+files_changed(struct coapd *d)
+{
+	struct fchange	*c;
+	unsigned	 w;
+
+	if (d->fw == NULL ||
+	    (c = fwatch_take(d->fw, clock_now_ns())) == NULL)
+		return;
+	atomic_fetch_add_explicit(&d->file_gen, 1, memory_order_release);
+	for (w = 0; w < d->nworkers; w++)
+		worker_post_change(d->workers[w], c);
+	fchange_unref(c);
+}
+
 int
 coapd_run(const char *path)
 {
 	struct coapd		 d;
 	struct signalfd_siginfo	 si;
-	struct pollfd		 pfd;
+	struct pollfd		 pfd[2];
 	sigset_t		 set;
 	uint64_t		 wd_usec;
 	char			 status[128];
-	int			 r, timeout_ms, status_code = 0;
+	int			 r, timeout_ms, fw_ms, status_code = 0;
 	bool			 run = true;
 
 	memset(&d, 0, sizeof(d));
@@ -259,15 +284,33 @@ coapd_run(const char *path)
 	log_info("coapd %s started, %s", COAPD_VERSION, status);
 	sd_ready(status);
 
+	/* File changes: the caches' generation and Observe (fwatch.h). */
+	if ((r = fwatch_new(&d.fw)) == 0)
+		fwatch_set_cfg(d.fw, d.cfg);
+	else
+		log_warnx("inotify unavailable (%s): file changes are seen "
+		    "within a second, observers are not notified",
+		    strerror(-r));
+
 	wd_usec = sd_watchdog_usec();
 	timeout_ms = wd_usec ? (int)(wd_usec / 2000) : -1;
-	pfd.fd = d.sigfd;
-	pfd.events = POLLIN;
+	pfd[0].fd = d.sigfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = -1;
+	pfd[1].events = POLLIN;
 	while (run) {
-		r = poll(&pfd, 1, timeout_ms);
+		/* fwatch_set_cfg() on reload may change the descriptor. */
+		pfd[1].fd = d.fw != NULL ? fwatch_fd(d.fw) : -1;
+		fw_ms = d.fw != NULL ?
+		    fwatch_timeout_ms(d.fw, clock_now_ns()) : -1;
+		r = poll(pfd, 2, fw_ms >= 0 && (timeout_ms < 0 ||
+		    fw_ms < timeout_ms) ? fw_ms : timeout_ms);
 		if (wd_usec)
 			sd_watchdog_ping();
-		if (r <= 0)
+		if (r > 0 && (pfd[1].revents & POLLIN))
+			fwatch_read(d.fw, clock_now_ns());
+		files_changed(&d);
+		if (r <= 0 || !(pfd[0].revents & POLLIN))
 			continue;
 		if (read(d.sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;

@@ -11,6 +11,7 @@
 
 #include "handler.h"
 
+struct fwatch;
 struct worker;
 
 /* Everything the process owns. */
@@ -25,6 +26,7 @@ struct coapd {
 	int		  sigfd;
 	atomic_uint_least64_t file_gen;	/* see struct h_env */
 	struct h_env	  env;		/* lent to every worker */
+	struct fwatch	 *fw;		/* inotify watcher; NULL without */
 };
 
 /*

@@ -10,6 +10,7 @@
 #include "exchange.h"
 #include "handler.h"
 #include "linkfmt.h"
+#include "notify.h"
 #include "route.h"
 
 #define WELLKNOWN	"/.well-known/core"
@@ -33,6 +34,7 @@ dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
 		if ((ops = handler_for((enum route_kind)k)) != NULL &&
 		    ops->worker_init != NULL)
 			d->hstate[k] = ops->worker_init(c, env);
+	notify_init(d, seed);
 	return 0;
 }
 
@@ -47,6 +49,7 @@ void
 dispatch_set_cfg(struct dispatch *d, struct cfg *c)
 {
 	d->cfg = c;
+	notify_set_cfg(d);
 }
 
 void
@@ -55,6 +58,7 @@ dispatch_fini(struct dispatch *d)
 	const struct handler_ops	*ops;
 	int				 k;
 
+	notify_fini(d);
 	for (k = 0; k < DISPATCH_KINDS; k++)
 		if ((ops = handler_for((enum route_kind)k)) != NULL &&
 		    ops->worker_fini != NULL && d->hstate[k] != NULL)
@@ -73,6 +77,14 @@ dispatch_sweep(struct dispatch *d, uint64_t now_ns)
 		if ((ops = handler_for((enum route_kind)k)) != NULL &&
 		    ops->sweep != NULL && d->hstate[k] != NULL)
 			ops->sweep(d->hstate[k], now_ns);
+	notify_sweep(d, now_ns);
+}
+
+void
+dispatch_files_changed(struct dispatch *d, const struct fchange *c,
+    uint64_t now_ns)
+{
+	notify_changed(d, c, now_ns);
 }
 
 static size_t
@@ -206,6 +218,9 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	req.hstate = (unsigned)rt->kind < DISPATCH_KINDS ?
 	    d->hstate[rt->kind] : NULL;
 	s = ops->start(&req, r);
+	/* RFC 7641: Observe registration on the answer just made. */
+	if (s == H_DONE)
+		notify_request(d, p, m, rt, rest, now_ns);
 	if (s < 0)
 		resp_error(r, COAP_INTERNAL_SERVER_ERROR);
 	return s < 0 ? H_DONE : s;
@@ -233,8 +248,12 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 			return send_rst(d, m->mid, out, cap);
 		return drop(d, DROP_MALFORMED_NON);
 	}
-	if (m->type == COAP_TYPE_ACK || m->type == COAP_TYPE_RST)
+	if (m->type == COAP_TYPE_ACK || m->type == COAP_TYPE_RST) {
+		/* ACK/RST of an Observe notification (RFC 7641 §4.5). */
+		if (notify_reply(d, p, m))
+			return 0;
 		return drop(d, DROP_UNEXPECTED);
+	}
 	if (m->code == COAP_EMPTY) {
 		/* §4.3: an empty CON ("CoAP ping") is answered with RST. */
 		if (m->type == COAP_TYPE_CON)

@@ -19,8 +19,10 @@
 #include "cfg.h"
 #include "coap_msg.h"
 #include "metrics.h"
+#include "observe.h"
 
 struct exchange_cache;
+struct fchange;
 struct h_env;
 
 #define DISPATCH_KINDS	4	/* enum route_kind values + 1 */
@@ -57,6 +59,9 @@ struct dispatch {
 	uint8_t			 payload[COAP_PAYLOAD_MAX];
 	char			 path[256];
 	char			 doc[DISPATCH_DOC_MAX]; /* /.well-known/core */
+	struct observe_reg	 obs;		/* observers (notify.c) */
+	uint32_t		 rnd;		/* retransmission jitter */
+	uint8_t			 obs_blk[4];	/* Block2 of a notification */
 };
 
 /*
@@ -84,7 +89,14 @@ size_t	dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 	    const uint8_t *in, size_t len, uint64_t now_ns, uint8_t *out,
 	    size_t cap);
 
-/* Periodic housekeeping of the handlers. */
+/* Periodic housekeeping of the handlers and of Observe. */
 void	dispatch_sweep(struct dispatch *d, uint64_t now_ns);
+
+/*
+ * Files changed (the main thread's watcher, fwatch.c): notify their
+ * observers through the emit hook.  c is borrowed.
+ */
+void	dispatch_files_changed(struct dispatch *d, const struct fchange *c,
+	    uint64_t now_ns);
 
 #endif /* COAPD_DISPATCH_H */

@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "clock.h"
 #include "dispatch.h"
+#include "fchange.h"
 #include "handler.h"
 #include "log.h"
 #include "net.h"
@@ -30,6 +31,7 @@
 #define WORKER_SLOTS		1024	/* send slots in flight */
 #define WORKER_BATCH		256
 #define WORKER_TICK_NS		(100 * NS_PER_MS)
+#define WORKER_CHG_MAX		64	/* file change batches queued */
 
 /* user_data: kind in the top byte, an index below. */
 enum ud_kind {
@@ -56,6 +58,12 @@ struct worker {
 	atomic_bool		 stop;
 	int			 evfd;		/* wakes the loop */
 	uint64_t		 evbuf;
+
+	/* File changes posted by the main thread's watcher, under chg_mu. */
+	pthread_mutex_t		 chg_mu;
+	struct fchange		*chg[WORKER_CHG_MAX];
+	unsigned		 nchg;
+	bool			 chg_lost;	/* overflowed: check all */
 
 	int			 fds[WORKER_MAX_SOCKS];
 	bool			 dtls[WORKER_MAX_SOCKS];
@@ -197,6 +205,35 @@ take_new_cfg(struct worker *w)
 	log_debugf("worker %u, configuration switched", w->id);
 }
 
+/*
+ * Notify the observers of the files the watcher reported.  The lock is
+ * held only to take the queue: a wake-up costs one uncontended lock, and
+ * the steady state (no changes) none.
+ */
+static void
+take_changes(struct worker *w, uint64_t now)
+{
+	struct fchange	*c[WORKER_CHG_MAX];
+	struct fchange	 all = { .all = true };
+	unsigned	 i, n;
+	bool		 lost;
+
+	pthread_mutex_lock(&w->chg_mu);
+	n = w->nchg;
+	memcpy(c, w->chg, n * sizeof(c[0]));
+	lost = w->chg_lost;
+	w->nchg = 0;
+	w->chg_lost = false;
+	pthread_mutex_unlock(&w->chg_mu);
+	for (i = 0; i < n; i++) {
+		if (!lost)
+			dispatch_files_changed(&w->disp, c[i], now);
+		fchange_unref(c[i]);
+	}
+	if (lost)
+		dispatch_files_changed(&w->disp, &all, now);
+}
+
 static void
 arm(struct worker *w)
 {
@@ -249,6 +286,7 @@ loop(struct worker *w)
 					(void)!read(w->evfd, &w->evbuf,
 					    sizeof(w->evbuf));
 					take_new_cfg(w);
+					take_changes(w, now);
 					if (!uring_event_more(&ev[i]))
 						uring_poll_multishot(w->u,
 						    w->evfd, ev[i].ud);
@@ -317,6 +355,7 @@ worker_start(struct worker **out, unsigned id, struct cfg *c,
 	w->nfds = nfds;
 	memcpy(w->fds, fds, nfds * sizeof(*fds));
 	memcpy(w->dtls, dtls, nfds * sizeof(*dtls));
+	pthread_mutex_init(&w->chg_mu, NULL);
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->evfd == -1) {
 		r = -errno;
@@ -347,6 +386,7 @@ fail:
 	free(w->slots);
 	free(w->free_slots);
 	cfg_unref(w->cfg);
+	pthread_mutex_destroy(&w->chg_mu);
 	free(w);
 	return r;
 }
@@ -371,6 +411,18 @@ worker_set_cfg(struct worker *w, struct cfg *c)
 }
 
 void
+worker_post_change(struct worker *w, struct fchange *c)
+{
+	pthread_mutex_lock(&w->chg_mu);
+	if (w->nchg < WORKER_CHG_MAX)
+		w->chg[w->nchg++] = fchange_ref(c);
+	else
+		w->chg_lost = true;
+	pthread_mutex_unlock(&w->chg_mu);
+	wake(w);
+}
+
+void
 worker_stop(struct worker *w)
 {
 	atomic_store(&w->stop, true);
@@ -381,8 +433,12 @@ void
 worker_join(struct worker *w)
 {
 	struct cfg	*c;
+	unsigned	 i;
 
 	pthread_join(w->thread, NULL);
+	for (i = 0; i < w->nchg; i++)
+		fchange_unref(w->chg[i]);
+	pthread_mutex_destroy(&w->chg_mu);
 	if ((c = atomic_exchange(&w->pending_cfg, NULL)) != NULL)
 		cfg_unref(c);
 	uring_free(w->u);

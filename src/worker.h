@@ -14,6 +14,7 @@
 #include "metrics.h"
 
 struct cfg;
+struct fchange;
 struct h_env;
 struct worker;
 
@@ -32,6 +33,13 @@ int	worker_start(struct worker **out, unsigned id, struct cfg *c,
 
 /* Hand the worker a new snapshot (a reference is taken); any thread. */
 void	worker_set_cfg(struct worker *w, struct cfg *c);
+
+/*
+ * Hand the worker a batch of file changes (a reference is taken; the
+ * caller keeps its own): it notifies the observers of those files.  Main
+ * thread; never blocks for long (a short mutex, an eventfd write).
+ */
+void	worker_post_change(struct worker *w, struct fchange *c);
 
 /* Ask the worker to stop; returns at once. */
 void	worker_stop(struct worker *w);
