@@ -47,7 +47,8 @@ BENCH_BIN	:= $(BENCH_SRC:tests/bench/%.c=$(B)/%)
 FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 
-.PHONY: all deps run check unit integ conftest fuzz bench install clean lint
+.PHONY: all deps run check unit integ conftest fuzz bench install clean lint \
+	wolfssl check-wolfssl
 
 all: $(B)/coapd $(BENCH_BIN)
 
@@ -103,6 +104,26 @@ fuzz-replay: $(FUZZ_REPLAY)
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(FUZZ_REPLAY)
 	@$(MAKE) --no-print-directory unit conftest fuzz-replay integ
+	@$(MAKE) --no-print-directory check-wolfssl
+
+# `make wolfssl`: Debian's own wolfssl source package, built with
+# WOLFSSL_STATIC_PSK so that it offers TLS_PSK_WITH_AES_128_CCM_8 (RFC 7252
+# 9.1.3.1), into $(B)/wolfssl; then `make WOLFSSL=$(B)/wolfssl`.
+wolfssl:
+	@sh tests/wolfssl/build.sh $(B)/wolfssl
+
+# The DTLS tests again with coapd linked against that build (built once,
+# cached): $(B)/coapd-ccm8 must negotiate CCM-8.  Skipped (not failed) when
+# the Debian source package cannot be fetched.
+check-wolfssl:
+	@sh tests/wolfssl/build.sh $(B)/wolfssl; rc=$$?; \
+	if [ $$rc -eq 77 ]; then \
+		echo "SKIP check-wolfssl: no wolfssl source package"; exit 0; fi; \
+	[ $$rc -eq 0 ] || exit $$rc; \
+	$(MAKE) --no-print-directory B=$(B)/ccm8 WOLFSSL=$(B)/wolfssl \
+	    $(B)/ccm8/coapd && cp $(B)/ccm8/coapd $(B)/coapd-ccm8 && \
+	COAPD=$(CURDIR)/$(B)/coapd-ccm8 COAPD_EXPECT_CCM8=1 \
+	    bash tests/integ/run.sh 8
 
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
 	@for f in $^; do n=$$(basename $$f); mkdir -p $(B)/corpus-$$n; \

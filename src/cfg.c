@@ -29,15 +29,19 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "cfg.h"
 #include "coap_msg.h"
+#include "dtls.h"
 #include "log.h"
+#include "psk.h"
 #include "route.h"
 
 #define KEY_MAX		160	/* "content_formats[12].ext" and the like */
 #define SRC_MAX		(16u << 20) /* largest file re-read for literals */
 #define PSK_ID_MAX	128	/* wolfSSL's MAX_PSK_ID_LEN */
 #define ATTR_MAX	255	/* rt, if, title */
+#define PSK_FILE_MAX	(64u << 20) /* largest psk_file read */
 
 struct ld;
 
@@ -166,7 +170,7 @@ static char	*abs_path(struct ld *, const char *);
 
 static opt_conv_fn	conv_level, conv_psk_file, conv_ext, conv_path,
 			conv_static, conv_method;
-static opt_check_fn	check_address, check_attr, check_allow;
+static opt_check_fn	check_address, check_attr, check_allow, check_cipher;
 static void	listen_finish(struct ld *, const config_setting_t *,
 		    const config_setting_t *, const char *, void *);
 static void	route_init(struct ld *, void *);
@@ -210,7 +214,8 @@ static const struct opt dtls_opts[] = {
 	  FLD(struct cfg_dtls, identity_hint), .min = 1, .max = PSK_ID_MAX },
 	/* names are checked by the DTLS module, which knows the library */
 	{ .name = "ciphers", .type = OPT_STRV, FLD(struct cfg_dtls, ciphers),
-	  .noff = offsetof(struct cfg_dtls, nciphers), .flags = OPT_NONEMPTY },
+	  .noff = offsetof(struct cfg_dtls, nciphers), .flags = OPT_NONEMPTY,
+	  .check = check_cipher },
 	{ .name = "max_sessions", .type = OPT_INT,
 	  FLD(struct cfg_dtls, max_sessions),
 	  .min = 1, .max = 1000000, .def = 10000 },
@@ -1109,6 +1114,95 @@ conv_level(struct ld *ld, const config_setting_t *s, const char *key,
 	return -EINVAL;
 }
 
+/* psk.c reports a bad line of the key file: "PSKFILE:LINE: message". */
+struct psk_ctx {
+	struct ld	*ld;
+	const char	*shown;
+};
+
+static void
+psk_err(void *arg, unsigned line, const char *msg)
+{
+	struct psk_ctx	*p = arg;
+	char		*text;
+
+	if (asprintf(&text, "%s:%u: %s", p->shown, line, msg) == -1) {
+		p->ld->nomem = true;
+		return;
+	}
+	ld_add(p->ld, p->shown, line, text);
+}
+
+/*
+ * Read and parse the key file at d->psk_file (val as written).  Its mode
+ * is checked on the open descriptor; the text is wiped after parsing.
+ */
+static int
+load_psk(struct ld *ld, const config_setting_t *s, const char *key,
+    const char *val, struct cfg_dtls *d)
+{
+	struct psk_ctx	 pc;
+	struct ld_src	*src;
+	struct stat	 st;
+	char		*text, why[128];
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 fd, r;
+
+	if ((fd = open(d->psk_file, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		path_err(ld, s, key, val, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -EINVAL;
+	}
+	if (!psk_mode_ok(st.st_mode)) {
+		snprintf(why, sizeof(why), "readable by group or others (mode "
+		    "%04o): make it 0600", (unsigned)(st.st_mode & 07777));
+		path_err(ld, s, key, val, why);
+		close(fd);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > PSK_FILE_MAX) {
+		path_err(ld, s, key, val, "larger than 64 MiB");
+		close(fd);
+		return -EINVAL;
+	}
+	if ((text = ld_alloc_fail(ld, malloc((size_t)st.st_size + 1))) ==
+	    NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (len < (size_t)st.st_size &&
+	    (n = read(fd, text + len, (size_t)st.st_size - len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			path_err(ld, s, key, val, strerror(errno));
+			explicit_bzero(text, len);
+			free(text);
+			close(fd);
+			return -EINVAL;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	/* lines are shown relative to where the config was named from */
+	if ((src = ld_source(ld, val)) == NULL) {
+		explicit_bzero(text, len);
+		free(text);
+		return -ENOMEM;
+	}
+	pc.ld = ld;
+	pc.shown = src->shown;
+	r = psk_parse(text, len, &d->psk, psk_err, &pc);
+	explicit_bzero(text, len);
+	free(text);
+	if (r == -ENOMEM)
+		ld->nomem = true;
+	return r;
+}
+
 static int
 conv_psk_file(struct ld *ld, const config_setting_t *s, const char *key,
     const char *val, void *base)
@@ -1131,7 +1225,7 @@ conv_psk_file(struct ld *ld, const config_setting_t *s, const char *key,
 		path_err(ld, s, key, val, "not a regular file");
 		return -EINVAL;
 	}
-	return 0;
+	return load_psk(ld, s, key, val, d);
 }
 
 static int
@@ -1375,6 +1469,19 @@ check_allow(struct ld *ld, const config_setting_t *s, const char *key,
 	return 0;
 }
 
+/* Cipher suite names depend on the wolfSSL build: dtls.c knows them. */
+static int
+check_cipher(struct ld *ld, const config_setting_t *s, const char *key,
+    const char *val)
+{
+	char	 why[320];
+
+	if (dtls_cipher_ok(val, why, sizeof(why)))
+		return 0;
+	ld_err(ld, s, "%s: %s", key, why);
+	return -EINVAL;
+}
+
 static void
 listen_finish(struct ld *ld, const config_setting_t *g,
     const config_setting_t *at, const char *key, void *base)
@@ -1411,6 +1518,22 @@ route_init(struct ld *ld, void *base)
 
 	r->static_dirfd = -1;
 	r->max_body_bytes = ld->c->max_body_bytes;
+}
+
+static void
+compile_acl(struct ld *ld, const config_setting_t *g, const char *key,
+    struct cfg_route *r)
+{
+	char	 why[128];
+	size_t	 bad;
+	int	 rc;
+
+	rc = acl_compile(r->allow, r->nallow, &r->acl, &bad, why, sizeof(why));
+	if (rc == -ENOMEM)
+		ld->nomem = true;
+	else if (rc != 0)
+		ld_err(ld, config_setting_get_member(g, "allow"),
+		    "%s.allow: \"%s\": %s", key, r->allow[bad], why);
 }
 
 static void
@@ -1453,6 +1576,9 @@ route_finish(struct ld *ld, const config_setting_t *g,
 	if (r->create_dirs && !r->writable &&
 	    (m = config_setting_get_member(g, "create_dirs")) != NULL)
 		ld_err(ld, m, "%s.create_dirs: needs writable = true", key);
+	/* check_allow() reported bad entries: compile only a clean list */
+	if (r->nallow > 0 && ld->group_clean)
+		compile_acl(ld, g, key, r);
 }
 
 /* Keep a route's source file name beyond the config_t's lifetime. */
@@ -1759,12 +1885,14 @@ cfg_free(struct cfg *c)
 		for (j = 0; j < r->nallow; j++)
 			free(r->allow[j]);
 		free(r->allow);
+		acl_free(r->acl);
 	}
 	free(c->routes);
 	for (i = 0; i < c->nctypes; i++)
 		free(c->ctypes[i].ext);
 	free(c->ctypes);
 	free(c->dtls.psk_file);
+	psk_free(c->dtls.psk);
 	free(c->dtls.identity_hint);
 	for (i = 0; i < c->dtls.nciphers; i++)
 		free(c->dtls.ciphers[i]);

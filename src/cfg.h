@@ -15,6 +15,8 @@
 
 #include "log.h"
 
+struct acl;
+struct psk_table;
 struct route_table;
 
 /* One `listen` entry. */
@@ -64,6 +66,7 @@ struct cfg_route {
 
 	char		**allow;	/* "psk:...", "net:..." entries */
 	size_t		 nallow;
+	struct acl	*acl;		/* compiled allow; NULL: everyone */
 
 	const char	*src_file;	/* where the route was defined */
 	int		 src_line;
@@ -83,6 +86,8 @@ struct cfg_dtls {
 	uint32_t	 max_sessions;
 	uint32_t	 session_timeout_s;
 	uint32_t	 handshake_timeout_s;
+	struct psk_table *psk;		/* loaded from psk_file; NULL when
+					   no DTLS */
 };
 
 struct cfg {

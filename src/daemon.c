@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "clock.h"
 #include "daemon.h"
+#include "dtls.h"
 #include "fchange.h"
 #include "fwatch.h"
 #include "log.h"
@@ -59,8 +60,45 @@ coapd_check(const char *path)
 void
 coapd_version(void)
 {
+	char	 dtls[2048];
+
 	printf("coapd %s\n", COAPD_VERSION);
 	printf("liburing %s\n", uring_version());
+	dtls_describe(dtls, sizeof(dtls));
+	fputs(dtls, stdout);
+}
+
+/*
+ * SIGUSR1: one line of counters summed over the workers, so an operator
+ * (and the tests) can see the DTLS session table without a debugger.
+ */
+static void
+log_stats(const struct coapd *d)
+{
+	const struct metrics	*m;
+	uint64_t		 v[9] = { 0 };
+	unsigned		 w;
+
+	for (w = 0; w < d->nworkers; w++) {
+		m = worker_metrics(d->workers[w]);
+		v[0] += metrics_get(&m->rx);
+		v[1] += metrics_get(&m->tx);
+		v[2] += metrics_get(&m->requests);
+		v[3] += metrics_get(&m->dtls_sessions);
+		v[4] += metrics_get(&m->dtls_handshakes);
+		v[5] += metrics_get(&m->dtls_hvr_sent);
+		v[6] += metrics_get(&m->dtls_handshake_timeouts);
+		v[7] += metrics_get(&m->dtls_handshake_failures);
+		v[8] += metrics_get(&m->dtls_evicted);
+	}
+	log_info("stats, rx %llu, tx %llu, requests %llu, dtls_sessions %llu, "
+	    "dtls_handshakes %llu, dtls_hello_verify %llu, "
+	    "dtls_handshake_timeouts %llu, dtls_handshake_failures %llu, "
+	    "dtls_evicted %llu", (unsigned long long)v[0],
+	    (unsigned long long)v[1], (unsigned long long)v[2],
+	    (unsigned long long)v[3], (unsigned long long)v[4],
+	    (unsigned long long)v[5], (unsigned long long)v[6],
+	    (unsigned long long)v[7], (unsigned long long)v[8]);
 }
 
 static int
@@ -270,6 +308,7 @@ coapd_run(const char *path)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if ((d.sigfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
@@ -317,6 +356,9 @@ coapd_run(const char *path)
 		switch (si.ssi_signo) {
 		case SIGHUP:
 			reload(&d);
+			break;
+		case SIGUSR1:
+			log_stats(&d);
 			break;
 		case SIGINT:
 		case SIGTERM:

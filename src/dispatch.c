@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "acl.h"
 #include "block.h"
 #include "clock.h"
 #include "dispatch.h"
@@ -193,6 +194,17 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	}
 	if (rt == NULL) {
 		resp_error(r, COAP_NOT_FOUND);
+		return H_DONE;
+	}
+	/* The route's `allow` (acl.h), before anything else is revealed. */
+	switch (acl_check(rt->acl, p->psk_identity, p->addr, p->addrlen)) {
+	case ACL_ALLOW:
+		break;
+	case ACL_UNAUTHORIZED:
+		resp_error(r, COAP_UNAUTHORIZED);
+		return H_DONE;
+	case ACL_FORBIDDEN:
+		resp_error(r, COAP_FORBIDDEN);
 		return H_DONE;
 	}
 	/* §5.8: unknown or unsupported method → 4.05. */

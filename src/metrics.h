@@ -33,6 +33,15 @@ struct metrics {
 	atomic_uint_least64_t	 rst_sent;
 	atomic_uint_least64_t	 resp_class[6];	/* responses by class */
 	atomic_uint_least64_t	 drops[DROP_REASONS];
+
+	/* DTLS (dtls.c) */
+	atomic_uint_least64_t	 dtls_sessions;	/* gauge: sessions held */
+	atomic_uint_least64_t	 dtls_handshakes; /* completed */
+	atomic_uint_least64_t	 dtls_hvr_sent;	/* HelloVerifyRequests */
+	atomic_uint_least64_t	 dtls_handshake_timeouts;
+	atomic_uint_least64_t	 dtls_handshake_failures;
+	atomic_uint_least64_t	 dtls_evicted;	/* table full */
+	atomic_uint_least64_t	 dtls_dropped;	/* records nobody takes */
 };
 
 static inline void

@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "clock.h"
 #include "dispatch.h"
+#include "dtls.h"
 #include "fchange.h"
 #include "handler.h"
 #include "log.h"
@@ -46,7 +47,7 @@ enum ud_kind {
 /* One datagram on its way out: memory that lives until the completion. */
 struct send_slot {
 	struct sockaddr_storage	 addr;
-	uint8_t			 buf[COAP_MAX_MSG];
+	uint8_t			 buf[DTLS_RECORD_MAX];	/* >= COAP_MAX_MSG */
 };
 
 struct worker {
@@ -72,6 +73,8 @@ struct worker {
 	struct uring		*u;
 	struct dispatch		 disp;
 	struct metrics		 m;
+	struct dtls_server	*dtls_srv;	/* NULL without DTLS sockets */
+	uint64_t		 now_ns;	/* of the datagram in dtls_input */
 
 	struct send_slot	*slots;
 	unsigned		*free_slots;	/* stack of free indices */
@@ -126,7 +129,7 @@ worker_send_raw(struct worker *w, unsigned sock, const struct sockaddr *to,
 {
 	unsigned	 si;
 
-	if (len > COAP_MAX_MSG || sock >= w->nfds) {
+	if (len > sizeof(w->slots[0].buf) || sock >= w->nfds) {
 		METRIC_INC(w->m.drops[DROP_SEND_FAILED]);
 		return;
 	}
@@ -149,7 +152,39 @@ worker_emit(void *arg, const struct dispatch_peer *p, const uint8_t *buf,
 {
 	struct worker	*w = arg;
 
+	/* a DTLS peer gets the message encrypted with its session */
+	if (p->sock < w->nfds && w->dtls[p->sock]) {
+		if (w->dtls_srv != NULL)
+			dtls_write(w->dtls_srv, p->sock, p->addr, p->addrlen,
+			    buf, len);
+		return;
+	}
 	worker_send_raw(w, p->sock, p->addr, p->addrlen, buf, len);
+}
+
+/* dtls_send_fn: records and HelloVerifyRequests leave like any datagram. */
+static void
+worker_dtls_send(void *arg, unsigned sock, const struct sockaddr *to,
+    socklen_t tolen, const uint8_t *buf, size_t len)
+{
+	worker_send_raw(arg, sock, to, tolen, buf, len);
+}
+
+/* dtls_app_fn: a decrypted CoAP message from an authenticated peer. */
+static size_t
+worker_dtls_app(void *arg, unsigned sock, const struct sockaddr *from,
+    socklen_t fromlen, const char *identity, const uint8_t *in, size_t len,
+    uint8_t *out, size_t cap)
+{
+	struct worker		*w = arg;
+	struct dispatch_peer	 p;
+
+	p.addr = from;
+	p.addrlen = fromlen;
+	p.psk_identity = identity;
+	p.sock = sock;
+	return dispatch_datagram(&w->disp, &p, in, len, w->now_ns, out,
+	    cap < COAP_MAX_MSG ? cap : COAP_MAX_MSG);
 }
 
 static void
@@ -165,6 +200,13 @@ handle_dgram(struct worker *w, unsigned sock, const struct uring_dgram *g,
 
 	if (g->truncated) {
 		METRIC_INC(w->m.drops[DROP_TRUNCATED]);
+		return;
+	}
+	if (w->dtls[sock]) {
+		w->now_ns = now_ns;
+		if (w->dtls_srv != NULL)
+			dtls_input(w->dtls_srv, sock, g->name, g->namelen,
+			    g->data, g->len, now_ns);
 		return;
 	}
 	p.addr = g->name;
@@ -200,6 +242,8 @@ take_new_cfg(struct worker *w)
 	if (c == NULL)
 		return;
 	dispatch_set_cfg(&w->disp, c);
+	if (w->dtls_srv != NULL)
+		dtls_server_set_cfg(w->dtls_srv, c);
 	cfg_unref(w->cfg);
 	w->cfg = c;
 	log_debugf("worker %u, configuration switched", w->id);
@@ -298,9 +342,31 @@ loop(struct worker *w)
 		}
 		if (now >= next_sweep) {
 			dispatch_sweep(&w->disp, now);
+			if (w->dtls_srv != NULL)
+				dtls_sweep(w->dtls_srv, now);
 			next_sweep = now + WORKER_TICK_NS;
 		}
 	}
+}
+
+/* The DTLS state, when the worker has a DTLS socket. */
+static int
+dtls_init(struct worker *w)
+{
+	char	 err[224];
+	size_t	 i;
+	int	 r;
+
+	for (i = 0; i < w->nfds && !w->dtls[i]; i++)
+		;
+	if (i == w->nfds)
+		return 0;
+	r = dtls_server_new(&w->dtls_srv, w->cfg, w->id, &w->m,
+	    worker_dtls_send, worker_dtls_app, w, err, sizeof(err));
+	if (r != 0)
+		snprintf(w->start_msg, sizeof(w->start_msg), "dtls: %s",
+		    r == -ENOMEM ? "out of memory" : err);
+	return r;
 }
 
 static void *
@@ -324,6 +390,8 @@ worker_main(void *arg)
 	    (uint32_t)(clock_now_ns() ^ (w->id * 0x9e3779b9u)))) != 0)
 		snprintf(w->start_msg, sizeof(w->start_msg),
 		    "out of memory for the exchange cache");
+	if (r == 0 && (r = dtls_init(w)) != 0)
+		dispatch_fini(&w->disp);
 	w->start_err = r;
 	if (r == 0) {
 		dispatch_set_emit(&w->disp, worker_emit, w);
@@ -334,6 +402,7 @@ worker_main(void *arg)
 		return NULL;
 	loop(w);
 	dispatch_fini(&w->disp);
+	dtls_server_free(w->dtls_srv);
 	return NULL;
 }
 
