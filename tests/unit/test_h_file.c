@@ -12,10 +12,14 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -891,6 +895,528 @@ START_TEST(no_fd_leak)
 }
 END_TEST
 
+/* --- writes: PUT, Block1, DELETE, conditions (writable routes) ---------- */
+
+static char wroot[64];
+static struct cfg_route wr_route, wr_file_route;
+static void *wstate;
+static atomic_uint_least64_t wgen;
+static struct h_env wenv = { &wgen };
+
+static void
+wr_setup(void)
+{
+	snprintf(wroot, sizeof(wroot), "/tmp/coapd-hfwr-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(wroot));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ctypes = ctypes;
+	cfg.nctypes = sizeof(ctypes) / sizeof(ctypes[0]);
+	memset(&wr_route, 0, sizeof(wr_route));
+	wr_route.path = "/up";
+	wr_route.path_len = 3;
+	wr_route.kind = ROUTE_STATIC;
+	wr_route.methods = ROUTE_METHOD(COAP_GET) | ROUTE_METHOD(COAP_PUT) |
+	    ROUTE_METHOD(COAP_DELETE);
+	wr_route.static_path = wroot;
+	wr_route.static_is_dir = true;
+	wr_route.static_dirfd = open(wroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(wr_route.static_dirfd, 0);
+	wr_route.writable = true;
+	wr_route.block_size = 1024;
+	wr_route.max_body_bytes = 1 << 20;
+	wr_route.max_age = 60;
+	wr_route.ct = -1;
+	wr_file_route = wr_route;
+	wr_file_route.path = "/one";
+	wr_file_route.path_len = 4;
+	wr_file_route.static_is_dir = false;
+	wr_file_route.static_name = "one.txt";
+	wr_file_route.static_dirfd = open(wroot, O_PATH | O_DIRECTORY |
+	    O_CLOEXEC);
+	wstate = h_file_ops.worker_init(&cfg, &wenv);
+	ck_assert_ptr_nonnull(wstate);
+}
+
+static void
+wr_teardown(void)
+{
+	h_file_ops.worker_fini(wstate);
+	close(wr_route.static_dirfd);
+	close(wr_file_route.static_dirfd);
+	nftw(wroot, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A request from 127.0.0.1:port with payload, at now_ns. */
+static void
+wcall(struct call *c, const struct cfg_route *r, const char *rest,
+    uint8_t method, const struct topt *opts, size_t nopts,
+    const void *body, size_t blen, uint16_t port, uint64_t now_ns)
+{
+	static char path[256];
+	static uint8_t big_dgram[2048];
+	struct sockaddr_in sin;
+	struct coap_enc e;
+	struct h_req req;
+	ssize_t n;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	coap_enc_init(&e, big_dgram, sizeof(big_dgram), COAP_TYPE_CON, method,
+	    0x4242, (const uint8_t *)"tk", 2);
+	for (i = 0; i < nopts; i++)
+		coap_enc_opt(&e, opts[i].num, opts[i].val, opts[i].len);
+	coap_enc_payload(&e, body, blen);
+	n = coap_enc_finish(&e);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(coap_msg_parse(&c->msg, big_dgram, (size_t)n), 0);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(0x7f000001);
+	snprintf(path, sizeof(path), "%s%s%s", r->path, rest[0] ? "/" : "",
+	    rest);
+	memset(&req, 0, sizeof(req));
+	req.msg = &c->msg;
+	req.cfg = &cfg;
+	req.route = r;
+	req.path = path;
+	req.path_len = strlen(path);
+	req.rest = rest;
+	req.peer = (const struct sockaddr *)&sin;
+	req.peerlen = sizeof(sin);
+	req.now_ns = now_ns;
+	req.hstate = wstate;
+	coap_resp_init(&c->resp, c->payload, payload_cap);
+	c->rc = h_file_ops.start(&req, &c->resp);
+}
+
+static void
+put(struct call *c, const char *rest, const void *body, size_t len)
+{
+	wcall(c, &wr_route, rest, COAP_PUT, NULL, 0, body, len, 1000, 0);
+}
+
+/* PUT one Block1 block: num, more, szx, with an optional Request-Tag. */
+static void
+put_block(struct call *c, const char *rest, uint32_t num, bool more,
+    uint8_t szx, const void *body, size_t len, const char *tag,
+    uint64_t now_ns)
+{
+	uint8_t v[3];
+	uint32_t b = block_opt_encode(num, more, szx);
+	struct topt o[2];
+	size_t n = 0, vl;
+
+	vl = b > 0xffff ? 3 : b > 0xff ? 2 : b > 0 ? 1 : 0;
+	for (size_t i = 0; i < vl; i++)
+		v[i] = (uint8_t)(b >> (8 * (vl - 1 - i)));
+	o[n++] = (struct topt){ COAP_OPT_BLOCK1, v, vl };
+	if (tag != NULL)
+		o[n++] = (struct topt){ COAP_OPT_REQUEST_TAG, tag,
+		    strlen(tag) };
+	wcall(c, &wr_route, rest, COAP_PUT, o, n, body, len, 1000, now_ns);
+}
+
+static bool
+wexists(const char *rel)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", wroot, rel);
+	return stat(p, &st) == 0;
+}
+
+static void
+wexpect(const char *rel, const void *data, size_t len)
+{
+	char p[256];
+	uint8_t buf[8192];
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", wroot, rel);
+	fd = open(p, O_RDONLY);
+	ck_assert_msg(fd >= 0, "%s missing", rel);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	ck_assert_int_eq(n, (ssize_t)len);
+	ck_assert_mem_eq(buf, data, len);
+}
+
+/* No temporary file is left behind in the tree's top directory. */
+static void
+no_temp_files(void)
+{
+	DIR *d = opendir(wroot);
+	struct dirent *de;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		ck_assert_msg(strncmp(de->d_name, ".coapd-", 7) != 0,
+		    "temporary file %s left", de->d_name);
+	closedir(d);
+}
+
+/* RFC 7252 §5.8.3: PUT creates (2.01) or replaces (2.04). */
+START_TEST(rfc_put_create_replace)
+{
+	struct call c;
+	struct stat st;
+	uint8_t etag[H_FILE_ETAG_LEN];
+	const struct coap_opt *o;
+	char p[256];
+	int before = fd_count();
+
+	put(&c, "a.txt", "first\n", 6);
+	expect_code(&c, COAP_CREATED);
+	wexpect("a.txt", "first\n", 6);
+	snprintf(p, sizeof(p), "%s/a.txt", wroot);
+	ck_assert_int_eq(stat(p, &st), 0);
+	h_file_etag(&st, etag);
+	o = ropt(&c.resp, COAP_OPT_ETAG);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_mem_eq(o->val, etag, H_FILE_ETAG_LEN);
+	ck_assert_ptr_null(ropt(&c.resp, COAP_OPT_BLOCK1));
+	ck_assert_int_eq(chmod(p, 0600), 0);
+
+	put(&c, "a.txt", "second, longer\n", 15);
+	expect_code(&c, COAP_CHANGED);
+	wexpect("a.txt", "second, longer\n", 15);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);	/* mode kept */
+	put(&c, "empty", "", 0);
+	expect_code(&c, COAP_CREATED);
+	wexpect("empty", "", 0);
+	/* A file route writes its own file. */
+	wcall(&c, &wr_file_route, "", COAP_PUT, NULL, 0, "one", 3, 1, 0);
+	expect_code(&c, COAP_CREATED);
+	wexpect("one.txt", "one", 3);
+	wcall(&c, &wr_file_route, "x", COAP_PUT, NULL, 0, "one", 3, 1, 0);
+	expect_code(&c, COAP_NOT_FOUND);
+	no_temp_files();
+	ck_assert_int_eq(fd_count(), before);
+}
+END_TEST
+
+/* Dotfiles, the directory itself, directories as targets. */
+START_TEST(put_refused_names)
+{
+	struct call c;
+	char p[256];
+
+	put(&c, ".hidden", "x", 1);
+	expect_code(&c, COAP_NOT_FOUND);
+	put(&c, "sub/.git", "x", 1);
+	expect_code(&c, COAP_NOT_FOUND);
+	put(&c, "", "x", 1);
+	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
+	snprintf(p, sizeof(p), "%s/d", wroot);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	put(&c, "d", "x", 1);
+	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
+	wcall(&c, &wr_route, "d", COAP_DELETE, NULL, 0, NULL, 0, 1, 0);
+	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
+	ck_assert(wexists("d"));
+	/* POST is not a static route's method. */
+	wcall(&c, &wr_route, "a", COAP_POST, NULL, 0, "x", 1, 1, 0);
+	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
+	ck_assert(!wexists(".hidden"));
+}
+END_TEST
+
+/* Directories are created only with create_dirs. */
+START_TEST(put_create_dirs)
+{
+	struct call c;
+
+	put(&c, "x/y/z.txt", "z", 1);
+	expect_code(&c, COAP_NOT_FOUND);
+	ck_assert(!wexists("x"));
+	wr_route.create_dirs = true;
+	put(&c, "x/y/z.txt", "z", 1);
+	wr_route.create_dirs = false;
+	expect_code(&c, COAP_CREATED);
+	wexpect("x/y/z.txt", "z", 1);
+	put(&c, "x/y/z.txt", "zz", 2);
+	expect_code(&c, COAP_CHANGED);
+}
+END_TEST
+
+/* RFC 7959 §2.5: Block1, 2.31 per block, the file appears at the end. */
+START_TEST(rfc_block1_upload)
+{
+	uint8_t body[3 * 64 + 10];
+	struct call c;
+	size_t i;
+	int before = fd_count();
+
+	for (i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 13);
+	for (i = 0; i < 3; i++) {
+		put_block(&c, "b.bin", (uint32_t)i, true, 2, body + i * 64, 64,
+		    NULL, 0);
+		expect_code(&c, COAP_CONTINUE);
+		ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK1),
+		    block_opt_encode((uint32_t)i, true, 2));
+		/* Nothing visible before the last block. */
+		ck_assert(!wexists("b.bin"));
+	}
+	put_block(&c, "b.bin", 3, false, 2, body + 192, 10, NULL, 0);
+	expect_code(&c, COAP_CREATED);
+	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK1),
+	    block_opt_encode(3, false, 2));
+	ck_assert_ptr_nonnull(ropt(&c.resp, COAP_OPT_ETAG));
+	wexpect("b.bin", body, sizeof(body));
+	/* A single block with M=0 is a whole body. */
+	put_block(&c, "b.bin", 0, false, 6, "tiny", 4, NULL, 0);
+	expect_code(&c, COAP_CHANGED);
+	wexpect("b.bin", "tiny", 4);
+	no_temp_files();
+	ck_assert_int_eq(fd_count(), before);
+}
+END_TEST
+
+/* RFC 7959 §2.5: the server asks for smaller blocks in its 2.31. */
+START_TEST(rfc_block1_late_negotiation)
+{
+	uint8_t body[1024 + 64 + 5];
+	struct call c;
+
+	memset(body, 'q', sizeof(body));
+	wr_route.block_size = 64;
+	put_block(&c, "n.bin", 0, true, 6, body, 1024, NULL, 0);
+	expect_code(&c, COAP_CONTINUE);
+	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK1),
+	    block_opt_encode(0, true, 2));
+	/* 1024 bytes in: NUM 16 of 64-byte blocks. */
+	put_block(&c, "n.bin", 16, true, 2, body + 1024, 64, NULL, 0);
+	expect_code(&c, COAP_CONTINUE);
+	put_block(&c, "n.bin", 17, false, 2, body + 1088, 5, NULL, 0);
+	wr_route.block_size = 1024;
+	expect_code(&c, COAP_CREATED);
+	wexpect("n.bin", body, sizeof(body));
+}
+END_TEST
+
+/* RFC 7959 §2.5: a missing or out-of-order block is 4.08. */
+START_TEST(rfc_block1_incomplete)
+{
+	uint8_t body[64];
+	struct call c;
+	int before = fd_count();
+
+	memset(body, 'x', sizeof(body));
+	put_block(&c, "o.bin", 1, true, 2, body, 64, NULL, 0);
+	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
+	put_block(&c, "o.bin", 0, true, 2, body, 64, NULL, 0);
+	expect_code(&c, COAP_CONTINUE);
+	put_block(&c, "o.bin", 2, true, 2, body, 64, NULL, 0);
+	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
+	/* The transfer is gone: block 1 now is 4.08 too. */
+	put_block(&c, "o.bin", 1, false, 2, body, 64, NULL, 0);
+	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
+	ck_assert(!wexists("o.bin"));
+	/* M set but a short block: 4.00. */
+	put_block(&c, "o.bin", 0, true, 2, body, 10, NULL, 0);
+	expect_code(&c, COAP_BAD_REQUEST);
+	ck_assert_int_eq(fd_count(), before);
+	no_temp_files();
+}
+END_TEST
+
+/* RFC 7959 §2.9.3, §4: 4.13 with Size1 past max_body_bytes. */
+START_TEST(rfc_block1_too_large)
+{
+	uint8_t body[256];
+	uint8_t s1[2] = { 0x03, 0xe8 };		/* Size1 1000 */
+	struct topt o[1] = { { COAP_OPT_SIZE1, s1, sizeof(s1) } };
+	struct call c;
+	int before = fd_count();
+
+	memset(body, 'l', sizeof(body));
+	wr_route.max_body_bytes = 100;
+	put(&c, "l.bin", body, 101);
+	expect_code(&c, COAP_REQUEST_ENTITY_TOO_LARGE);
+	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE1), 100);
+	put(&c, "l.bin", body, 100);
+	expect_code(&c, COAP_CREATED);
+	/* Blocks: the second one crosses the limit. */
+	put_block(&c, "m.bin", 0, true, 2, body, 64, NULL, 0);
+	expect_code(&c, COAP_CONTINUE);
+	put_block(&c, "m.bin", 1, true, 2, body, 64, NULL, 0);
+	expect_code(&c, COAP_REQUEST_ENTITY_TOO_LARGE);
+	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE1), 100);
+	ck_assert(!wexists("m.bin"));
+	/* Size1 announces too much: refused at the first block. */
+	wcall(&c, &wr_route, "s.bin", COAP_PUT, o, 1, body, 10, 1000, 0);
+	expect_code(&c, COAP_REQUEST_ENTITY_TOO_LARGE);
+	ck_assert(!wexists("s.bin"));
+	wr_route.max_body_bytes = 1 << 20;
+	ck_assert_int_eq(fd_count(), before);
+	no_temp_files();
+}
+END_TEST
+
+/* RFC 7252 §5.10.8: If-Match, If-None-Match (create-only). */
+START_TEST(rfc_conditional_put)
+{
+	struct call c;
+	struct stat st;
+	uint8_t etag[H_FILE_ETAG_LEN], bad[H_FILE_ETAG_LEN];
+	struct topt inm[1] = { { COAP_OPT_IF_NONE_MATCH, NULL, 0 } };
+	struct topt im[1] = { { COAP_OPT_IF_MATCH, NULL, 0 } };
+	char p[256];
+
+	wcall(&c, &wr_route, "c.txt", COAP_PUT, inm, 1, "1", 1, 1, 0);
+	expect_code(&c, COAP_CREATED);
+	wcall(&c, &wr_route, "c.txt", COAP_PUT, inm, 1, "2", 1, 1, 0);
+	expect_code(&c, COAP_PRECONDITION_FAILED);
+	wexpect("c.txt", "1", 1);
+	/* Empty If-Match: "exists". */
+	wcall(&c, &wr_route, "c.txt", COAP_PUT, im, 1, "3", 1, 1, 0);
+	expect_code(&c, COAP_CHANGED);
+	wcall(&c, &wr_route, "none.txt", COAP_PUT, im, 1, "3", 1, 1, 0);
+	expect_code(&c, COAP_PRECONDITION_FAILED);
+	ck_assert(!wexists("none.txt"));
+	/* If-Match with the current ETag, then a stale one. */
+	snprintf(p, sizeof(p), "%s/c.txt", wroot);
+	ck_assert_int_eq(stat(p, &st), 0);
+	h_file_etag(&st, etag);
+	memcpy(bad, etag, sizeof(bad));
+	bad[3] ^= 1;
+	im[0] = (struct topt){ COAP_OPT_IF_MATCH, bad, sizeof(bad) };
+	wcall(&c, &wr_route, "c.txt", COAP_PUT, im, 1, "4", 1, 1, 0);
+	expect_code(&c, COAP_PRECONDITION_FAILED);
+	im[0] = (struct topt){ COAP_OPT_IF_MATCH, etag, sizeof(etag) };
+	wcall(&c, &wr_route, "c.txt", COAP_PUT, im, 1, "5", 1, 1, 0);
+	expect_code(&c, COAP_CHANGED);
+	wexpect("c.txt", "5", 1);
+	/* Create-only in blocks: a file that appeared meanwhile wins. */
+	wcall(&c, &wr_route, "r.txt", COAP_PUT,
+	    (struct topt[]){ { COAP_OPT_IF_NONE_MATCH, NULL, 0 },
+	    { COAP_OPT_BLOCK1, (uint8_t[]){ 0x0a }, 1 } }, 2,
+	    "0123456789012345678901234567890123456789012345678901234567890123",
+	    64, 1000, 0);
+	expect_code(&c, COAP_CONTINUE);
+	/* Another client (port 2000) creates it. */
+	wcall(&c, &wr_route, "r.txt", COAP_PUT, NULL, 0, "other", 5, 2000, 0);
+	expect_code(&c, COAP_CREATED);
+	put_block(&c, "r.txt", 1, false, 2, "end", 3, NULL, 0);
+	expect_code(&c, COAP_PRECONDITION_FAILED);
+	wexpect("r.txt", "other", 5);
+	no_temp_files();
+}
+END_TEST
+
+/* RFC 7252 §5.8.4: DELETE is 2.02, also for a file already gone. */
+START_TEST(rfc_delete)
+{
+	struct call c;
+	struct topt im[1] = { { COAP_OPT_IF_MATCH, NULL, 0 } };
+	int before = fd_count();
+
+	put(&c, "d.txt", "d", 1);
+	expect_code(&c, COAP_CREATED);
+	wcall(&c, &wr_route, "d.txt", COAP_DELETE, NULL, 0, NULL, 0, 1, 0);
+	expect_code(&c, COAP_DELETED);
+	ck_assert(!wexists("d.txt"));
+	wcall(&c, &wr_route, "d.txt", COAP_DELETE, NULL, 0, NULL, 0, 1, 0);
+	expect_code(&c, COAP_DELETED);
+	wcall(&c, &wr_route, "no/such/dir.txt", COAP_DELETE, NULL, 0, NULL,
+	    0, 1, 0);
+	expect_code(&c, COAP_DELETED);
+	wcall(&c, &wr_route, "d.txt", COAP_DELETE, im, 1, NULL, 0, 1, 0);
+	expect_code(&c, COAP_PRECONDITION_FAILED);
+	wcall(&c, &wr_route, ".x", COAP_DELETE, NULL, 0, NULL, 0, 1, 0);
+	expect_code(&c, COAP_NOT_FOUND);
+	/* Not writable: 4.05 whatever the methods say. */
+	wr_route.writable = false;
+	put(&c, "w.txt", "w", 1);
+	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
+	wcall(&c, &wr_route, "w.txt", COAP_DELETE, NULL, 0, NULL, 0, 1, 0);
+	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
+	wr_route.writable = true;
+	ck_assert_int_eq(fd_count(), before);
+}
+END_TEST
+
+/* RFC 9175 §3: two uploads of one client, told apart by Request-Tag. */
+START_TEST(rfc_request_tag)
+{
+	uint8_t a[128], b[128];
+	struct call c;
+
+	memset(a, 'A', sizeof(a));
+	memset(b, 'B', sizeof(b));
+	put_block(&c, "t.bin", 0, true, 2, a, 64, "ta", 0);
+	expect_code(&c, COAP_CONTINUE);
+	put_block(&c, "t.bin", 0, true, 2, b, 64, "tb", 0);
+	expect_code(&c, COAP_CONTINUE);
+	put_block(&c, "t.bin", 1, false, 2, a + 64, 64, "ta", 0);
+	expect_code(&c, COAP_CREATED);
+	wexpect("t.bin", a, sizeof(a));
+	put_block(&c, "t.bin", 1, false, 2, b + 64, 64, "tb", 0);
+	expect_code(&c, COAP_CHANGED);
+	wexpect("t.bin", b, sizeof(b));
+	/* An untagged block 1 belongs to no transfer. */
+	put_block(&c, "t.bin", 1, false, 2, b, 10, NULL, 0);
+	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
+}
+END_TEST
+
+/* Abandoned uploads are reaped by the sweep, their files removed. */
+START_TEST(upload_reaped)
+{
+	uint8_t body[64];
+	struct call c;
+	int before = fd_count();
+	uint64_t s = 1000000000ULL;
+
+	memset(body, 'r', sizeof(body));
+	put_block(&c, "z.bin", 0, true, 2, body, 64, NULL, s);
+	expect_code(&c, COAP_CONTINUE);
+	ck_assert_int_gt(fd_count(), before);
+	h_file_ops.sweep(wstate, 30 * s);
+	ck_assert_int_gt(fd_count(), before);
+	put_block(&c, "z.bin", 1, true, 2, body, 64, NULL, 30 * s);
+	expect_code(&c, COAP_CONTINUE);
+	h_file_ops.sweep(wstate, 100 * s);
+	ck_assert_int_eq(fd_count(), before);
+	put_block(&c, "z.bin", 2, false, 2, body, 1, NULL, 100 * s);
+	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
+	ck_assert(!wexists("z.bin"));
+	no_temp_files();
+}
+END_TEST
+
+/* Concurrent uploads per worker are bounded: then 5.03 with Max-Age. */
+START_TEST(uploads_bounded)
+{
+	uint8_t body[16];
+	struct call c;
+	char name[32];
+	int i, busy = 0, before = fd_count();
+
+	memset(body, 'u', sizeof(body));
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		put_block(&c, name, 0, true, 0, body, 16, NULL, 0);
+		if (c.resp.code == COAP_SERVICE_UNAVAILABLE) {
+			busy++;
+			ck_assert_ptr_nonnull(ropt(&c.resp,
+			    COAP_OPT_MAX_AGE));
+		} else
+			expect_code(&c, COAP_CONTINUE);
+	}
+	ck_assert_int_gt(busy, 0);
+	ck_assert_int_lt(busy, 40);
+	h_file_ops.sweep(wstate, 1000ULL * 1000000000);
+	ck_assert_int_eq(fd_count(), before);
+}
+END_TEST
+
 START_TEST(handler_table)
 {
 	ck_assert_ptr_eq(handler_for(ROUTE_STATIC), &h_file_ops);
@@ -927,6 +1453,22 @@ h_file_suite(void)
 	tcase_add_test(tc, listing_root_route);
 	tcase_add_test(tc, no_fd_leak);
 	tcase_add_test(tc, handler_table);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("writes");
+	tcase_add_checked_fixture(tc, wr_setup, wr_teardown);
+	tcase_add_test(tc, rfc_put_create_replace);
+	tcase_add_test(tc, put_refused_names);
+	tcase_add_test(tc, put_create_dirs);
+	tcase_add_test(tc, rfc_block1_upload);
+	tcase_add_test(tc, rfc_block1_late_negotiation);
+	tcase_add_test(tc, rfc_block1_incomplete);
+	tcase_add_test(tc, rfc_block1_too_large);
+	tcase_add_test(tc, rfc_conditional_put);
+	tcase_add_test(tc, rfc_delete);
+	tcase_add_test(tc, rfc_request_tag);
+	tcase_add_test(tc, upload_reaped);
+	tcase_add_test(tc, uploads_bounded);
 	suite_add_tcase(s, tc);
 
 	/*
