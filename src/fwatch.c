@@ -262,6 +262,8 @@ fw_event(struct fwatch *fw, const struct inotify_event *ev, uint64_t now_ns)
 	parts[0] = d->path;
 	parts[1] = ev->name;
 	fw_note(fw, observe_path_hash(parts, 2), now_ns);
+	/* The directory's listing may have changed too (observed listings). */
+	fw_note(fw, observe_path_hash(parts, 1), now_ns);
 	if (!(ev->mask & IN_ISDIR))
 		return;
 	/* A directory came or went: the files beneath it did too. */
