@@ -346,8 +346,15 @@ coapd_run(const char *path)
 		    fw_ms < timeout_ms) ? fw_ms : timeout_ms);
 		if (wd_usec)
 			sd_watchdog_ping();
-		if (r > 0 && (pfd[1].revents & POLLIN))
+		if (r > 0 && (pfd[1].revents & POLLIN)) {
 			fwatch_read(d.fw, clock_now_ns());
+			/*
+			 * Caches go stale at once; only the notifications
+			 * to observers wait for the coalescing window.
+			 */
+			atomic_fetch_add_explicit(&d.file_gen, 1,
+			    memory_order_release);
+		}
 		files_changed(&d);
 		if (r <= 0 || !(pfd[0].revents & POLLIN))
 			continue;
