@@ -123,7 +123,7 @@ check-wolfssl:
 	$(MAKE) --no-print-directory B=$(B)/ccm8 WOLFSSL=$(B)/wolfssl \
 	    $(B)/ccm8/coapd && cp $(B)/ccm8/coapd $(B)/coapd-ccm8 && \
 	COAPD=$(CURDIR)/$(B)/coapd-ccm8 COAPD_EXPECT_CCM8=1 \
-	    bash tests/integ/run.sh 8
+	    bash tests/integ/run.sh 81-dtls 82-dtls 83-dtls
 
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
 	@for f in $^; do n=$$(basename $$f); mkdir -p $(B)/corpus-$$n; \

@@ -55,7 +55,7 @@ assert_eq "$(sha256sum <"$T/got5" | cut -d' ' -f1)" \
 cipher=PSK
 [ "${COAPD_EXPECT_CCM8:-}" = 1 ] && cipher=PSK-AES128-CCM8
 mkfifo "$T/sin"
-timeout 10 openssl s_client -dtls1_2 -quiet -cipher "$cipher" \
+timeout 10 openssl s_client -dtls1_2 -cipher "$cipher" \
     -psk "$(hexof "$KEY_SENSOR")" -psk_identity sensor-1 \
     -connect "127.0.0.1:$DPORT" <"$T/sin" >"$T/sout" 2>"$T/serr" &
 spid=$!
@@ -72,6 +72,7 @@ for ((i = 0; i < 40; i++)); do
 	sleep 0.05
 done
 exec 7>&-
+kill "$spid" 2>/dev/null
 wait "$spid" 2>/dev/null
 assert_true "openssl s_client GET /hello over DTLS" \
     grep -q 'Hello, CoAP' "$T/sout"

@@ -65,7 +65,7 @@ base=$(grep -c 'handshake done' "$COAPD_LOG")
 declare -a fd pid
 for ((i = 0; i < 20; i++)); do
 	mkfifo "$T/in.$i"
-	timeout 60 openssl s_client -dtls1_2 -quiet \
+	timeout 60 openssl s_client -dtls1_2 \
 	    -psk "$(hexof "$KEY_SENSOR")" -psk_identity sensor-1 \
 	    -connect "127.0.0.1:$DPORT" <"$T/in.$i" >"$T/out.$i" \
 	    2>"$T/err.$i" &
@@ -94,6 +94,8 @@ for ((i = 0; i < 20; i++)); do
 done
 assert_eq "$served" " 10 11 12 13 14 15 16 17 18 19" "the 10 newest are served"
 for ((i = 0; i < 20; i++)); do
+	# an evicted client never hears of it: stop it (timeout passes it on)
+	kill "${pid[i]}" 2>/dev/null
 	wait "${pid[i]}" 2>/dev/null
 done
 coaps_get coap-client-openssl admin "$KEY_ADMIN" \
