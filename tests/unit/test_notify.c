@@ -1,0 +1,509 @@
+/*
+ * test_notify.c - Observe in the engine (src/notify.c through
+ * src/dispatch.c): registration (RFC 7641 §3.1, §4.1), notifications with
+ * fresh sequence numbers on file change (§4.2), Observe + Block2 (RFC 7959
+ * §3.4), the end of an observation on 4.04 (§3.2), deregistration by
+ * Observe=1 and by RST (§3.6), CON every observe_con_every (§4.5),
+ * retransmission and give-up (RFC 7252 §4.2), max_observers.
+ *
+ * A real configuration is loaded from a scratch directory; the emit hook
+ * collects what the engine sends on its own.
+ */
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "block.h"
+#include "cfg.h"
+#include "clock.h"
+#include "coap_msg.h"
+#include "dispatch.h"
+#include "fchange.h"
+#include "handler.h"
+#include "metrics.h"
+#include "observe.h"
+
+#define T0_NS	(1000 * NS_PER_SEC)
+#define MAXSENT	64
+
+static char			 tmp[64];
+static struct cfg		*cfg;
+static struct metrics		 met;
+static atomic_uint_least64_t	 file_gen;
+static struct h_env		 env;
+static struct dispatch		*d;
+static struct sockaddr_in	 peer;
+static uint64_t			 now;
+
+/* Messages the engine emitted. */
+static struct {
+	uint8_t		 buf[COAP_MAX_MSG];
+	size_t		 len;
+	struct coap_msg	 m;
+} sent[MAXSENT];
+static int nsent;
+
+static void
+emit(void *arg, const struct dispatch_peer *p, const uint8_t *buf,
+    size_t len)
+{
+	(void)arg;
+	ck_assert_int_eq(p->addrlen, sizeof(peer));
+	ck_assert_uint_eq(p->sock, 3);
+	ck_assert_int_lt(nsent, MAXSENT);
+	memcpy(sent[nsent].buf, buf, len);
+	sent[nsent].len = len;
+	ck_assert_int_eq(coap_msg_parse(&sent[nsent].m, sent[nsent].buf, len),
+	    0);
+	nsent++;
+}
+
+static void
+cfg_err(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "config: %s\n", line);
+}
+
+static void
+put_file(const char *rel, const char *text, size_t len)
+{
+	char path[PATH_MAX], tmpp[PATH_MAX + 8];
+	int fd;
+
+	/* Replaced by rename, as publishers do: a new inode, a new ETag. */
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	snprintf(tmpp, sizeof(tmpp), "%s.new", path);
+	fd = open(tmpp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_eq(rename(tmpp, path), 0);
+}
+
+static void
+start(unsigned max_observers)
+{
+	char path[PATH_MAX], text[1024];
+
+	strcpy(tmp, "/tmp/test_notify.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	snprintf(path, sizeof(path), "%s/www", tmp);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	put_file("www/t.txt", "21.5", 4);
+	snprintf(text, sizeof(text),
+	    "workers = 2;\n"
+	    "max_observers = %u;\n"
+	    "observe_con_every = 3;\n"
+	    "routes = (\n"
+	    "  { path = \"/obs\"; static = \"www\"; observe = true; },\n"
+	    "  { path = \"/plain\"; static = \"www\"; }\n"
+	    ");\n", max_observers);
+	snprintf(path, sizeof(path), "%s/t.conf", tmp);
+	{
+		FILE *f = fopen(path, "w");
+
+		ck_assert_ptr_nonnull(f);
+		fputs(text, f);
+		fclose(f);
+	}
+	ck_assert_int_eq(cfg_load(path, &cfg, cfg_err, NULL), 0);
+	memset(&met, 0, sizeof(met));
+	env.file_gen = &file_gen;
+	d = calloc(1, sizeof(*d));
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, 0x100), 0);
+	dispatch_set_emit(d, emit, NULL);
+	memset(&peer, 0, sizeof(peer));
+	peer.sin_family = AF_INET;
+	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	peer.sin_port = htons(40000);
+	now = T0_NS;
+	nsent = 0;
+}
+
+static void
+setup(void)
+{
+	start(64);
+}
+
+static void
+setup_small(void)
+{
+	start(2);	/* two workers: one observer each */
+}
+
+static void
+teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	dispatch_fini(d);
+	free(d);
+	cfg_unref(cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Send a message; the immediate answer (if any) is parsed into a. */
+static size_t
+send_msg(uint8_t type, uint8_t code, uint16_t mid, const char *tok,
+    const char *path, int observe, int block2, struct coap_msg *a,
+    uint8_t *abuf)
+{
+	struct dispatch_peer p = { (const struct sockaddr *)&peer,
+	    sizeof(peer), NULL, 3 };
+	uint8_t buf[256], v[3];
+	struct coap_enc e;
+	const char *s, *slash;
+	ssize_t n;
+	size_t len;
+
+	coap_enc_init(&e, buf, sizeof(buf), type, code, mid,
+	    (const uint8_t *)tok, tok != NULL ? (uint8_t)strlen(tok) : 0);
+	if (observe >= 0)
+		coap_enc_opt_uint(&e, COAP_OPT_OBSERVE, (uint32_t)observe);
+	for (s = path; s != NULL && *s == '/'; s = slash) {
+		s++;
+		slash = strchr(s, '/');
+		coap_enc_opt(&e, COAP_OPT_URI_PATH, s,
+		    slash != NULL ? (size_t)(slash - s) : strlen(s));
+	}
+	if (block2 >= 0) {
+		v[0] = (uint8_t)block2;
+		coap_enc_opt(&e, COAP_OPT_BLOCK2, v, block2 > 0 ? 1 : 0);
+	}
+	n = coap_enc_finish(&e);
+	ck_assert_int_gt(n, 0);
+	len = dispatch_datagram(d, &p, buf, (size_t)n, now, abuf,
+	    COAP_MAX_MSG);
+	if (len > 0 && a != NULL)
+		ck_assert_int_eq(coap_msg_parse(a, abuf, len), 0);
+	return len;
+}
+
+static size_t
+get_obs(const char *tok, const char *path, int observe, struct coap_msg *a,
+    uint8_t *abuf)
+{
+	static uint16_t mid = 0x7000;
+
+	return send_msg(COAP_TYPE_CON, COAP_GET, mid++, tok, path, observe,
+	    -1, a, abuf);
+}
+
+static void
+changed(const char *rel)
+{
+	char path[PATH_MAX];
+	const char *parts[1] = { path };
+	struct fchange *c = fchange_new(1);
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	ck_assert_ptr_nonnull(c);
+	c->hash[0] = observe_path_hash(parts, 1);
+	c->n = 1;
+	atomic_fetch_add(&file_gen, 1);
+	dispatch_files_changed(d, c, now);
+	fchange_unref(c);
+}
+
+static int
+obs_of(const struct coap_msg *m, uint32_t *v)
+{
+	const struct coap_opt *o = coap_msg_opt(m, COAP_OPT_OBSERVE);
+
+	if (o == NULL)
+		return -ENOENT;
+	return coap_opt_uint(o, v);
+}
+
+/* RFC 7641 §3.1, §4.2: register, then one notification per change. */
+START_TEST(rfc7641_register_and_notify)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	uint32_t s0, s1, s2;
+	const struct coap_opt *et0, *et1;
+	uint8_t etag0[8];
+
+	ck_assert_uint_gt(get_obs("ob", "/obs/t.txt", 0, &a, abuf), 0);
+	ck_assert_uint_eq(a.code, COAP_CONTENT);
+	ck_assert_int_eq(obs_of(&a, &s0), 0);
+	et0 = coap_msg_opt(&a, COAP_OPT_ETAG);
+	ck_assert_ptr_nonnull(et0);
+	memcpy(etag0, et0->val, 8);
+	ck_assert_uint_eq(d->obs.n, 1);
+
+	/* A change nobody observes: nothing. */
+	changed("www/other.txt");
+	ck_assert_int_eq(nsent, 0);
+	/* The observed file, unchanged (an event without a change). */
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 0);
+
+	put_file("www/t.txt", "22.0", 4);
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 1);
+	ck_assert_uint_eq(sent[0].m.code, COAP_CONTENT);
+	ck_assert_uint_eq(sent[0].m.tkl, 2);
+	ck_assert_mem_eq(sent[0].m.token, "ob", 2);
+	ck_assert_uint_eq(sent[0].m.payload_len, 4);
+	ck_assert_mem_eq(sent[0].m.payload, "22.0", 4);
+	ck_assert_int_eq(obs_of(&sent[0].m, &s1), 0);
+	ck_assert_uint_gt(s1, s0);
+	et1 = coap_msg_opt(&sent[0].m, COAP_OPT_ETAG);
+	ck_assert_ptr_nonnull(et1);
+	ck_assert(memcmp(et1->val, etag0, 8) != 0);
+	ck_assert_uint_eq(sent[0].m.type, COAP_TYPE_NON);
+
+	put_file("www/t.txt", "22.5", 4);
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 2);
+	ck_assert_int_eq(obs_of(&sent[1].m, &s2), 0);
+	ck_assert_uint_gt(s2, s1);
+	ck_assert_uint_ne(sent[1].m.mid, sent[0].m.mid);
+	/* An "everything changed" batch re-checks, sends nothing new. */
+	{
+		struct fchange all = { .all = true };
+
+		dispatch_files_changed(d, &all, now);
+		ck_assert_int_eq(nsent, 2);
+	}
+}
+END_TEST
+
+/* RFC 7641 §4.5: one CON in observe_con_every (3); ACK stops it. */
+START_TEST(rfc7641_con_and_ack)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	char text[8];
+	int i, cons = 0;
+
+	get_obs("c", "/obs/t.txt", 0, &a, abuf);
+	for (i = 0; i < 6; i++) {
+		snprintf(text, sizeof(text), "v%d", i);
+		put_file("www/t.txt", text, strlen(text));
+		changed("www/t.txt");
+		ck_assert_int_eq(nsent, i + 1);
+		if (sent[i].m.type == COAP_TYPE_CON) {
+			cons++;
+			/* The client's ACK: consumed, no answer. */
+			ck_assert_uint_eq(send_msg(COAP_TYPE_ACK, COAP_EMPTY,
+			    sent[i].m.mid, NULL, NULL, -1, -1, NULL, abuf), 0);
+		}
+	}
+	ck_assert_int_eq(cons, 2);
+	ck_assert_uint_eq(met.drops[DROP_UNEXPECTED], 0);
+	/* Nothing in flight: the sweep sends nothing. */
+	now += 300 * NS_PER_SEC;
+	dispatch_sweep(d, now);
+	ck_assert_int_eq(nsent, 6);
+	/* An ACK nobody waits for is still a counted drop. */
+	send_msg(COAP_TYPE_ACK, COAP_EMPTY, 0x1111, NULL, NULL, -1, -1, NULL,
+	    abuf);
+	ck_assert_uint_eq(met.drops[DROP_UNEXPECTED], 1);
+}
+END_TEST
+
+/* RFC 7252 §4.2: an unanswered CON is resent, then the observer goes. */
+START_TEST(rfc7252_con_timeout_removes)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	int i, j, first, secs;
+
+	get_obs("r", "/obs/t.txt", 0, &a, abuf);
+	for (i = 0; i < 3; i++) {
+		char text[8];
+
+		snprintf(text, sizeof(text), "r%d", i);
+		put_file("www/t.txt", text, strlen(text));
+		changed("www/t.txt");
+	}
+	ck_assert_int_eq(nsent, 3);
+	ck_assert_uint_eq(sent[2].m.type, COAP_TYPE_CON);
+	first = nsent;
+	/* 4 retransmissions, byte-identical, at growing intervals. */
+	for (secs = 0; secs < 200 && d->obs.n > 0; secs++) {
+		now += NS_PER_SEC;
+		dispatch_sweep(d, now);
+	}
+	ck_assert_int_eq(nsent - first, OBSERVE_MAX_RETRANSMIT);
+	for (j = first; j < nsent; j++) {
+		ck_assert_uint_eq(sent[j].len, sent[2].len);
+		ck_assert_mem_eq(sent[j].buf, sent[2].buf, sent[2].len);
+	}
+	ck_assert_uint_eq(d->obs.n, 0);
+	/* Between 2+4+8+16+32 = 62 and 93 seconds. */
+	ck_assert_int_ge(secs, 62);
+	ck_assert_int_le(secs, 94);
+}
+END_TEST
+
+/* RFC 7641 §3.6: an RST to a notification ends the observation. */
+START_TEST(rfc7641_rst_and_deregister)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	uint32_t v;
+
+	get_obs("x", "/obs/t.txt", 0, &a, abuf);
+	put_file("www/t.txt", "1", 1);
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 1);
+	send_msg(COAP_TYPE_RST, COAP_EMPTY, sent[0].m.mid, NULL, NULL, -1, -1,
+	    NULL, abuf);
+	ck_assert_uint_eq(d->obs.n, 0);
+	put_file("www/t.txt", "2", 1);
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 1);
+
+	/* Observe=1: answered, without Observe, and deregistered. */
+	get_obs("y", "/obs/t.txt", 0, &a, abuf);
+	ck_assert_uint_eq(d->obs.n, 1);
+	ck_assert_uint_gt(get_obs("y", "/obs/t.txt", 1, &a, abuf), 0);
+	ck_assert_uint_eq(a.code, COAP_CONTENT);
+	ck_assert_int_eq(obs_of(&a, &v), -ENOENT);
+	ck_assert_uint_eq(d->obs.n, 0);
+	/* A route without observe: no registration. */
+	get_obs("z", "/plain/t.txt", 0, &a, abuf);
+	ck_assert_uint_eq(a.code, COAP_CONTENT);
+	ck_assert_int_eq(obs_of(&a, &v), -ENOENT);
+	ck_assert_uint_eq(d->obs.n, 0);
+	/* A 4.04 does not register either. */
+	get_obs("n", "/obs/none.txt", 0, &a, abuf);
+	ck_assert_uint_eq(a.code, COAP_NOT_FOUND);
+	ck_assert_int_eq(obs_of(&a, &v), -ENOENT);
+	ck_assert_uint_eq(d->obs.n, 0);
+}
+END_TEST
+
+/* RFC 7641 §3.2: a deleted file: 4.04, no Observe, CON, then gone. */
+START_TEST(rfc7641_delete_ends)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	uint32_t v;
+	char path[PATH_MAX];
+
+	get_obs("del", "/obs/t.txt", 0, &a, abuf);
+	snprintf(path, sizeof(path), "%s/www/t.txt", tmp);
+	ck_assert_int_eq(unlink(path), 0);
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 1);
+	ck_assert_uint_eq(sent[0].m.code, COAP_NOT_FOUND);
+	ck_assert_uint_eq(sent[0].m.type, COAP_TYPE_CON);
+	ck_assert_int_eq(obs_of(&sent[0].m, &v), -ENOENT);
+	/* Not notified again; gone at the ACK. */
+	put_file("www/t.txt", "back", 4);
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 1);
+	send_msg(COAP_TYPE_ACK, COAP_EMPTY, sent[0].m.mid, NULL, NULL, -1, -1,
+	    NULL, abuf);
+	ck_assert_uint_eq(d->obs.n, 0);
+}
+END_TEST
+
+/* RFC 7959 §3.4: a notification carries the first block and the ETag. */
+START_TEST(rfc7959_observe_block2)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	char big[3000];
+	struct block_opt b;
+
+	memset(big, 'b', sizeof(big));
+	put_file("www/t.txt", big, sizeof(big));
+	/* Registered with Block2 0/64 bytes. */
+	send_msg(COAP_TYPE_CON, COAP_GET, 0x10, "bk", "/obs/t.txt", 0, 2, &a,
+	    abuf);
+	ck_assert_uint_eq(a.code, COAP_CONTENT);
+	ck_assert_uint_eq(a.payload_len, 64);
+	ck_assert_uint_eq(d->obs.n, 1);
+	/* A later block with Observe registers nothing new. */
+	send_msg(COAP_TYPE_CON, COAP_GET, 0x11, "b2", "/obs/t.txt", 0,
+	    (1 << 4) | 2, &a, abuf);
+	ck_assert_uint_eq(d->obs.n, 1);
+
+	big[0] = 'X';
+	put_file("www/t.txt", big, sizeof(big));
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 1);
+	ck_assert_uint_eq(sent[0].m.payload_len, 64);
+	ck_assert_uint_eq(sent[0].m.payload[0], 'X');
+	ck_assert_ptr_nonnull(coap_msg_opt(&sent[0].m, COAP_OPT_ETAG));
+	ck_assert_int_eq(block_opt_get(&sent[0].m, COAP_OPT_BLOCK2, &b), 0);
+	ck_assert_uint_eq(b.num, 0);
+	ck_assert(b.more);
+	ck_assert_uint_eq(b.szx, 2);
+}
+END_TEST
+
+/* max_observers 2 over 2 workers: this engine holds one. */
+START_TEST(max_observers_share)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	uint32_t v;
+
+	get_obs("m1", "/obs/t.txt", 0, &a, abuf);
+	ck_assert_int_eq(obs_of(&a, &v), 0);
+	get_obs("m2", "/obs/t.txt", 0, &a, abuf);
+	ck_assert_uint_eq(a.code, COAP_CONTENT);
+	ck_assert_int_eq(obs_of(&a, &v), -ENOENT);
+	/* Re-registration of the first one still works. */
+	get_obs("m1", "/obs/t.txt", 0, &a, abuf);
+	ck_assert_int_eq(obs_of(&a, &v), 0);
+	ck_assert_uint_eq(d->obs.n, 1);
+}
+END_TEST
+
+static Suite *
+notify_suite(void)
+{
+	Suite *s = suite_create("notify");
+	TCase *tc = tcase_create("observe");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, rfc7641_register_and_notify);
+	tcase_add_test(tc, rfc7641_con_and_ack);
+	tcase_add_test(tc, rfc7252_con_timeout_removes);
+	tcase_add_test(tc, rfc7641_rst_and_deregister);
+	tcase_add_test(tc, rfc7641_delete_ends);
+	tcase_add_test(tc, rfc7959_observe_block2);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limit");
+	tcase_add_checked_fixture(tc, setup_small, teardown);
+	tcase_add_test(tc, max_observers_share);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	sr = srunner_create(notify_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
