@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "acl.h"
 #include "block.h"
 #include "clock.h"
 #include "coap_msg.h"
@@ -152,6 +153,12 @@ notify_request(struct dispatch *d, const struct dispatch_peer *p,
 		return;		/* full: answered without Observe */
 	o->has_block = has_block;
 	o->szx = has_block ? b.szx : 0;
+	/* Kept to check the route's `allow` again at each notification. */
+	o->has_psk_id = p->psk_identity != NULL &&
+	    strlen(p->psk_identity) <= OBSERVE_PSK_ID_MAX;
+	if (o->has_psk_id)
+		memcpy(o->psk_id, p->psk_identity,
+		    strlen(p->psk_identity) + 1);
 	if (coap_resp_opt_uint(&d->resp, COAP_OPT_OBSERVE,
 	    observe_next_seq(o)) != 0) {
 		observe_remove(&d->obs, o);
@@ -206,6 +213,18 @@ notify_render(struct dispatch *d, struct observer *o, uint64_t now_ns)
 		d->resp.code = COAP_NOT_FOUND;
 		return;
 	}
+	/* A reload may have taken the client's right away: 4.01/4.03. */
+	switch (acl_check(rt->acl, o->has_psk_id ? o->psk_id : NULL,
+	    (const struct sockaddr *)&o->peer, o->peerlen)) {
+	case ACL_ALLOW:
+		break;
+	case ACL_UNAUTHORIZED:
+		d->resp.code = COAP_UNAUTHORIZED;
+		return;
+	case ACL_FORBIDDEN:
+		d->resp.code = COAP_FORBIDDEN;
+		return;
+	}
 	memset(m, 0, sizeof(*m));
 	m->type = COAP_TYPE_CON;
 	m->code = COAP_GET;
@@ -230,6 +249,7 @@ notify_render(struct dispatch *d, struct observer *o, uint64_t now_ns)
 	req.rest = rest;
 	req.peer = (const struct sockaddr *)&o->peer;
 	req.peerlen = o->peerlen;
+	req.psk_identity = o->has_psk_id ? o->psk_id : NULL;
 	req.now_ns = now_ns;
 	req.hstate = (unsigned)rt->kind < DISPATCH_KINDS ?
 	    d->hstate[rt->kind] : NULL;
@@ -251,6 +271,7 @@ notify_emit(struct dispatch *d, const struct observer *o, const uint8_t *buf,
 	memset(&p, 0, sizeof(p));
 	p.addr = (const struct sockaddr *)&o->peer;
 	p.addrlen = o->peerlen;
+	p.psk_identity = o->has_psk_id ? o->psk_id : NULL;
 	p.sock = o->sock;
 	d->emit(d->emit_arg, &p, buf, len);
 }

@@ -24,6 +24,7 @@
 #define OBSERVE_PATH_MAX	256
 #define OBSERVE_ETAG_MAX	8
 #define OBSERVE_MSG_MAX		1280	/* COAP_MAX_MSG */
+#define OBSERVE_PSK_ID_MAX	128	/* PSK_IDENTITY_MAX */
 /* RFC 7252 §4.8 default transmission parameters. */
 #define OBSERVE_ACK_TIMEOUT_NS	(2000ULL * 1000 * 1000)
 #define OBSERVE_MAX_RETRANSMIT	4
@@ -44,6 +45,8 @@ struct observer {
 	unsigned		 sock;		/* worker socket index */
 	uint8_t			 token[8];
 	uint8_t			 tkl;
+	bool			 has_psk_id;	/* registered over DTLS */
+	char			 psk_id[OBSERVE_PSK_ID_MAX + 1];
 	char			 path[OBSERVE_PATH_MAX]; /* request path */
 	size_t			 path_len;
 	uint64_t		 fshash;	/* observe_path_hash() of the

@@ -455,6 +455,39 @@ START_TEST(rfc7959_observe_block2)
 }
 END_TEST
 
+/* A reload that takes the client's right away ends the observation. */
+START_TEST(reload_acl_ends)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	struct cfg *c2;
+	char path[PATH_MAX];
+	FILE *f;
+
+	get_obs("acl", "/obs/t.txt", 0, &a, abuf);
+	ck_assert_uint_eq(d->obs.n, 1);
+	snprintf(path, sizeof(path), "%s/t2.conf", tmp);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("workers = 2;\nroutes = (\n"
+	    "  { path = \"/obs\"; static = \"www\"; observe = true;\n"
+	    "    allow = [ \"net:10.0.0.0/8\" ]; }\n);\n", f);
+	fclose(f);
+	ck_assert_int_eq(cfg_load(path, &c2, cfg_err, NULL), 0);
+	dispatch_set_cfg(d, c2);
+	put_file("www/t.txt", "secret", 6);
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 1);
+	ck_assert_uint_eq(sent[0].m.code, COAP_FORBIDDEN);
+	ck_assert_uint_eq(sent[0].m.payload_len, 0);
+	send_msg(COAP_TYPE_ACK, COAP_EMPTY, sent[0].m.mid, NULL, NULL, -1, -1,
+	    NULL, abuf);
+	ck_assert_uint_eq(d->obs.n, 0);
+	dispatch_set_cfg(d, cfg);
+	cfg_unref(c2);
+}
+END_TEST
+
 /* max_observers 2 over 2 workers: this engine holds one. */
 START_TEST(max_observers_share)
 {
@@ -487,6 +520,7 @@ notify_suite(void)
 	tcase_add_test(tc, rfc7641_rst_and_deregister);
 	tcase_add_test(tc, rfc7641_delete_ends);
 	tcase_add_test(tc, rfc7959_observe_block2);
+	tcase_add_test(tc, reload_acl_ends);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limit");
 	tcase_add_checked_fixture(tc, setup_small, teardown);
