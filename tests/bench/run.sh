@@ -370,6 +370,11 @@ if [ "${SRV_OK[coapd1]:-0}" = 1 ]; then
 	done
 fi
 
+fmt() {	# fmt VALUE DECIMALS
+	awk -v v="$1" -v d="$2" 'BEGIN {
+		if (v == "-" || v == "" || v < 0) print "-";
+		else printf "%.*f\n", d, v }'
+}
 # Self-check: one bench against the responder, then two benches on the same
 # core at once, then one again (so a load change on the machine between the
 # runs shows up rather than passing for a result).  If the responder is the
@@ -389,6 +394,7 @@ if [ "$SELFTEST" = 1 ]; then
 		port=$(free_port) || break
 		start_server responder "$port" 1 || break
 		await_idle
+		TOTAL_RUNS=$((TOTAL_RUNS + 1))
 		la=$("${BEN_PIN[@]}" "$BENCH" -p "$port" -P "$SPID" \
 		    "${sargs[@]}")
 		"${BEN_PIN[@]}" "$BENCH" -p "$port" -P "$SPID" "${sargs[@]}" \
@@ -444,14 +450,14 @@ if [ "$SELFTEST" = 1 ]; then
 		printf "%.2fx. %s\n", r, v }')
 	SELF_MD="| coapd-bench processes on CPU 1 | total req/s | server CPU % | bench CPU % (sum) |
 |---|---:|---:|---:|
-| 1 | $m1 | $ms | $mb |
-| 2 | $m2 | $(median "${t_spct[@]}") | $(median "${t_bpct[@]}") |
+| 1 | $(fmt "$m1" 0) | $(fmt "$ms" 0) | $(fmt "$mb" 0) |
+| 2 | $(fmt "$m2" 0) | $(fmt "$(median "${t_spct[@]}")" 0) | $(fmt "$(median "${t_bpct[@]}")" 0) |
 
 Responder, NON GET 64x8 per bench process; each pair of benches is
 compared with the mean of the single runs just before and after it.
 Two against one: $verdict
-CPU per request with one bench: coapd-bench $(median "${o_bus[@]}") µs,
-responder $(median "${o_sus[@]}") µs.  Loopback charges the receive path of
+CPU per request with one bench: coapd-bench $(fmt "$(median "${o_bus[@]}")" 2) µs,
+responder $(fmt "$(median "${o_sus[@]}")" 2) µs.  Loopback charges the receive path of
 a datagram to its sender, so each side pays for delivering into the other and
 the two costs come out alike; in closed loop the side with spare time then
 batches less until both cores are busy.  A row is server-bound when the
@@ -460,11 +466,6 @@ fi
 
 # ---- the table ---------------------------------------------------------
 
-fmt() {	# fmt VALUE DECIMALS
-	awk -v v="$1" -v d="$2" 'BEGIN {
-		if (v == "-" || v == "" || v < 0) print "-";
-		else printf "%.*f\n", d, v }'
-}
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
 		if (a == "-" || b == "-" || a == "" || b == "" || b + 0 <= 0 ||
