@@ -63,8 +63,8 @@ struct observer {
 	unsigned		 since_con;	/* NONs since the last CON */
 	uint64_t		 last_con_ns;
 	uint16_t		 last_mid;	/* of the last notification */
-	bool			 ending;	/* a final (error) notification
-						   was sent: remove at its ACK */
+	bool			 ending;	/* final (error) notification
+						   sent: remove at its ACK */
 
 	/* The confirmable notification in flight, if any. */
 	bool			 con_pending;
