@@ -39,7 +39,7 @@ struct upload_key {
 	size_t			 path_len;
 	const uint8_t		*tag;		/* Request-Tag value */
 	uint8_t			 taglen;
-	bool			 has_tag;	/* option present, maybe empty */
+	bool			 has_tag;	/* present, maybe empty */
 };
 
 /* One transfer in progress. */
