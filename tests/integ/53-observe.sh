@@ -168,20 +168,20 @@ with Client(port) as c:
     ck.ok(m is not None and m.code == coap.CONTENT and
           m.opt(coap.OBSERVE) is None,
           "Observe=1: answered without Observe", repr(m))
-    write("burst.txt", b"after deregistration")
+    write("burst.txt", b"after deregistration", rename=True)
     ck.eq(len(notes(c, tok, 0.5)), 0, "no notification after Observe=1")
 
 # RST to a notification ends the observation (RFC 7641 §3.6).
 with Client(port) as c:
     req, m = register(c, "/obs/burst.txt")
     tok = Msg(req).token
-    write("burst.txt", b"rst 1")
+    write("burst.txt", b"rst 1", rename=True)
     got = notes(c, tok, 0.5, ack=False)
-    ck.ok(len(got) == 1, "one notification before the RST", repr(got))
+    ck.ok(len(got) >= 1, "a notification before the RST", repr(got))
     if got:
-        c.send(coap.encode(coap.RST, 0, got[0].mid))
+        c.send(coap.encode(coap.RST, 0, got[-1].mid))
     time.sleep(0.1)
-    write("burst.txt", b"rst 2")
+    write("burst.txt", b"rst 2", rename=True)
     ck.eq(len(notes(c, tok, 0.5)), 0, "no notification after an RST")
 
 # A CON notification not acknowledged is retransmitted (RFC 7252 §4.2).
