@@ -9,6 +9,7 @@ sysconfdir	?= /etc
 datadir		?= $(prefix)/share
 mandir		?= $(prefix)/share/man
 unitdir		?= /lib/systemd/system
+sysctldir	?= /usr/lib/sysctl.d
 DESTDIR		?=
 
 CC		?= cc
@@ -151,6 +152,8 @@ install: $(B)/coapd
 	chmod 0644 $(DESTDIR)$(sysconfdir)/coapd.conf
 	@for m in man/*.[0-9]; do [ -f $$m ] || continue; s=$${m##*.}; \
 		install -D -m 0644 $$m $(DESTDIR)$(mandir)/man$$s/$$(basename $$m); done
+	install -D -m 0644 systemd/60-coapd.conf \
+		$(DESTDIR)$(sysctldir)/60-coapd.conf
 	install -d $(DESTDIR)$(unitdir)
 	@for u in systemd/*.service; do [ -f $$u ] || continue; \
 		sed -e 's|/usr/local/sbin|$(sbindir)|g' \

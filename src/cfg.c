@@ -293,7 +293,7 @@ static const struct opt top_opts[] = {
 	{ .name = "workers", .type = OPT_INT, FLD(struct cfg, workers),
 	  .min = 0, .max = 256, .def = 0, .flags = OPT_RESTART },
 	{ .name = "rcvbuf_bytes", .type = OPT_INT, FLD(struct cfg, rcvbuf_bytes),
-	  .min = 64 << 10, .max = 1 << 30, .def = 8 << 20,
+	  .min = 64 << 10, .max = 1 << 30, .def = 16 << 20,
 	  .flags = OPT_RESTART },
 	{ .name = "sndbuf_bytes", .type = OPT_INT, FLD(struct cfg, sndbuf_bytes),
 	  .min = 64 << 10, .max = 1 << 30, .def = 4 << 20,

@@ -234,6 +234,7 @@ struct bench {
 	enum engine		 engine;
 	bool			 oneline;
 	bool			 no_gso;
+	long			 sources;	/* 127.0.0.1 .. 127.0.0.N */
 
 	uint8_t			*tmpl;		/* options + payload */
 	size_t			 tmpl_len;
@@ -726,6 +727,28 @@ sock_connect(struct worker *w)
 	    SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/*
+	 * --sources N: clients take source addresses 127.0.0.1..N in turn,
+	 * so a server that steers by source address (coapd) spreads them
+	 * over its workers as it would real hosts.
+	 */
+	if (b->sources > 1 && b->addr.ss_family == AF_INET) {
+		static unsigned long	 next_src;
+		struct sockaddr_in	 src;
+		unsigned long		 k;
+
+		k = __atomic_fetch_add(&next_src, 1, __ATOMIC_RELAXED);
+		memset(&src, 0, sizeof(src));
+		src.sin_family = AF_INET;
+		src.sin_addr.s_addr = htonl(0x7f000001u +
+		    (uint32_t)(k % (unsigned long)b->sources));
+		if (bind(fd, (const struct sockaddr *)&src,
+		    sizeof(src)) < 0) {
+			e = errno;
+			close(fd);
+			return -e;
+		}
+	}
 	if (connect(fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
 		e = errno;
 		close(fd);
@@ -1619,6 +1642,7 @@ usage(FILE *f)
 "  -T, --threads N      threads, clients split among them (default 1)\n"
 "  -E, --engine E       uring|epoll (default: by -n and the fd limit)\n"
 "      --timeout MS     a request unanswered this long is lost (2000)\n"
+"      --sources N      IPv4 clients use source addresses 127.0.0.1..N\n"
 "      --no-gso         one send per request, no UDP GSO batches\n"
 "      --oneline        one line of key=value pairs\n"
 "  -h, --help\n", MAX_DURATION_S);
@@ -1659,6 +1683,7 @@ parse_args(struct bench *b, int argc, char **argv)
 		{ "timeout",	required_argument, NULL, 'O' },
 		{ "oneline",	no_argument,	   NULL, '1' },
 		{ "no-gso",	no_argument,	   NULL, 'G' },
+		{ "sources",	required_argument, NULL, 'S' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL,		0,		   NULL, 0 }
 	};
@@ -1744,6 +1769,11 @@ parse_args(struct bench *b, int argc, char **argv)
 		case 'P':
 			if (num_arg(optarg, 1, INT_MAX, &b->pid) < 0)
 				goto bad;
+			break;
+		case 'S':
+			if (num_arg(optarg, 1, 254, &v) < 0)
+				goto bad;
+			b->sources = v;
 			break;
 		case 'T':
 			if (num_arg(optarg, 1, MAX_THREADS, &b->threads) < 0)

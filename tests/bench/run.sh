@@ -314,8 +314,8 @@ SCEN_ARGS[con20k]="-t con -c 20000 -n 1 -T $(threads_for 20000)"
 SCEN_CLIENTS[con20k]=20000
 SCEN_LABEL[paced]="CON GET 20k req/s"
 SCEN_ARGS[paced]="-t con -c 64 -n 8 -r 20000"
-SCEN_LABEL[unpin]="CON GET 64x8, unpinned"
-SCEN_ARGS[unpin]="-t con -c 64 -n 8"
+SCEN_LABEL[unpin]="CON GET 64x8 from 16 hosts, unpinned"
+SCEN_ARGS[unpin]="-t con -c 64 -n 8 --sources 16"
 
 declare -A SRV_LABEL SRV_SHORT SRV_OK
 SRV_SHORT[responder]="responder"

@@ -167,7 +167,7 @@ START_TEST(defaults)
 	ck_assert(IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr));
 
 	ck_assert_uint_eq(c->workers, ncpu < 1 ? 1 : ncpu > 256 ? 256 : ncpu);
-	ck_assert_uint_eq(c->rcvbuf_bytes, 8u << 20);
+	ck_assert_uint_eq(c->rcvbuf_bytes, 16u << 20);
 	ck_assert_uint_eq(c->sndbuf_bytes, 4u << 20);
 	ck_assert_uint_eq(c->dedup_entries, 4096);
 	ck_assert_uint_eq(c->exchange_lifetime_s, 247);
