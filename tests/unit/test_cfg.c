@@ -73,13 +73,18 @@ mkdir_in(const char *name)
 static void
 setup(void)
 {
+	char	 path[PATH_MAX];
+
 	strcpy(tmp, "/tmp/test_cfg.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(tmp));
 	snprintf(conf, sizeof(conf), "%s/t.conf", tmp);
 	mkdir_in("www");
 	mkdir_in("www/sub");
 	put("www/hello.txt", "hello\n");
-	put("keys.psk", "id:00112233\n");
+	/* A valid key file: 16 bytes, mode 0600 (the DTLS loader checks). */
+	put("keys.psk", "id:00112233445566778899aabbccddeeff\n");
+	snprintf(path, sizeof(path), "%s/keys.psk", tmp);
+	ck_assert_int_eq(chmod(path, 0600), 0);
 	nerrs = 0;
 }
 
@@ -232,7 +237,8 @@ START_TEST(every_key)
 	    "max_body_bytes = 4294967295L;\n"
 	    "log = { level = \"debug\"; };\n"
 	    "dtls = { psk_file = \"keys.psk\"; identity_hint = \"hint\";\n"
-	    "    ciphers = [ \"A\", \"B\" ]; max_sessions = 1;\n"
+	    "    ciphers = [ \"TLS_PSK_WITH_CHACHA20_POLY1305_SHA256\", "
+	    "\"TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256\" ]; max_sessions = 1;\n"
 	    "    session_timeout_s = 2; handshake_timeout_s = 3; };\n"
 	    "content_formats = ( { ext = \"CSV\"; ct = 1234; } );\n"
 	    "routes = (\n"
@@ -266,8 +272,10 @@ START_TEST(every_key)
 	ck_assert_str_eq(c->dtls.psk_file + strlen(c->dir), "/keys.psk");
 	ck_assert_str_eq(c->dtls.identity_hint, "hint");
 	ck_assert_uint_eq(c->dtls.nciphers, 2);
-	ck_assert_str_eq(c->dtls.ciphers[0], "A");
-	ck_assert_str_eq(c->dtls.ciphers[1], "B");
+	ck_assert_str_eq(c->dtls.ciphers[0],
+	    "TLS_PSK_WITH_CHACHA20_POLY1305_SHA256");
+	ck_assert_str_eq(c->dtls.ciphers[1],
+	    "TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256");
 	ck_assert_uint_eq(c->dtls.max_sessions, 1);
 	ck_assert_uint_eq(c->dtls.session_timeout_s, 2);
 	ck_assert_uint_eq(c->dtls.handshake_timeout_s, 3);
