@@ -99,6 +99,13 @@ log_stats(const struct coapd *d)
 	    (unsigned long long)v[3], (unsigned long long)v[4],
 	    (unsigned long long)v[5], (unsigned long long)v[6],
 	    (unsigned long long)v[7], (unsigned long long)v[8]);
+	/* Per worker: shows how the steering program spreads clients. */
+	for (w = 0; w < d->nworkers; w++) {
+		m = worker_metrics(d->workers[w]);
+		log_info("stats, worker %u, rx %llu, requests %llu", w,
+		    (unsigned long long)metrics_get(&m->rx),
+		    (unsigned long long)metrics_get(&m->requests));
+	}
 }
 
 static int
