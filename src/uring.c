@@ -32,7 +32,12 @@ struct uring {
 	int			 fds[URING_MAX_SLOTS];
 	unsigned		 nfds;
 	bool			 fixed;		/* fds registered */
+	struct __kernel_timespec tick;		/* read by the kernel */
 };
+
+#ifndef IORING_TIMEOUT_MULTISHOT
+#define IORING_TIMEOUT_MULTISHOT	(1U << 6)	/* kernel 6.4 */
+#endif
 
 static int
 read_sysctl_int(const char *path)
@@ -266,6 +271,20 @@ uring_poll_multishot(struct uring *u, int fd, uint64_t ud)
 }
 
 int
+uring_tick(struct uring *u, uint64_t interval_ns, uint64_t ud)
+{
+	struct io_uring_sqe	*sqe;
+
+	if ((sqe = get_sqe(u)) == NULL)
+		return -EBUSY;
+	u->tick.tv_sec = (long long)(interval_ns / 1000000000ULL);
+	u->tick.tv_nsec = (long long)(interval_ns % 1000000000ULL);
+	io_uring_prep_timeout(sqe, &u->tick, 0, IORING_TIMEOUT_MULTISHOT);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int
 uring_wait(struct uring *u, uint64_t timeout_ns)
 {
 	struct __kernel_timespec ts;
@@ -275,6 +294,11 @@ uring_wait(struct uring *u, uint64_t timeout_ns)
 	if (u->br_pending > 0) {
 		io_uring_buf_ring_advance(u->br, (int)u->br_pending);
 		u->br_pending = 0;
+	}
+	if (timeout_ns == 0) {
+		/* No timer to arm and cancel on every call. */
+		r = io_uring_submit_and_wait(&u->ring, 1);
+		return r >= 0 || r == -EINTR ? 0 : r;
 	}
 	ts.tv_sec = (long long)(timeout_ns / 1000000000ULL);
 	ts.tv_nsec = (long long)(timeout_ns % 1000000000ULL);

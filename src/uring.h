@@ -70,9 +70,16 @@ int	uring_sendto(struct uring *u, unsigned slot, const void *buf,
 int	uring_poll_multishot(struct uring *u, int fd, uint64_t ud);
 
 /*
+ * Post an event with ud every interval_ns, from one multishot timeout
+ * (kernel 6.4+).  The event's res is -ETIME; if it is -EINVAL the kernel
+ * lacks multishot timeouts and the caller must wait with a timeout.
+ */
+int	uring_tick(struct uring *u, uint64_t interval_ns, uint64_t ud);
+
+/*
  * Submit everything queued and wait until at least one completion is
- * there or timeout_ns passed (one io_uring_enter).  Returns 0 (also on
- * timeout) or a negative errno.
+ * there or timeout_ns passed (0: no timeout; one io_uring_enter).
+ * Returns 0 (also on timeout) or a negative errno.
  */
 int	uring_wait(struct uring *u, uint64_t timeout_ns);
 /* Move up to max completions into ev[]; returns how many. */
