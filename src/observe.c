@@ -138,6 +138,7 @@ observe_add(struct observe_reg *r, const struct sockaddr *peer,
 		o->path_len = path_len;
 		o->fshash = fshash;
 		o->sock = sock;
+		o->ending = false;
 		return o;
 	}
 	if (r->n >= r->limit)

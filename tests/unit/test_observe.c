@@ -85,9 +85,11 @@ START_TEST(rfc7641_keys)
 	    2));
 	/* Re-registration: same observer, new path, sequence kept. */
 	o1->seq = 99;
+	o1->ending = true;
 	ck_assert_ptr_eq(add(&r, SA(&pa), "t1", "/b"), o1);
 	ck_assert_str_eq(o1->path, "/b");
 	ck_assert_uint_eq(o1->seq, 99);
+	ck_assert(!o1->ending);		/* observing again */
 	ck_assert_uint_eq(r.n, 4);
 	/* Removal keeps the others findable. */
 	observe_remove(&r, o1);
