@@ -168,8 +168,14 @@ kill "$client" 2>/dev/null
 wait "$client" 2>/dev/null
 assert_eq "$(cat "$T/up/victim.bin")" "old contents" \
     "killed mid-upload: the target is untouched"
-assert_eq "$(ls -A "$T/up" | grep -c '^\.coapd-')" 0 \
-    "killed mid-upload: no temporary file left (O_TMPFILE)"
+# Without O_TMPFILE (some file systems) a named .coapd-up-* dotfile stays.
+if python3 -c 'import os, sys; os.close(os.open(sys.argv[1],
+    os.O_TMPFILE | os.O_WRONLY, 0o600))' "$T/up" 2>/dev/null; then
+	assert_eq "$(ls -A "$T/up" | grep -c '^\.coapd-')" 0 \
+	    "killed mid-upload: no temporary file left (O_TMPFILE)"
+else
+	echo "# no O_TMPFILE on $T: a named temporary file may stay"
+fi
 start_coapd "$T/coapd.conf"
 coap_get "coap://127.0.0.1:$PORT/up/victim.bin" >"$T/got"
 assert_eq "$(cat "$T/got")" "old contents" "served as before after a restart"
