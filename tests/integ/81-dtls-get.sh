@@ -8,7 +8,9 @@
 
 dtls_setup
 head -c 5120 /dev/urandom >"$T/www/five.bin"
-dtls_conf "$T/coapd.conf"
+printf 'v1\n' >"$T/www/obs.txt"
+dtls_conf "$T/coapd.conf" "" ',
+  { path = "/obs"; static = "'"$T"'/www/obs.txt"; observe = true; }'
 start_coapd "$T/coapd.conf"
 
 # --- libcoap clients ----------------------------------------------------
@@ -81,6 +83,51 @@ if [ "${COAPD_EXPECT_CCM8:-}" = 1 ]; then
 	    grep -q 'cipher suite TLS_PSK_WITH_AES_128_CCM_8 (PSK-AES128-CCM-8)' \
 	    "$COAPD_LOG"
 fi
+
+# --- a new ClientHello from an address with a session: a new session -----
+sport=$(free_port)
+for round in 1 2; do
+	rm -f "$T/sin" "$T/sout"
+	mkfifo "$T/sin"
+	timeout 10 openssl s_client -dtls1_2 -bind "127.0.0.1:$sport" \
+	    -psk "$(hexof "$KEY_ADMIN")" -psk_identity admin \
+	    -connect "127.0.0.1:$DPORT" <"$T/sin" >"$T/sout" 2>"$T/serr" &
+	spid=$!
+	exec 7>"$T/sin"
+	for ((i = 0; i < 60; i++)); do
+		[ "$(grep -c "handshake done, identity \"admin\"" \
+		    "$COAPD_LOG")" -ge "$round" ] && break
+		sleep 0.05
+	done
+	printf '\x40\x01\x30\x01\xb5hello' >&7
+	for ((i = 0; i < 40; i++)); do
+		grep -q 'Hello, CoAP' "$T/sout" 2>/dev/null && break
+		sleep 0.05
+	done
+	assert_true "same source port, session $round served" \
+	    grep -q 'Hello, CoAP' "$T/sout"
+	# the client vanishes without close_notify: SIGKILL to s_client
+	# itself (a child of timeout, which would pass on only a catchable
+	# signal), before its input closes
+	kill -KILL $(pgrep -P "$spid") "$spid" 2>/dev/null
+	exec 7>&-
+	wait "$spid" 2>/dev/null
+done
+assert_eq "$(stat_value dtls_sessions)" 1 \
+    "the second hello replaced the first session"
+
+# --- Observe over DTLS: notifications sent later, encrypted ---------------
+timeout 10 coap-client-openssl -B 5 -s 4 -u sensor-1 -k "$KEY_SENSOR" \
+    -m get -o - "coaps://127.0.0.1:$DPORT/obs" >"$T/obs.out" 2>&1 &
+opid=$!
+wait_log 'handshake done' 3
+sleep 1
+printf 'v2\n' >"$T/www/obs.txt"
+sleep 1
+printf 'v3\n' >"$T/www/obs.txt"
+wait "$opid"
+assert_contains "$(tr '\n' ' ' <"$T/obs.out")" "v1 v2 v3" \
+    "Observe notifications over DTLS"
 
 # --- the cookie exchange itself (RFC 6347 4.2.1) --------------------------
 assert_true "HelloVerifyRequest, bad cookie refused, good cookie accepted" \

@@ -65,13 +65,13 @@ coaps_get() {
 # stats: ask coapd for its counters (SIGUSR1) and print the stats line.
 stats() {
 	local n before
-	before=$(grep -c ' stats, ' "$COAPD_LOG")
+	before=$(grep -c ' stats, rx ' "$COAPD_LOG")
 	kill -USR1 "$COAPD_PID"
 	for ((n = 0; n < 50; n++)); do
-		[ "$(grep -c ' stats, ' "$COAPD_LOG")" -gt "$before" ] && break
+		[ "$(grep -c ' stats, rx ' "$COAPD_LOG")" -gt "$before" ] && break
 		sleep 0.05
 	done
-	grep ' stats, ' "$COAPD_LOG" | tail -n 1
+	grep ' stats, rx ' "$COAPD_LOG" | tail -n 1
 }
 
 # stat_value NAME: one counter of the latest stats line.
