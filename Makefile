@@ -86,6 +86,7 @@ deps:
 	@sh tests/deps.sh
 
 run: deps $(B)/coapd
+	@chmod 0600 conf/coapd.psk	# git keeps no 0600; coapd requires it
 	$(B)/coapd -c conf/coapd.conf
 
 unit: $(UNIT_BIN)
