@@ -49,7 +49,7 @@ FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 
 .PHONY: all deps run check unit integ conftest fuzz bench install clean lint \
-	wolfssl check-wolfssl
+	wolfssl check-wolfssl bench-dtls
 
 all: $(B)/coapd $(BENCH_BIN)
 
@@ -134,6 +134,14 @@ fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
 
 bench: deps all
 	@bash tests/bench/run.sh
+
+# DTLS PSK: coapd vs libcoap's coap-server-openssl (tests/bench-dtls).
+$(B)/dtls-bench: tests/bench-dtls/dtls-bench.c | $(B)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(WOLF_CFLAGS) -o $@ $< \
+		$(WOLF_LIBS) -pthread
+
+bench-dtls: deps all $(B)/dtls-bench
+	@bash tests/bench-dtls/run.sh
 
 lint:
 	@! grep -ln '#include <liburing.h>' src/*.c src/*.h | grep -v '^src/uring.c$$'

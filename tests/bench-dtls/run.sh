@@ -1,0 +1,66 @@
+#!/bin/bash
+# run.sh - DTLS PSK benchmark: requests/s over established sessions
+# (SESSIONS x WINDOW, default 64 x 8) and full handshakes/s, for coapd
+# (DTLS and, for the ratio, plain CoAP with coapd-bench) and libcoap's
+# coap-server-openssl with a PSK, in the same run on 127.0.0.1.
+# usage: tests/bench-dtls/run.sh [SECONDS]   (make bench-dtls)
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+B=${B:-$top/build}
+secs=${1:-5}
+sess=${SESSIONS:-64}
+win=${WINDOW:-8}
+T=$(mktemp -d "${TMPDIR:-/tmp}/coapd-bench-dtls.XXXXXX") || exit 1
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+port() { python3 "$top/tests/integ/coap.py" freeport; }
+
+key=bench-secret-key-0001
+printf 'bench:%s\n' "$(printf %s "$key" | xxd -p -c 256)" >"$T/psk"
+chmod 0600 "$T/psk"
+printf 'hello\n' >"$T/hello.txt"
+P=$(port)
+D=$(port)
+cat >"$T/coapd.conf" <<EOT
+listen = ( { address = "127.0.0.1"; port = $P; },
+           { address = "127.0.0.1"; port = $D; dtls = true; } );
+dtls = { psk_file = "$T/psk"; };
+routes = ( { path = "/hello"; static = "$T/hello.txt"; } );
+log = { level = "warn"; };
+EOT
+"$B/coapd" -c "$T/coapd.conf" &
+pids+=($!)
+cpid=$!
+L=$(port)
+coap-server-openssl -A 127.0.0.1 -p "$L" -k "$key" -v 0 >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+
+num() { sed -n 's/^\([0-9]*\) .*/\1/p'; }
+plain=$("$B/coapd-bench" -p "$P" -u /hello -c "$sess" -n "$win" \
+    -d "$secs" -T 2 --oneline | sed -n 's/.* rps=\([0-9]*\).*/\1/p')
+dtls=$(timeout $((secs + 30)) "$B/dtls-bench" rps 127.0.0.1 "$D" /hello \
+    bench "$key" "$sess" "$win" "$secs" 2 | num)
+hs=$(timeout $((secs + 30)) "$B/dtls-bench" hs 127.0.0.1 "$D" bench "$key" \
+    "$secs" 2 | num)
+# libcoap listens for coaps on port + 1 and serves "/" (its info text)
+ldtls=$(timeout $((secs + 30)) "$B/dtls-bench" rps 127.0.0.1 $((L + 1)) / \
+    bench "$key" "$sess" "$win" "$secs" 2 | num)
+lhs=$(timeout $((secs + 30)) "$B/dtls-bench" hs 127.0.0.1 $((L + 1)) bench \
+    "$key" "$secs" 2 | num)
+printf 'coapd plain CoAP          %8s requests/s\n' "${plain:-?}"
+printf 'coapd DTLS                %8s requests/s  (%s x plain)\n' \
+    "${dtls:-?}" "$(python3 -c "print(round(${dtls:-0}/max(${plain:-1},1),2))")"
+printf 'coap-server-openssl DTLS  %8s requests/s  (coapd %s x)\n' \
+    "${ldtls:-?}" "$(python3 -c "print(round(${dtls:-0}/max(${ldtls:-1},1),2))")"
+printf 'coapd handshakes          %8s /s\n' "${hs:-?}"
+printf 'coap-server-openssl hs    %8s /s\n' "${lhs:-?}"
+kill -0 "$cpid" 2>/dev/null || { echo "coapd died" >&2; exit 1; }
