@@ -703,7 +703,7 @@ same(const uint8_t *a, const uint8_t *b, size_t n)
 static void
 rotate_secret(struct dtls_server *s, uint64_t now_ns)
 {
-	if (now_ns - s->secret_ns < COOKIE_ROTATE_NS)
+	if (now_ns < s->secret_ns + COOKIE_ROTATE_NS)
 		return;
 	memcpy(s->secret[1], s->secret[0], SECRET_LEN);
 	if (getrandom(s->secret[0], SECRET_LEN, 0) != SECRET_LEN)
