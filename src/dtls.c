@@ -963,10 +963,17 @@ dtls_input(struct dtls_server *s, unsigned sock, const struct sockaddr *from,
 		METRIC_INC(s->m->dtls_dropped);
 		return;
 	}
-	if (x != NULL && !x->established && which >= 0 &&
-	    memcmp(x->random, h.random, sizeof(x->random)) == 0) {
-		/* our flight was lost: wolfSSL sends it again */
-		feed(s, x, data, len, now_ns);
+	if (x != NULL && memcmp(x->random, h.random, sizeof(x->random)) == 0) {
+		/*
+		 * The hello that made this session again: during the
+		 * handshake our flight was lost and wolfSSL sends it again;
+		 * afterwards it is a stale duplicate, which must not replace
+		 * the session.
+		 */
+		if (!x->established && which >= 0)
+			feed(s, x, data, len, now_ns);
+		else
+			METRIC_INC(s->m->dtls_dropped);
 		return;
 	}
 	if (which < 0) {

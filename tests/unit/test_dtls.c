@@ -402,18 +402,37 @@ START_TEST(idle_expiry)
 }
 END_TEST
 
+/* Capture what client 0 sends instead of delivering it. */
+static struct dgram first_hello2;
+
 START_TEST(new_hello_new_session)
 {
-	char	 buf[64];
+	struct dgram	*d;
+	char		 buf[64];
 
 	cli_new(0, "admin", "admin-secret-key-0001");
+	/* hello, HelloVerifyRequest, hello with the cookie (kept aside) */
+	ck_assert_int_ne(wolfSSL_connect(cli[0].ssl), WOLFSSL_SUCCESS);
+	deliver(0);
+	ck_assert_int_ne(wolfSSL_connect(cli[0].ssl), WOLFSSL_SUCCESS);
+	ck_assert_uint_eq(to_srv[0].n, 1);
+	first_hello2 = to_srv[0].d[to_srv[0].head];
 	ck_assert(handshake(0));
+	ck_assert_uint_eq(dtls_sessions(srv), 1);
+	/* a stale duplicate of that hello does not replace the session */
+	d = &first_hello2;
+	dtls_input(srv, 3, (const struct sockaddr *)&cli[0].addr,
+	    sizeof(cli[0].addr), d->b, d->len, now);
+	ck_assert_uint_eq(counter(&m.dtls_handshakes), 1);
+	ck_assert_int_gt(roundtrip(0, "zero", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "echo:zero:admin");
 	ck_assert_int_gt(roundtrip(0, "one", buf, sizeof(buf)), 0);
 	/* same address and port, a client that lost its state */
 	cli_new(0, "sensor-1", "sensor1-secret-key");
 	ck_assert(handshake(0));
 	ck_assert_uint_eq(dtls_sessions(srv), 1);
 	ck_assert_uint_eq(counter(&m.dtls_handshakes), 2);
+	ck_assert_uint_eq(counter(&m.dtls_dropped), 1);
 	ck_assert_int_gt(roundtrip(0, "two", buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "echo:two:sensor-1");
 }
