@@ -86,6 +86,8 @@ fi
 
 # --- a new ClientHello from an address with a session: a new session -----
 sport=$(free_port)
+sleep 0.2	# a close_notify of the client above is processed first
+base=$(stat_value dtls_sessions)
 for round in 1 2; do
 	rm -f "$T/sin" "$T/sout"
 	mkfifo "$T/sin"
@@ -113,7 +115,7 @@ for round in 1 2; do
 	exec 7>&-
 	wait "$spid" 2>/dev/null
 done
-assert_eq "$(stat_value dtls_sessions)" 1 \
+assert_eq "$(stat_value dtls_sessions)" $((base + 1)) \
     "the second hello replaced the first session"
 
 # --- Observe over DTLS: notifications sent later, encrypted ---------------
