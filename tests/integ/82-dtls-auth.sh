@@ -67,6 +67,20 @@ coaps_get coap-client-openssl sensor-9 sensor9-secret-key-x \
     "coaps://127.0.0.1:$DPORT/admin" >"$T/got"
 assert_file_eq "$T/got" "$T/www/hello.txt" "key added on reload, glob psk:sens*-9"
 
+# --- reload changes the cipher suites of new handshakes ------------------
+sed -i 's|handshake_timeout_s = 1;|handshake_timeout_s = 1; ciphers = [ "TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256" ];|' \
+    "$T/coapd.conf"
+kill -HUP "$COAPD_PID"
+for ((i = 0; i < 50; i++)); do
+	[ "$(grep -c reloaded "$COAPD_LOG")" -ge 2 ] && break
+	sleep 0.05
+done
+coaps_get coap-client-openssl sensor-1 "$KEY_SENSOR" \
+    "coaps://127.0.0.1:$DPORT/hello" >"$T/got"
+assert_file_eq "$T/got" "$T/www/hello.txt" "served after a cipher change"
+assert_true "new handshakes use the reloaded cipher list" \
+    grep -q 'cipher suite TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256' "$COAPD_LOG"
+
 # --- a bad psk_file is refused with file:line -----------------------------
 bad_case() {
 	local what=$1 want=$2 out rc
