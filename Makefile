@@ -49,7 +49,7 @@ FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 
 .PHONY: all deps run check unit integ conftest fuzz bench install clean lint \
-	wolfssl check-wolfssl bench-dtls
+	wolfssl check-wolfssl bench-dtls FORCE
 
 all: $(B)/coapd $(BENCH_BIN)
 
@@ -58,6 +58,15 @@ $(B):
 
 $(B)/%.o: src/%.c | $(B)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# dtls.o (and test_dtls) are the only objects built with wolfSSL's
+# headers, whose structures differ between builds: rebuild them when the
+# wolfSSL in use changes (`make` then `make WOLFSSL=build/wolfssl`).
+$(B)/wolf.flags: FORCE | $(B)
+	@echo '$(WOLF_CFLAGS) $(WOLF_LIBS)' | cmp -s - $@ || \
+		echo '$(WOLF_CFLAGS) $(WOLF_LIBS)' >$@
+$(B)/dtls.o $(B)/test_dtls: $(B)/wolf.flags
+FORCE:
 
 $(B)/libcoapd.a: $(LIB_OBJ)
 	rm -f $@
