@@ -72,7 +72,7 @@ struct dtls_sess {
 	struct sockaddr_storage	 addr;		/* canonical, see canon() */
 	socklen_t		 addrlen;
 	uint64_t		 created_ns;
-	uint64_t		 last_ns;	/* last datagram from the peer */
+	uint64_t		 last_ns; /* last datagram from the peer */
 	bool			 established;
 	uint8_t			 random[32];	/* of the ClientHello */
 	const uint8_t		*in;		/* datagram being processed */

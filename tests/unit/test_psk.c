@@ -133,7 +133,8 @@ START_TEST(bad_lines_all_reported)
 	    "5: key of identity \"odd\": odd number of hex digits\n"
 	    "6: key of identity \"nothex\": not a hex string\n"
 	    "7: duplicate identity \"good\" (first on line 1)\n"
-	    "8: key of identity \"long\" has 65 bytes, it must have 16 to 64\n"
+	    "8: key of identity \"long\" has 65 bytes, it must have "
+	    "16 to 64\n"
 	    "9: key of identity \"empty\" has 0 bytes, it must have 16 to 64\n");
 }
 END_TEST
