@@ -135,7 +135,8 @@ START_TEST(bad_lines_all_reported)
 	    "7: duplicate identity \"good\" (first on line 1)\n"
 	    "8: key of identity \"long\" has 65 bytes, it must have "
 	    "16 to 64\n"
-	    "9: key of identity \"empty\" has 0 bytes, it must have 16 to 64\n");
+	    "9: key of identity \"empty\" has 0 bytes, it must have "
+	    "16 to 64\n");
 }
 END_TEST
 
