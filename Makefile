@@ -141,8 +141,9 @@ fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
 		$$f -max_total_time=$${FUZZ_SECONDS:-60} $(B)/corpus-$$n \
 		tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
 
-bench: deps all
+bench: deps all $(B)/dtls-bench
 	@bash tests/bench/run.sh
+	@bash tests/bench-dtls/run.sh
 
 # DTLS PSK: coapd vs libcoap's coap-server-openssl (tests/bench-dtls).
 $(B)/dtls-bench: tests/bench-dtls/dtls-bench.c | $(B)

@@ -218,7 +218,7 @@ static const struct opt dtls_opts[] = {
 	  .check = check_cipher },
 	{ .name = "max_sessions", .type = OPT_INT,
 	  FLD(struct cfg_dtls, max_sessions),
-	  .min = 1, .max = 1000000, .def = 10000 },
+	  .min = 1, .max = 1000000, .def = 2000 },
 	{ .name = "session_timeout_s", .type = OPT_INT,
 	  FLD(struct cfg_dtls, session_timeout_s),
 	  .min = 1, .max = 86400, .def = 600 },

@@ -378,13 +378,27 @@ class Checker:
 
 
 def free_port(tries=100):
-    """A port that is free for UDP on both 127.0.0.1 and ::1 right now."""
+    """A port that is free for UDP on both 127.0.0.1 and ::1 right now.
+
+    Chosen below the kernel's ephemeral range, so a client socket bound
+    to port 0 later (coap-client, a test's own sockets) cannot take it
+    while a test restarts coapd on the same port."""
+    import random
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    low = max(low, 12000)
     for _ in range(tries):
         s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         try:
-            s4.bind(("127.0.0.1", 0))
-            port = s4.getsockname()[1]
+            port = random.randrange(10000, low)
+            try:
+                s4.bind(("127.0.0.1", port))
+            except OSError:
+                continue
             try:
                 s6.bind(("::1", port))
             except OSError:

@@ -185,7 +185,7 @@ START_TEST(defaults)
 	ck_assert_ptr_null(c->dtls.identity_hint);
 	ck_assert_ptr_null(c->dtls.ciphers);
 	ck_assert_uint_eq(c->dtls.nciphers, 0);
-	ck_assert_uint_eq(c->dtls.max_sessions, 10000);
+	ck_assert_uint_eq(c->dtls.max_sessions, 2000);
 	ck_assert_uint_eq(c->dtls.session_timeout_s, 600);
 	ck_assert_uint_eq(c->dtls.handshake_timeout_s, 5);
 	ck_assert_uint_eq(c->nctypes, 7);
