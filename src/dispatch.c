@@ -280,7 +280,8 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 	}
 
 	/* §4.5: deduplicate within EXCHANGE_LIFETIME. */
-	ex = exchange_lookup(d->xc, p->addr, p->addrlen, m->mid, now_ns);
+	ex = exchange_lookup(d->xc, p->scope, p->addr, p->addrlen, m->mid,
+	    now_ns);
 	if (ex != NULL) {
 		if (m->type == COAP_TYPE_NON)
 			return drop(d, DROP_DUP_NON);
@@ -294,8 +295,8 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 
 	if (m->type == COAP_TYPE_NON && coap_msg_unknown_critical(m) != 0) {
 		/* §5.4.1: a NON with an unknown critical option is rejected. */
-		exchange_store(d->xc, p->addr, p->addrlen, m->mid, now_ns,
-		    NULL, 0);
+		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
+		    now_ns, NULL, 0);
 		return drop(d, DROP_BAD_NON);
 	}
 
@@ -303,8 +304,8 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 	s = request(d, p, m, now_ns);
 	if (s == H_PENDING) {
 		/* Answer comes later; remember the MID so retries are quiet. */
-		exchange_store(d->xc, p->addr, p->addrlen, m->mid, now_ns,
-		    NULL, 0);
+		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
+		    now_ns, NULL, 0);
 		return 0;
 	}
 	/* §5.2.1 piggybacked ACK for CON; §5.2.3 NON answers NON. */
@@ -324,8 +325,8 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 			n = 0;
 	}
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->resp.code) % 6]);
-	exchange_store(d->xc, p->addr, p->addrlen, m->mid, now_ns,
-	    m->type == COAP_TYPE_CON ? out : NULL,
+	exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
+	    now_ns, m->type == COAP_TYPE_CON ? out : NULL,
 	    m->type == COAP_TYPE_CON ? (size_t)n : 0);
 	return (size_t)n;
 }

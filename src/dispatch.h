@@ -36,6 +36,11 @@ struct dispatch_peer {
 	unsigned		 sock;		/* the worker's socket index:
 						   opaque here, handed back
 						   to emit */
+	uint64_t		 scope;		/* transport context: socket
+						   and DTLS session; state
+						   of one scope (cached
+						   answers) never serves
+						   another */
 };
 
 /*

@@ -78,6 +78,7 @@ struct dtls_sess {
 	const uint8_t		*in;		/* datagram being processed */
 	size_t			 inlen;
 	char			 identity[PSK_IDENTITY_MAX + 1];
+	uint64_t		 serial;	/* keeps sessions' state apart */
 };
 
 struct sess_list {
@@ -106,7 +107,13 @@ struct dtls_server {
 	uint64_t		 secret_ns;	/* when [0] was made */
 	uint64_t		 next_sweep;
 
-	uint8_t			 plain[DTLS_RECORD_MAX];
+	uint64_t		 next_serial;
+	/*
+	 * wolfSSL hands back a record's plaintext in pieces when the buffer
+	 * is smaller than the record; each piece would then look like a
+	 * message of its own.  A datagram never exceeds the receive buffer.
+	 */
+	uint8_t			 plain[DTLS_PLAIN_MAX];
 	uint8_t			 answer[DTLS_RECORD_MAX];
 };
 
@@ -805,6 +812,7 @@ sess_new(struct dtls_server *s, unsigned sock,
 		return NULL;
 	x->srv = s;
 	x->sock = sock;
+	x->serial = ++s->next_serial;
 	memcpy(&x->addr, a, alen);
 	x->addrlen = alen;
 	x->created_ns = x->last_ns = now_ns;
@@ -904,9 +912,14 @@ feed(struct dtls_server *s, struct dtls_sess *x, const uint8_t *d,
 		r = wolfSSL_read(x->ssl, s->plain, sizeof(s->plain));
 		if (r <= 0)
 			break;
+		if ((size_t)r >= sizeof(s->plain)) {
+			/* Cannot happen (see plain); never split a message. */
+			sess_log(x, LOG_LVL_NOTICE, "oversized record dropped");
+			continue;
+		}
 		n = s->app(s->arg, x->sock, (const struct sockaddr *)&x->addr,
-		    x->addrlen, x->identity, s->plain, (size_t)r, s->answer,
-		    sizeof(s->answer));
+		    x->addrlen, x->identity, x->serial, s->plain, (size_t)r,
+		    s->answer, sizeof(s->answer));
 		if (n > 0)
 			wolfSSL_write(x->ssl, s->answer, (int)n);
 	}

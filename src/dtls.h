@@ -32,6 +32,8 @@ struct dtls_server;
 
 /* Largest record dtls.c sends: a CoAP message of COAP_MAX_MSG + overhead. */
 #define DTLS_RECORD_MAX		1536
+/* Decrypted bytes of one datagram at most: worker receive buffers are 2 KiB. */
+#define DTLS_PLAIN_MAX		4096
 
 /*
  * Send a datagram buf[0..len) on the worker's socket sock to `to`.
@@ -42,13 +44,14 @@ typedef void dtls_send_fn(void *arg, unsigned sock, const struct sockaddr *to,
 
 /*
  * Handle decrypted application data in[0..len) from the peer (sock, from)
- * authenticated as identity (NUL-terminated).  Write the answer into
+ * authenticated as identity (NUL-terminated) in the session numbered
+ * serial (unique per server, never 0).  Write the answer into
  * out[0..cap) and return its length, or 0 for none.
  */
 typedef size_t dtls_app_fn(void *arg, unsigned sock,
 	    const struct sockaddr *from, socklen_t fromlen,
-	    const char *identity, const uint8_t *in, size_t len, uint8_t *out,
-	    size_t cap);
+	    const char *identity, uint64_t serial, const uint8_t *in,
+	    size_t len, uint8_t *out, size_t cap);
 
 /*
  * Initialize the library once per process (idempotent, thread-safe).

@@ -37,7 +37,7 @@
 #define EX_MAX_ENTRIES	(1u << 24)	/* keeps idx sizes far from 2^32 */
 
 struct ex_key {
-	uint64_t	 w[4];
+	uint64_t	 w[5];
 };
 
 struct ex_slot {
@@ -93,7 +93,7 @@ ex_hash(const struct exchange_cache *c, const struct ex_key *k)
 	uint64_t b = (uint64_t)sizeof(k->w) << 56;
 	size_t i;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		v3 ^= k->w[i];
 		SIPROUND(v0, v1, v2, v3);
 		v0 ^= k->w[i];
@@ -113,8 +113,8 @@ ex_hash(const struct exchange_cache *c, const struct ex_key *k)
  * it too: fe80::1%eth0 and fe80::1%eth1 are different hosts.
  */
 static void
-ex_key_make(struct ex_key *k, const struct sockaddr *peer, socklen_t peerlen,
-    uint16_t mid)
+ex_key_make(struct ex_key *k, uint64_t tscope, const struct sockaddr *peer,
+    socklen_t peerlen, uint16_t mid)
 {
 	const struct sockaddr_in *sin;
 	const struct sockaddr_in6 *sin6;
@@ -147,13 +147,15 @@ ex_key_make(struct ex_key *k, const struct sockaddr *peer, socklen_t peerlen,
 	memcpy(&k->w[1], addr + 8, 8);
 	k->w[2] = (uint64_t)family << 32 | scope;
 	k->w[3] = (uint64_t)port << 16 | mid;
+	k->w[4] = tscope;	/* transport: socket and DTLS session */
 }
 
 static inline bool
 ex_key_eq(const struct ex_key *a, const struct ex_key *b)
 {
 	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) |
-	    (a->w[2] ^ b->w[2]) | (a->w[3] ^ b->w[3])) == 0;
+	    (a->w[2] ^ b->w[2]) | (a->w[3] ^ b->w[3]) |
+	    (a->w[4] ^ b->w[4])) == 0;
 }
 
 /*
@@ -341,8 +343,9 @@ exchange_cache_free(struct exchange_cache *c)
 }
 
 const struct exchange *
-exchange_lookup(struct exchange_cache *c, const struct sockaddr *peer,
-    socklen_t peerlen, uint16_t mid, uint64_t now_ns)
+exchange_lookup(struct exchange_cache *c, uint64_t scope,
+    const struct sockaddr *peer, socklen_t peerlen, uint16_t mid,
+    uint64_t now_ns)
 {
 	const struct ex_slot *s;
 	struct ex_key k;
@@ -350,7 +353,7 @@ exchange_lookup(struct exchange_cache *c, const struct sockaddr *peer,
 	int64_t pos;
 
 	ex_expire(c, now_ns);
-	ex_key_make(&k, peer, peerlen, mid);
+	ex_key_make(&k, scope, peer, peerlen, mid);
 	h = ex_hash_cached(c, &k);
 	if ((pos = ex_find(c, &k, h)) < 0)
 		return NULL;
@@ -362,9 +365,9 @@ exchange_lookup(struct exchange_cache *c, const struct sockaddr *peer,
 }
 
 void
-exchange_store(struct exchange_cache *c, const struct sockaddr *peer,
-    socklen_t peerlen, uint16_t mid, uint64_t now_ns, const uint8_t *resp,
-    size_t len)
+exchange_store(struct exchange_cache *c, uint64_t scope,
+    const struct sockaddr *peer, socklen_t peerlen, uint16_t mid,
+    uint64_t now_ns, const uint8_t *resp, size_t len)
 {
 	struct ex_key k;
 	struct ex_slot *s;
@@ -380,7 +383,7 @@ exchange_store(struct exchange_cache *c, const struct sockaddr *peer,
 		len = 0;
 
 	ex_expire(c, now_ns);
-	ex_key_make(&k, peer, peerlen, mid);
+	ex_key_make(&k, scope, peer, peerlen, mid);
 	h = ex_hash_cached(c, &k);
 	if ((pos = ex_find(c, &k, h)) >= 0) {
 		/* Replacing (pending -> answered): now the newest entry. */

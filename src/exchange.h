@@ -27,10 +27,14 @@ struct exchange_cache *exchange_cache_new(uint32_t max_entries,
 	    uint64_t lifetime_ns);
 void	exchange_cache_free(struct exchange_cache *c);
 
-/* The live entry for (peer, mid) at now_ns, or NULL. */
+/*
+ * The live entry for (scope, peer, mid) at now_ns, or NULL.  scope keeps
+ * transports apart: an answer cached for a DTLS session is never replayed
+ * to plain CoAP from the same address, nor to another session.
+ */
 const struct exchange *exchange_lookup(struct exchange_cache *c,
-	    const struct sockaddr *peer, socklen_t peerlen, uint16_t mid,
-	    uint64_t now_ns);
+	    uint64_t scope, const struct sockaddr *peer, socklen_t peerlen,
+	    uint16_t mid, uint64_t now_ns);
 
 /*
  * Record that (peer, mid) was seen at now_ns with the response bytes
@@ -38,9 +42,9 @@ const struct exchange *exchange_lookup(struct exchange_cache *c,
  * none, or a request whose answer is pending; len <= COAP_MAX_MSG).
  * Replaces an existing entry for the same key.  Never fails: evicts.
  */
-void	exchange_store(struct exchange_cache *c, const struct sockaddr *peer,
-	    socklen_t peerlen, uint16_t mid, uint64_t now_ns,
-	    const uint8_t *resp, size_t len);
+void	exchange_store(struct exchange_cache *c, uint64_t scope,
+	    const struct sockaddr *peer, socklen_t peerlen, uint16_t mid,
+	    uint64_t now_ns, const uint8_t *resp, size_t len);
 
 /* Number of live entries (for metrics and tests). */
 uint32_t exchange_count(const struct exchange_cache *c);

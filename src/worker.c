@@ -175,8 +175,8 @@ worker_dtls_send(void *arg, unsigned sock, const struct sockaddr *to,
 /* dtls_app_fn: a decrypted CoAP message from an authenticated peer. */
 static size_t
 worker_dtls_app(void *arg, unsigned sock, const struct sockaddr *from,
-    socklen_t fromlen, const char *identity, const uint8_t *in, size_t len,
-    uint8_t *out, size_t cap)
+    socklen_t fromlen, const char *identity, uint64_t serial,
+    const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
 	struct worker		*w = arg;
 	struct dispatch_peer	 p;
@@ -185,6 +185,8 @@ worker_dtls_app(void *arg, unsigned sock, const struct sockaddr *from,
 	p.addrlen = fromlen;
 	p.psk_identity = identity;
 	p.sock = sock;
+	/* Socket index below 256 (WORKER_MAX_SOCKS), the session above. */
+	p.scope = (uint64_t)sock | serial << 8;
 	return dispatch_datagram(&w->disp, &p, in, len, w->now_ns, out,
 	    cap < COAP_MAX_MSG ? cap : COAP_MAX_MSG);
 }
@@ -215,6 +217,7 @@ handle_dgram(struct worker *w, unsigned sock, const struct uring_dgram *g,
 	p.addrlen = g->namelen;
 	p.psk_identity = NULL;
 	p.sock = sock;
+	p.scope = sock;
 	/* Encode straight into a send slot when one is free. */
 	slot = w->nfree > 0;
 	if (slot) {

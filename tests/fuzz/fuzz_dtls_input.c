@@ -43,10 +43,11 @@ on_send(void *arg, unsigned sock, const struct sockaddr *to, socklen_t tolen,
 
 static size_t
 on_app(void *arg, unsigned sock, const struct sockaddr *from,
-    socklen_t fromlen, const char *identity, const uint8_t *in, size_t len,
-    uint8_t *out, size_t cap)
+    socklen_t fromlen, const char *identity, uint64_t serial,
+    const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
 	(void)arg; (void)sock; (void)from; (void)fromlen; (void)identity;
+	(void)serial;
 	(void)in; (void)len; (void)out; (void)cap;
 	abort();	/* no session, no application data */
 }

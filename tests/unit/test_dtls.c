@@ -111,12 +111,13 @@ srv_send(void *arg, unsigned sock, const struct sockaddr *to,
 /* dtls_app_fn: answer "echo:" + request + ":" + identity. */
 static size_t
 srv_app(void *arg, unsigned sock, const struct sockaddr *from,
-    socklen_t fromlen, const char *identity, const uint8_t *in, size_t len,
-    uint8_t *out, size_t cap)
+    socklen_t fromlen, const char *identity, uint64_t serial,
+    const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
 	int	 n;
 
 	(void)arg;
+	ck_assert_uint_ne(serial, 0);
 	(void)from;
 	(void)fromlen;
 	ck_assert_uint_eq(sock, 3);

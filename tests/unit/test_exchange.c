@@ -60,17 +60,40 @@ START_TEST(rfc_hit_and_miss)
 	const uint8_t resp[] = { 0x60, 0x45, 0x12, 0x34, 0xff, 'h', 'i' };
 
 	ck_assert_ptr_nonnull(c);
-	ck_assert_ptr_null(exchange_lookup(c, SA(a), 0x1234, 1));
-	exchange_store(c, SA(a), 0x1234, 10, resp, sizeof(resp));
+	ck_assert_ptr_null(exchange_lookup(c, 0, SA(a), 0x1234, 1));
+	exchange_store(c, 0, SA(a), 0x1234, 10, resp, sizeof(resp));
 	ck_assert_uint_eq(exchange_count(c), 1);
-	e = exchange_lookup(c, SA(a), 0x1234, 20);
+	e = exchange_lookup(c, 0, SA(a), 0x1234, 20);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_uint_eq(e->mid, 0x1234);
 	ck_assert_uint_eq(e->created_ns, 10);
 	ck_assert_uint_eq(e->resp_len, sizeof(resp));
 	ck_assert_mem_eq(e->resp, resp, sizeof(resp));
 	/* Other MID, same peer: miss. */
-	ck_assert_ptr_null(exchange_lookup(c, SA(a), 0x1235, 20));
+	ck_assert_ptr_null(exchange_lookup(c, 0, SA(a), 0x1235, 20));
+	exchange_cache_free(c);
+}
+END_TEST
+
+/*
+ * Same address, port and MID over another transport (plain CoAP against a
+ * DTLS session, or another DTLS session): never the cached answer, or a
+ * spoofed plain datagram could replay what a DTLS peer was told.
+ */
+START_TEST(scopes_distinct)
+{
+	struct exchange_cache *c = exchange_cache_new(8, LIFE);
+	struct sockaddr_in a = v4("192.0.2.1", 5683);
+	const uint8_t resp[] = { 0x60, 0x45, 0x12, 0x34, 0xff, 's' };
+
+	ck_assert_ptr_nonnull(c);
+	exchange_store(c, 1 | 7u << 8, SA(a), 0x1234, 10, resp, sizeof(resp));
+	ck_assert_ptr_nonnull(exchange_lookup(c, 1 | 7u << 8, SA(a), 0x1234,
+	    20));
+	ck_assert_ptr_null(exchange_lookup(c, 0, SA(a), 0x1234, 20));
+	ck_assert_ptr_null(exchange_lookup(c, 1, SA(a), 0x1234, 20));
+	ck_assert_ptr_null(exchange_lookup(c, 1 | 8u << 8, SA(a), 0x1234,
+	    20));
 	exchange_cache_free(c);
 }
 END_TEST
@@ -81,13 +104,13 @@ START_TEST(seen_without_response)
 	struct sockaddr_in a = v4("192.0.2.1", 5683);
 	const struct exchange *e;
 
-	exchange_store(c, SA(a), 7, 1, NULL, 0);
-	e = exchange_lookup(c, SA(a), 7, 2);
+	exchange_store(c, 0, SA(a), 7, 1, NULL, 0);
+	e = exchange_lookup(c, 0, SA(a), 7, 2);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_uint_eq(e->resp_len, 0);
 	/* Too large to replay whole: remembered as seen, no response. */
-	exchange_store(c, SA(a), 8, 1, (const uint8_t *)"", COAP_MAX_MSG + 1);
-	e = exchange_lookup(c, SA(a), 8, 2);
+	exchange_store(c, 0, SA(a), 8, 1, (const uint8_t *)"", COAP_MAX_MSG + 1);
+	e = exchange_lookup(c, 0, SA(a), 8, 2);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_uint_eq(e->resp_len, 0);
 	exchange_cache_free(c);
@@ -103,21 +126,21 @@ START_TEST(replace)
 	uint8_t big[COAP_MAX_MSG];
 
 	memset(big, 0xab, sizeof(big));
-	exchange_store(c, SA(a), 9, 100, NULL, 0);
-	exchange_store(c, SA(a), 9, 200, big, sizeof(big));
+	exchange_store(c, 0, SA(a), 9, 100, NULL, 0);
+	exchange_store(c, 0, SA(a), 9, 200, big, sizeof(big));
 	ck_assert_uint_eq(exchange_count(c), 1);
-	e = exchange_lookup(c, SA(a), 9, 300);
+	e = exchange_lookup(c, 0, SA(a), 9, 300);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_uint_eq(e->created_ns, 200);
 	ck_assert_uint_eq(e->resp_len, COAP_MAX_MSG);
 	ck_assert_mem_eq(e->resp, big, sizeof(big));
-	exchange_store(c, SA(a), 9, 300, (const uint8_t *)"ab", 2);
-	e = exchange_lookup(c, SA(a), 9, 300);
+	exchange_store(c, 0, SA(a), 9, 300, (const uint8_t *)"ab", 2);
+	e = exchange_lookup(c, 0, SA(a), 9, 300);
 	ck_assert_uint_eq(e->resp_len, 2);
 	ck_assert_mem_eq(e->resp, "ab", 2);
 	/* Handing back the cached bytes themselves is fine. */
-	exchange_store(c, SA(a), 9, 301, e->resp, e->resp_len);
-	e = exchange_lookup(c, SA(a), 9, 301);
+	exchange_store(c, 0, SA(a), 9, 301, e->resp, e->resp_len);
+	e = exchange_lookup(c, 0, SA(a), 9, 301);
 	ck_assert_mem_eq(e->resp, "ab", 2);
 	ck_assert_uint_eq(exchange_count(c), 1);
 	exchange_cache_free(c);
@@ -132,24 +155,24 @@ START_TEST(evicts_oldest)
 	uint16_t mid;
 
 	for (mid = 1; mid <= 3; mid++)
-		exchange_store(c, SA(a), mid, mid, &(uint8_t){ (uint8_t)mid },
+		exchange_store(c, 0, SA(a), mid, mid, &(uint8_t){ (uint8_t)mid },
 		    1);
 	ck_assert_uint_eq(exchange_count(c), 3);
-	exchange_store(c, SA(a), 4, 4, (const uint8_t *)"d", 1);
+	exchange_store(c, 0, SA(a), 4, 4, (const uint8_t *)"d", 1);
 	ck_assert_uint_eq(exchange_count(c), 3);
-	ck_assert_ptr_null(exchange_lookup(c, SA(a), 1, 5));
-	ck_assert_ptr_nonnull(exchange_lookup(c, SA(a), 2, 5));
-	ck_assert_ptr_nonnull(exchange_lookup(c, SA(a), 3, 5));
-	ck_assert_ptr_nonnull(exchange_lookup(c, SA(a), 4, 5));
+	ck_assert_ptr_null(exchange_lookup(c, 0, SA(a), 1, 5));
+	ck_assert_ptr_nonnull(exchange_lookup(c, 0, SA(a), 2, 5));
+	ck_assert_ptr_nonnull(exchange_lookup(c, 0, SA(a), 3, 5));
+	ck_assert_ptr_nonnull(exchange_lookup(c, 0, SA(a), 4, 5));
 
 	/* Replacing 2 makes it the newest: 3 goes next. */
-	exchange_store(c, SA(a), 2, 6, (const uint8_t *)"b", 1);
-	exchange_store(c, SA(a), 5, 7, (const uint8_t *)"e", 1);
-	ck_assert_ptr_null(exchange_lookup(c, SA(a), 3, 8));
-	ck_assert_ptr_nonnull(exchange_lookup(c, SA(a), 2, 8));
-	ck_assert_ptr_nonnull(exchange_lookup(c, SA(a), 4, 8));
-	ck_assert_ptr_nonnull(exchange_lookup(c, SA(a), 5, 8));
-	ck_assert_mem_eq(exchange_lookup(c, SA(a), 5, 8)->resp, "e", 1);
+	exchange_store(c, 0, SA(a), 2, 6, (const uint8_t *)"b", 1);
+	exchange_store(c, 0, SA(a), 5, 7, (const uint8_t *)"e", 1);
+	ck_assert_ptr_null(exchange_lookup(c, 0, SA(a), 3, 8));
+	ck_assert_ptr_nonnull(exchange_lookup(c, 0, SA(a), 2, 8));
+	ck_assert_ptr_nonnull(exchange_lookup(c, 0, SA(a), 4, 8));
+	ck_assert_ptr_nonnull(exchange_lookup(c, 0, SA(a), 5, 8));
+	ck_assert_mem_eq(exchange_lookup(c, 0, SA(a), 5, 8)->resp, "e", 1);
 	exchange_cache_free(c);
 }
 END_TEST
@@ -160,19 +183,19 @@ START_TEST(rfc_expiry)
 	struct exchange_cache *c = exchange_cache_new(8, LIFE);
 	struct sockaddr_in a = v4("192.0.2.1", 5683);
 
-	exchange_store(c, SA(a), 1, 1 * SEC, (const uint8_t *)"x", 1);
-	exchange_store(c, SA(a), 2, 100 * SEC, (const uint8_t *)"y", 1);
-	ck_assert_ptr_nonnull(exchange_lookup(c, SA(a), 1, LIFE));
+	exchange_store(c, 0, SA(a), 1, 1 * SEC, (const uint8_t *)"x", 1);
+	exchange_store(c, 0, SA(a), 2, 100 * SEC, (const uint8_t *)"y", 1);
+	ck_assert_ptr_nonnull(exchange_lookup(c, 0, SA(a), 1, LIFE));
 	ck_assert_uint_eq(exchange_count(c), 2);
-	ck_assert_ptr_null(exchange_lookup(c, SA(a), 1, LIFE + 1 * SEC));
+	ck_assert_ptr_null(exchange_lookup(c, 0, SA(a), 1, LIFE + 1 * SEC));
 	ck_assert_uint_eq(exchange_count(c), 1);
-	ck_assert_ptr_nonnull(exchange_lookup(c, SA(a), 2, LIFE + 99 * SEC));
-	ck_assert_ptr_null(exchange_lookup(c, SA(a), 2, LIFE + 100 * SEC));
+	ck_assert_ptr_nonnull(exchange_lookup(c, 0, SA(a), 2, LIFE + 99 * SEC));
+	ck_assert_ptr_null(exchange_lookup(c, 0, SA(a), 2, LIFE + 100 * SEC));
 	ck_assert_uint_eq(exchange_count(c), 0);
 	/* A store after expiry starts afresh. */
-	exchange_store(c, SA(a), 1, 400 * SEC, (const uint8_t *)"z", 1);
+	exchange_store(c, 0, SA(a), 1, 400 * SEC, (const uint8_t *)"z", 1);
 	ck_assert_uint_eq(exchange_count(c), 1);
-	ck_assert_mem_eq(exchange_lookup(c, SA(a), 1, 401 * SEC)->resp, "z",
+	ck_assert_mem_eq(exchange_lookup(c, 0, SA(a), 1, 401 * SEC)->resp, "z",
 	    1);
 	exchange_cache_free(c);
 }
@@ -191,21 +214,21 @@ START_TEST(peers_distinct)
 	struct sockaddr_in again = v4("192.0.2.1", 5683);
 	const struct exchange *e;
 
-	exchange_store(c, SA(a), 1, 1, (const uint8_t *)"a", 1);
-	exchange_store(c, SA(a2), 1, 1, (const uint8_t *)"p", 1);
-	exchange_store(c, SA(b), 1, 1, (const uint8_t *)"b", 1);
-	exchange_store(c, SA(m), 1, 1, (const uint8_t *)"m", 1);
-	exchange_store(c, SA(l1), 1, 1, (const uint8_t *)"1", 1);
-	exchange_store(c, SA(l2), 1, 1, (const uint8_t *)"2", 1);
+	exchange_store(c, 0, SA(a), 1, 1, (const uint8_t *)"a", 1);
+	exchange_store(c, 0, SA(a2), 1, 1, (const uint8_t *)"p", 1);
+	exchange_store(c, 0, SA(b), 1, 1, (const uint8_t *)"b", 1);
+	exchange_store(c, 0, SA(m), 1, 1, (const uint8_t *)"m", 1);
+	exchange_store(c, 0, SA(l1), 1, 1, (const uint8_t *)"1", 1);
+	exchange_store(c, 0, SA(l2), 1, 1, (const uint8_t *)"2", 1);
 	ck_assert_uint_eq(exchange_count(c), 6);
-	ck_assert_mem_eq(exchange_lookup(c, SA(a), 1, 2)->resp, "a", 1);
-	ck_assert_mem_eq(exchange_lookup(c, SA(a2), 1, 2)->resp, "p", 1);
-	ck_assert_mem_eq(exchange_lookup(c, SA(b), 1, 2)->resp, "b", 1);
-	ck_assert_mem_eq(exchange_lookup(c, SA(m), 1, 2)->resp, "m", 1);
-	ck_assert_mem_eq(exchange_lookup(c, SA(l1), 1, 2)->resp, "1", 1);
-	ck_assert_mem_eq(exchange_lookup(c, SA(l2), 1, 2)->resp, "2", 1);
+	ck_assert_mem_eq(exchange_lookup(c, 0, SA(a), 1, 2)->resp, "a", 1);
+	ck_assert_mem_eq(exchange_lookup(c, 0, SA(a2), 1, 2)->resp, "p", 1);
+	ck_assert_mem_eq(exchange_lookup(c, 0, SA(b), 1, 2)->resp, "b", 1);
+	ck_assert_mem_eq(exchange_lookup(c, 0, SA(m), 1, 2)->resp, "m", 1);
+	ck_assert_mem_eq(exchange_lookup(c, 0, SA(l1), 1, 2)->resp, "1", 1);
+	ck_assert_mem_eq(exchange_lookup(c, 0, SA(l2), 1, 2)->resp, "2", 1);
 	/* Another struct with equal fields is the same peer. */
-	e = exchange_lookup(c, SA(again), 1, 2);
+	e = exchange_lookup(c, 0, SA(again), 1, 2);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_mem_eq(e->resp, "a", 1);
 	exchange_cache_free(c);
@@ -251,7 +274,7 @@ START_TEST(model)
 			if (ents[i].key == key)
 				found = (int)i;
 		if (rand_r(&seed) % 2) {
-			e = exchange_lookup(c, SA(p), (uint16_t)(key / 5),
+			e = exchange_lookup(c, 0, SA(p), (uint16_t)(key / 5),
 			    now);
 			if (found < 0) {
 				ck_assert_ptr_null(e);
@@ -262,7 +285,7 @@ START_TEST(model)
 			}
 		} else {
 			byte = (uint8_t)rand_r(&seed);
-			exchange_store(c, SA(p), (uint16_t)(key / 5), now,
+			exchange_store(c, 0, SA(p), (uint16_t)(key / 5), now,
 			    &byte, 1);
 			if (found >= 0) {
 				memmove(&ents[found], &ents[found + 1],
@@ -292,6 +315,7 @@ exchange_suite(void)
 
 	tcase_add_test(tc, new_rejects_zero);
 	tcase_add_test(tc, rfc_hit_and_miss);
+	tcase_add_test(tc, scopes_distinct);
 	tcase_add_test(tc, seen_without_response);
 	tcase_add_test(tc, replace);
 	tcase_add_test(tc, evicts_oldest);

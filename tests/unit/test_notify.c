@@ -166,7 +166,7 @@ send_msg(uint8_t type, uint8_t code, uint16_t mid, const char *tok,
     uint8_t *abuf)
 {
 	struct dispatch_peer p = { (const struct sockaddr *)&peer,
-	    sizeof(peer), NULL, 3 };
+	    sizeof(peer), NULL, 3, 3 };
 	uint8_t buf[256], v[3];
 	struct coap_enc e;
 	const char *s, *slash;
