@@ -226,6 +226,7 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	req.peer = p->addr;
 	req.peerlen = p->addrlen;
 	req.psk_identity = p->psk_identity;
+	req.scope = p->scope;
 	req.now_ns = now_ns;
 	req.hstate = (unsigned)rt->kind < DISPATCH_KINDS ?
 	    d->hstate[rt->kind] : NULL;

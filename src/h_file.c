@@ -1103,6 +1103,8 @@ hf_put(const struct h_req *req, struct coap_resp *resp)
 
 	/* RFC 9175 §3.2: the Request-Tag keeps concurrent uploads apart. */
 	memset(&k, 0, sizeof(k));
+	/* A spoofed plain datagram must not add blocks to a DTLS upload. */
+	k.scope = req->scope;
 	k.peer = req->peer;
 	k.peerlen = req->peerlen;
 	k.path = req->path;

@@ -26,6 +26,8 @@ struct h_req {
 	const struct sockaddr	*peer;
 	socklen_t		 peerlen;
 	const char		*psk_identity;	/* NULL on plain CoAP */
+	uint64_t		 scope;		/* transport (dispatch.h):
+						   keys per-client state */
 	uint64_t		 now_ns;
 	void			*hstate;	/* this kind's per-worker state */
 };

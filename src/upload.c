@@ -64,6 +64,7 @@ upload_key_eq(const struct upload *u, const struct upload_key *k)
 	    (k->taglen == 0 || memcmp(u->tag, k->tag, k->taglen) == 0) &&
 	    u->path_len == k->path_len &&
 	    memcmp(u->path, k->path, k->path_len) == 0 &&
+	    u->scope == k->scope &&
 	    upload_peer_eq(u, k->peer, k->peerlen);
 }
 
@@ -97,6 +98,7 @@ upload_alloc(struct upload_table *t, const struct upload_key *k,
 	memset(u, 0, sizeof(*u));
 	u->used = true;
 	memcpy(&u->peer, k->peer, k->peerlen);
+	u->scope = k->scope;
 	u->peerlen = k->peerlen;
 	if (k->taglen > 0)
 		memcpy(u->tag, k->tag, k->taglen);

@@ -33,6 +33,8 @@ enum upload_verdict {
 
 /* The identity of a transfer. */
 struct upload_key {
+	uint64_t		 scope;		/* dispatch_peer.scope: plain
+						   CoAP or a DTLS session */
 	const struct sockaddr	*peer;
 	socklen_t		 peerlen;
 	const char		*path;
@@ -45,6 +47,7 @@ struct upload_key {
 /* One transfer in progress. */
 struct upload {
 	bool			 used;
+	uint64_t		 scope;		/* transport of the uploader */
 	struct sockaddr_storage	 peer;
 	socklen_t		 peerlen;
 	uint8_t			 tag[UPLOAD_TAG_MAX];
