@@ -122,7 +122,8 @@ notify_request(struct dispatch *d, const struct dispatch_peer *p,
 	    (oo = coap_msg_opt(m, COAP_OPT_OBSERVE)) == NULL ||
 	    coap_opt_uint(oo, &v) != 0)
 		return;
-	o = observe_find(&d->obs, p->addr, p->addrlen, m->token, m->tkl);
+	o = observe_find(&d->obs, p->sock, p->addr, p->addrlen, m->token,
+	    m->tkl);
 	/* RFC 7641 §3.6: Observe 1 deregisters; the GET is answered. */
 	if (v == 1 || !notify_code_observable(d->resp.code)) {
 		if (o != NULL)
@@ -175,7 +176,7 @@ notify_reply(struct dispatch *d, const struct dispatch_peer *p,
 {
 	struct observer *o;
 
-	o = observe_by_mid(&d->obs, p->addr, p->addrlen, m->mid);
+	o = observe_by_mid(&d->obs, p->sock, p->addr, p->addrlen, m->mid);
 	if (o == NULL)
 		return false;
 	/*

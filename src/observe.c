@@ -101,15 +101,17 @@ peer_eq(const struct sockaddr_storage *a, socklen_t alen,
 }
 
 struct observer *
-observe_find(struct observe_reg *r, const struct sockaddr *peer,
-    socklen_t peerlen, const uint8_t *token, uint8_t tkl)
+observe_find(struct observe_reg *r, unsigned sock,
+    const struct sockaddr *peer, socklen_t peerlen, const uint8_t *token,
+    uint8_t tkl)
 {
 	struct observer	*o;
 	unsigned	 i;
 
 	for (i = 0; i < r->n; i++) {
 		o = r->v[i];
-		if (o->tkl == tkl && memcmp(o->token, token, tkl) == 0 &&
+		if (o->sock == sock && o->tkl == tkl &&
+		    memcmp(o->token, token, tkl) == 0 &&
 		    peer_eq(&o->peer, o->peerlen, peer, peerlen))
 			return o;
 	}
@@ -127,7 +129,7 @@ observe_add(struct observe_reg *r, const struct sockaddr *peer,
 	if (path_len >= OBSERVE_PATH_MAX || tkl > sizeof(o->token) ||
 	    peerlen > (socklen_t)sizeof(o->peer))
 		return NULL;
-	if ((o = observe_find(r, peer, peerlen, token, tkl)) != NULL) {
+	if ((o = observe_find(r, sock, peer, peerlen, token, tkl)) != NULL) {
 		/*
 		 * RFC 7641 §4.1: a re-registration replaces the old one;
 		 * the sequence keeps growing so the client's freshness
@@ -180,15 +182,15 @@ observe_remove(struct observe_reg *r, struct observer *o)
 }
 
 struct observer *
-observe_by_mid(struct observe_reg *r, const struct sockaddr *peer,
-    socklen_t peerlen, uint16_t mid)
+observe_by_mid(struct observe_reg *r, unsigned sock,
+    const struct sockaddr *peer, socklen_t peerlen, uint16_t mid)
 {
 	struct observer	*o;
 	unsigned	 i;
 
 	for (i = 0; i < r->n; i++) {
 		o = r->v[i];
-		if (((o->con_pending && o->con_mid == mid) ||
+		if (o->sock == sock && ((o->con_pending && o->con_mid == mid) ||
 		    o->last_mid == mid) &&
 		    peer_eq(&o->peer, o->peerlen, peer, peerlen))
 			return o;

@@ -97,8 +97,12 @@ void		 observe_set_limit(struct observe_reg *r, unsigned limit);
  */
 uint64_t	 observe_path_hash(const char *const *parts, size_t n);
 
-/* The observer (peer, token), or NULL. */
-struct observer	*observe_find(struct observe_reg *r,
+/*
+ * The observer (socket, peer, token), or NULL.  The socket keeps plain
+ * CoAP and DTLS apart: a forged plain datagram cannot touch an
+ * observation made over DTLS.
+ */
+struct observer	*observe_find(struct observe_reg *r, unsigned sock,
 		    const struct sockaddr *peer, socklen_t peerlen,
 		    const uint8_t *token, uint8_t tkl);
 
@@ -123,7 +127,7 @@ void		 observe_remove(struct observe_reg *r, struct observer *o);
  * flight had Message ID mid and went to peer, or NULL (ACK and RST
  * matching, RFC 7252 §4.2, §4.3).
  */
-struct observer	*observe_by_mid(struct observe_reg *r,
+struct observer	*observe_by_mid(struct observe_reg *r, unsigned sock,
 		    const struct sockaddr *peer, socklen_t peerlen,
 		    uint16_t mid);
 

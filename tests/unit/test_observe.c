@@ -77,11 +77,14 @@ START_TEST(rfc7641_keys)
 	ck_assert_ptr_ne(o1, o2);
 	ck_assert_ptr_ne(o1, o3);
 	ck_assert_uint_eq(r.n, 4);
-	ck_assert_ptr_eq(observe_find(&r, SA(&pa), (const uint8_t *)"t1", 2),
+	ck_assert_ptr_eq(observe_find(&r, 0, SA(&pa), (const uint8_t *)"t1", 2),
 	    o1);
-	ck_assert_ptr_eq(observe_find(&r, SA(&p6), (const uint8_t *)"t1", 2),
+	/* The same peer and token on another socket is someone else. */
+	ck_assert_ptr_null(observe_find(&r, 1, SA(&pa), (const uint8_t *)"t1",
+	    2));
+	ck_assert_ptr_eq(observe_find(&r, 0, SA(&p6), (const uint8_t *)"t1", 2),
 	    o4);
-	ck_assert_ptr_null(observe_find(&r, SA(&pa), (const uint8_t *)"t3",
+	ck_assert_ptr_null(observe_find(&r, 0, SA(&pa), (const uint8_t *)"t3",
 	    2));
 	/* Re-registration: same observer, new path, sequence kept. */
 	o1->seq = 99;
@@ -94,11 +97,11 @@ START_TEST(rfc7641_keys)
 	/* Removal keeps the others findable. */
 	observe_remove(&r, o1);
 	ck_assert_uint_eq(r.n, 3);
-	ck_assert_ptr_eq(observe_find(&r, SA(&pa), (const uint8_t *)"t2", 2),
+	ck_assert_ptr_eq(observe_find(&r, 0, SA(&pa), (const uint8_t *)"t2", 2),
 	    o2);
-	ck_assert_ptr_eq(observe_find(&r, SA(&pb), (const uint8_t *)"t1", 2),
+	ck_assert_ptr_eq(observe_find(&r, 0, SA(&pb), (const uint8_t *)"t1", 2),
 	    o3);
-	ck_assert_ptr_eq(observe_find(&r, SA(&p6), (const uint8_t *)"t1", 2),
+	ck_assert_ptr_eq(observe_find(&r, 0, SA(&p6), (const uint8_t *)"t1", 2),
 	    o4);
 	observe_reg_fini(&r);
 }
@@ -218,9 +221,11 @@ START_TEST(rfc7252_retransmission)
 	}
 	ck_assert_int_eq(resends, OBSERVE_MAX_RETRANSMIT);
 	/* The ACK stops it; found by MID (and so is the RST). */
-	ck_assert_ptr_eq(observe_by_mid(&r, SA(&pa), 0x1234), o);
-	ck_assert_ptr_null(observe_by_mid(&r, SA(&pb), 0x1234));
-	ck_assert_ptr_null(observe_by_mid(&r, SA(&pa), 0x1235));
+	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&pa), 0x1234), o);
+	ck_assert_ptr_null(observe_by_mid(&r, 0, SA(&pb), 0x1234));
+	ck_assert_ptr_null(observe_by_mid(&r, 0, SA(&pa), 0x1235));
+	/* Same address and MID on another socket (plain vs DTLS): no. */
+	ck_assert_ptr_null(observe_by_mid(&r, 1, SA(&pa), 0x1234));
 	observe_acked(o);
 	ck_assert_int_eq(observe_due(o, now + 100ULL * 1000000000),
 	    OBSERVE_IDLE);
@@ -233,7 +238,7 @@ START_TEST(rfc7252_retransmission)
 	    0);
 	ck_assert_uint_eq(o->retx, 1);
 	ck_assert_uint_eq(o->con_mid, 8);
-	ck_assert_ptr_eq(observe_by_mid(&r, SA(&pa), 8), o);
+	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&pa), 8), o);
 	/* Too big to keep. */
 	ck_assert_int_eq(observe_sent(o, 9, true, msg, OBSERVE_MSG_MAX + 1,
 	    10, 0), -EMSGSIZE);
