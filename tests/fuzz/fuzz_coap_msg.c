@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coap_msg.h"
+#include "proto/coap_msg.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

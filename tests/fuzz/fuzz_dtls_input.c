@@ -1,7 +1,7 @@
 /*
  * fuzz_dtls_input.c - libFuzzer target for what an unauthenticated peer
  * reaches in the DTLS server: record and ClientHello parsing, the
- * stateless cookie check and the HelloVerifyRequest (src/dtls.c).
+ * stateless cookie check and the HelloVerifyRequest (src/adapt/dtls.c).
  *
  * The input is split at "\n--\n" into datagrams from one peer.  Without a
  * valid cookie (which a fuzzer cannot forge) no session may ever be
@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
-#include "dtls.h"
-#include "log.h"
-#include "metrics.h"
+#include "adapt/cfg.h"
+#include "adapt/dtls.h"
+#include "adapt/log.h"
+#include "proto/metrics.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * test_acl.c - route access control (src/acl.c): psk: globs, net: CIDR
+ * test_acl.c - route access control (src/proto/acl.c): psk: globs, net: CIDR
  * for IPv4, IPv6 and v4-mapped clients, and the 4.01/4.03 decision.
  */
 #include <arpa/inet.h>
@@ -13,7 +13,7 @@
 
 #include <check.h>
 
-#include "acl.h"
+#include "proto/acl.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 

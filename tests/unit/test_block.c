@@ -1,5 +1,5 @@
 /*
- * test_block.c - Block option codec (src/block.c), RFC 7959 §2.2.
+ * test_block.c - Block option codec (src/proto/block.c), RFC 7959 §2.2.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -8,8 +8,8 @@
 
 #include <check.h>
 
-#include "block.h"
-#include "coap_msg.h"
+#include "proto/block.h"
+#include "proto/coap_msg.h"
 
 /* Encode a GET carrying one option per (num, val, len) and parse it. */
 static void

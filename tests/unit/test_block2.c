@@ -1,5 +1,5 @@
 /*
- * test_block2.c - block2_respond() (src/block.c): a representation held in
+ * test_block2.c - block2_respond() (src/proto/block.c): a representation held in
  * memory answered block by block (RFC 7959 §2.2, §2.4, §4).  Requests are
  * byte vectors built with the encoder; the response is encoded and parsed
  * back, so the fields checked are the ones a client would see.
@@ -12,8 +12,8 @@
 
 #include <check.h>
 
-#include "block.h"
-#include "coap_msg.h"
+#include "proto/block.h"
+#include "proto/coap_msg.h"
 
 #define DATA_LEN	4096
 

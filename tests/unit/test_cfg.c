@@ -1,5 +1,5 @@
 /*
- * test_cfg.c - configuration loading (src/cfg.c): defaults, every key
+ * test_cfg.c - configuration loading (src/adapt/cfg.c): defaults, every key
  * reaching its field, relative paths, and the exact "FILE:LINE: message"
  * lines of errors.  Each test writes its files into a fresh mkdtemp()
  * directory.
@@ -20,9 +20,9 @@
 
 #include <check.h>
 
-#include "cfg.h"
-#include "coap_msg.h"
-#include "route.h"
+#include "adapt/cfg.h"
+#include "proto/coap_msg.h"
+#include "proto/route.h"
 
 #define MAXERR	32
 

@@ -1,5 +1,5 @@
 /*
- * test_coap_msg.c - byte-vector tests for the CoAP codec (src/coap_msg.c).
+ * test_coap_msg.c - byte-vector tests for the CoAP codec (src/proto/coap_msg.c).
  *
  * Tests named rfc_* each check one RFC requirement that the codec carries;
  * the section is given in the comment above them.
@@ -11,7 +11,7 @@
 
 #include <check.h>
 
-#include "coap_msg.h"
+#include "proto/coap_msg.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define BYTES(...)	((const uint8_t[]){ __VA_ARGS__ })

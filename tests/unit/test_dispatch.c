@@ -1,5 +1,5 @@
 /*
- * test_dispatch.c - the CoAP engine (src/dispatch.c) driven with byte
+ * test_dispatch.c - the CoAP engine (src/serve/dispatch.c) driven with byte
  * vectors: the message layer (RFC 7252 §3, §4: CON/NON, ACK, RST,
  * deduplication), the request layer (§5: options, methods, proxying,
  * Accept, ETag), /.well-known/core (RFC 6690, with Block2 from RFC 7959)
@@ -28,13 +28,13 @@
 
 #include <check.h>
 
-#include "block.h"
-#include "cfg.h"
-#include "clock.h"
-#include "coap_msg.h"
-#include "dispatch.h"
-#include "handler.h"
-#include "metrics.h"
+#include "proto/block.h"
+#include "adapt/cfg.h"
+#include "base/clock.h"
+#include "proto/coap_msg.h"
+#include "serve/dispatch.h"
+#include "serve/handler.h"
+#include "proto/metrics.h"
 
 #define SEED		0x5000u		/* first MID of NON responses */
 #define T0_NS		(1000 * NS_PER_SEC)

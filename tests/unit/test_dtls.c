@@ -1,5 +1,5 @@
 /*
- * test_dtls.c - the DTLS server (src/dtls.c) in one process: wolfSSL
+ * test_dtls.c - the DTLS server (src/adapt/dtls.c) in one process: wolfSSL
  * clients with in-memory I/O talk to a dtls_server through its send and
  * app callbacks.  Stateless cookies (RFC 6347 4.2.1), handshake, records
  * both ways, messages sent later, close_notify, a wrong key reaped, the
@@ -22,12 +22,12 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfio.h>
 
-#include "cfg.h"
-#include "clock.h"
-#include "dtls.h"
-#include "log.h"
-#include "metrics.h"
-#include "psk.h"
+#include "adapt/cfg.h"
+#include "base/clock.h"
+#include "adapt/dtls.h"
+#include "adapt/log.h"
+#include "proto/metrics.h"
+#include "proto/psk.h"
 
 #define QMAX	64
 #define NCLI	8

@@ -1,5 +1,5 @@
 /*
- * test_exchange.c - deduplication cache (src/exchange.c), RFC 7252 §4.5.
+ * test_exchange.c - deduplication cache (src/proto/exchange.c), RFC 7252 §4.5.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,8 +10,8 @@
 
 #include <check.h>
 
-#include "coap_msg.h"
-#include "exchange.h"
+#include "proto/coap_msg.h"
+#include "proto/exchange.h"
 
 #define SEC	1000000000ULL
 #define LIFE	(247 * SEC)	/* RFC 7252 §4.8.2 EXCHANGE_LIFETIME */

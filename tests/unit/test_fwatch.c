@@ -1,5 +1,5 @@
 /*
- * test_fwatch.c - the inotify watcher (src/fwatch.c) on a scratch tree:
+ * test_fwatch.c - the inotify watcher (src/daemon/fwatch.c) on a scratch tree:
  * writes, renames, deletes and new subdirectories become batches of path
  * hashes after the coalescing delay; bursts coalesce.
  */
@@ -16,11 +16,11 @@
 
 #include <check.h>
 
-#include "cfg.h"
-#include "clock.h"
-#include "fchange.h"
-#include "fwatch.h"
-#include "observe.h"
+#include "adapt/cfg.h"
+#include "base/clock.h"
+#include "proto/fchange.h"
+#include "daemon/fwatch.h"
+#include "proto/observe.h"
 
 static char root[64], dir[96], file[128];
 static struct cfg cfg;

@@ -1,5 +1,5 @@
 /*
- * test_h_file.c - static file handler (src/h_file.c): GET of files and
+ * test_h_file.c - static file handler (src/serve/h_file.c): GET of files and
  * listings, ETag (RFC 7252 §5.10.6), Accept (§5.10.4), Block2 and Size2
  * (RFC 7959), and confinement of names beneath the route's directory.
  */
@@ -29,11 +29,11 @@
 
 #include <check.h>
 
-#include "block.h"
-#include "cfg.h"
-#include "coap_msg.h"
-#include "h_file.h"
-#include "handler.h"
+#include "proto/block.h"
+#include "adapt/cfg.h"
+#include "proto/coap_msg.h"
+#include "serve/h_file.h"
+#include "serve/handler.h"
 
 #define BIG_LEN		3000
 #define MANY_FILES	60

@@ -1,5 +1,5 @@
 /*
- * test_linkfmt.c - /.well-known/core and listings (src/linkfmt.c),
+ * test_linkfmt.c - /.well-known/core and listings (src/proto/linkfmt.c),
  * RFC 6690.
  */
 #include <errno.h>
@@ -9,9 +9,9 @@
 
 #include <check.h>
 
-#include "cfg.h"
-#include "coap_msg.h"
-#include "linkfmt.h"
+#include "adapt/cfg.h"
+#include "proto/coap_msg.h"
+#include "proto/linkfmt.h"
 
 static struct cfg_route routes[4];
 static struct cfg cfg;
@@ -46,6 +46,21 @@ setup(void)
 	cfg.nroutes = 4;
 }
 
+/* The routes as cfg.c hands them to linkfmt. */
+static ssize_t
+wellknown(const struct coap_msg *m, char *out, size_t cap)
+{
+	struct linkfmt_entry l[sizeof(routes) / sizeof(routes[0])];
+	size_t		 i;
+
+	for (i = 0; i < cfg.nroutes; i++)
+		l[i] = (struct linkfmt_entry){ .href = cfg.routes[i].path,
+		    .rt = cfg.routes[i].rt, .if_ = cfg.routes[i].if_,
+		    .title = cfg.routes[i].title, .ct = cfg.routes[i].ct,
+		    .obs = cfg.routes[i].observe };
+	return linkfmt_wellknown(l, cfg.nroutes, m, out, cap);
+}
+
 #define ALL	"</fw>;rt=\"firmware core.fw\";if=\"core.rp\";ct=42;"	\
 		"title=\"Firmware images\","				\
 		"</sensors/temp>;rt=\"temperature-c\";if=\"sensor\";ct=0;obs," \
@@ -74,7 +89,7 @@ render(const char *const *queries, size_t nq, char *out, size_t cap)
 	n = coap_enc_finish(&e);
 	ck_assert_int_gt(n, 0);
 	ck_assert_int_eq(coap_msg_parse(&m, buf, (size_t)n), 0);
-	return linkfmt_wellknown(&cfg, &m, out, cap);
+	return wellknown(&m, out, cap);
 }
 
 static void
@@ -99,7 +114,7 @@ START_TEST(rfc_document)
 
 	expect(NULL, ALL);
 	/* No message at all: no filter. */
-	n = linkfmt_wellknown(&cfg, NULL, out, sizeof(out));
+	n = wellknown(NULL, out, sizeof(out));
 	ck_assert_int_eq(n, (ssize_t)strlen(ALL));
 	ck_assert_mem_eq(out, ALL, strlen(ALL));
 }
@@ -207,7 +222,7 @@ START_TEST(escaping)
 	route(&routes[0], "/a b,c;d>%\xc3\xa9", "x\"y\\z", NULL, -1, "t",
 	    false);
 	cfg.nroutes = 1;
-	n = linkfmt_wellknown(&cfg, NULL, out, sizeof(out));
+	n = wellknown(NULL, out, sizeof(out));
 	ck_assert_int_eq(n, (ssize_t)strlen(want));
 	ck_assert_mem_eq(out, want, strlen(want));
 }

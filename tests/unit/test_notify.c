@@ -1,6 +1,6 @@
 /*
- * test_notify.c - Observe in the engine (src/notify.c through
- * src/dispatch.c): registration (RFC 7641 §3.1, §4.1), notifications with
+ * test_notify.c - Observe in the engine (src/serve/notify.c through
+ * src/serve/dispatch.c): registration (RFC 7641 §3.1, §4.1), notifications with
  * fresh sequence numbers on file change (§4.2), Observe + Block2 (RFC 7959
  * §3.4), the end of an observation on 4.04 (§3.2), deregistration by
  * Observe=1 and by RST (§3.6), CON every observe_con_every (§4.5),
@@ -26,15 +26,15 @@
 
 #include <check.h>
 
-#include "block.h"
-#include "cfg.h"
-#include "clock.h"
-#include "coap_msg.h"
-#include "dispatch.h"
-#include "fchange.h"
-#include "handler.h"
-#include "metrics.h"
-#include "observe.h"
+#include "proto/block.h"
+#include "adapt/cfg.h"
+#include "base/clock.h"
+#include "proto/coap_msg.h"
+#include "serve/dispatch.h"
+#include "proto/fchange.h"
+#include "serve/handler.h"
+#include "proto/metrics.h"
+#include "proto/observe.h"
 
 #define T0_NS	(1000 * NS_PER_SEC)
 #define MAXSENT	64

@@ -1,5 +1,5 @@
 /*
- * test_observe.c - observer registry (src/observe.c): RFC 7641 §4.1
+ * test_observe.c - observer registry (src/proto/observe.c): RFC 7641 §4.1
  * registration keys, §3.4 24-bit sequence numbers, §4.5 CON every N and
  * every 24 h, RFC 7252 §4.2/§4.8 retransmission of CON notifications.
  */
@@ -13,8 +13,8 @@
 
 #include <check.h>
 
-#include "fchange.h"
-#include "observe.h"
+#include "proto/fchange.h"
+#include "proto/observe.h"
 
 static struct sockaddr_in pa, pb;
 static struct sockaddr_in6 p6;

@@ -1,5 +1,5 @@
 /*
- * test_psk.c - the pre-shared key table (src/psk.c): the psk_file format,
+ * test_psk.c - the pre-shared key table (src/proto/psk.c): the psk_file format,
  * every rejected line with its number, lookups, many identities.
  */
 #include <errno.h>
@@ -13,7 +13,7 @@
 
 #include <check.h>
 
-#include "psk.h"
+#include "proto/psk.h"
 
 /* Collected errors: "LINE: message" joined by '\n'. */
 struct errs {

@@ -1,5 +1,5 @@
 /*
- * test_route.c - the router (src/route.c): longest prefix on '/' segment
+ * test_route.c - the router (src/proto/route.c): longest prefix on '/' segment
  * boundaries, file routes exact only, "/" as the catch-all.
  */
 #include <errno.h>
@@ -11,8 +11,8 @@
 
 #include <check.h>
 
-#include "cfg.h"
-#include "route.h"
+#include "adapt/cfg.h"
+#include "proto/route.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -32,13 +32,30 @@ rt(const char *path, bool dir)
 	return r;
 }
 
+/* The router's view of routes[0..n), as cfg.c builds it. */
+static int
+build_specs(struct route_table **t, const struct cfg_route *r, size_t n,
+    char *err, size_t errlen)
+{
+	struct route_spec specs[64];
+	size_t		 i;
+
+	ck_assert_uint_le(n, NELEM(specs));
+	for (i = 0; i < n; i++)
+		specs[i] = (struct route_spec){ .path = r[i].path,
+		    .path_len = r[i].path_len, .target = &r[i],
+		    .prefix = r[i].static_is_dir ||
+		    r[i].kind != ROUTE_STATIC };
+	return route_table_build(t, n ? specs : NULL, n, err, errlen);
+}
+
 static struct route_table *
 build(struct cfg_route *r, size_t n)
 {
 	struct route_table *t;
 	char		 err[128] = "";
 
-	ck_assert_msg(route_table_build(&t, r, n, err, sizeof(err)) == 0,
+	ck_assert_msg(build_specs(&t, r, n, err, sizeof(err)) == 0,
 	    "build: %s", err);
 	ck_assert_ptr_nonnull(t);
 	return t;
@@ -186,7 +203,7 @@ START_TEST(build_rejects_duplicates)
 	struct route_table *t = (struct route_table *)&r;
 	char		 err[128] = "";
 
-	ck_assert_int_eq(route_table_build(&t, r, NELEM(r), err, sizeof(err)),
+	ck_assert_int_eq(build_specs(&t, r, NELEM(r), err, sizeof(err)),
 	    -EEXIST);
 	ck_assert_ptr_null(t);
 	ck_assert_str_eq(err, "duplicate route path \"/a\"");
@@ -206,7 +223,7 @@ START_TEST(build_rejects_malformed)
 	for (i = 0; i < NELEM(bad); i++) {
 		r[0] = rt(bad[i], true);
 		err[0] = '\0';
-		ck_assert_msg(route_table_build(&t, r, 1, err, sizeof(err)) ==
+		ck_assert_msg(build_specs(&t, r, 1, err, sizeof(err)) ==
 		    -EINVAL, "accepted \"%s\"", bad[i]);
 		ck_assert_ptr_null(t);
 		snprintf(want, sizeof(want), "malformed route path \"%s\"",
@@ -216,7 +233,7 @@ START_TEST(build_rejects_malformed)
 	/* a NULL path (a route whose path failed to load) */
 	r[0] = rt("/x", true);
 	r[0].path = NULL;
-	ck_assert_int_eq(route_table_build(&t, r, 1, err, sizeof(err)),
+	ck_assert_int_eq(build_specs(&t, r, 1, err, sizeof(err)),
 	    -EINVAL);
 }
 END_TEST
@@ -227,7 +244,7 @@ START_TEST(build_empty)
 	const char	*rest;
 	char		 err[64];
 
-	ck_assert_int_eq(route_table_build(&t, NULL, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(build_specs(&t, NULL, 0, err, sizeof(err)), 0);
 	ck_assert_ptr_null(route_match(t, "/", 1, &rest));
 	route_table_free(t);
 }

@@ -1,5 +1,5 @@
 /*
- * test_upload.c - Block1 upload bookkeeping (src/upload.c): RFC 7959 §2.5
+ * test_upload.c - Block1 upload bookkeeping (src/proto/upload.c): RFC 7959 §2.5
  * ordering, §2.3 block sizes, §2.9.3 body limit, RFC 9175 Request-Tag.
  */
 #include <arpa/inet.h>
@@ -12,7 +12,7 @@
 
 #include <check.h>
 
-#include "upload.h"
+#include "proto/upload.h"
 
 static struct sockaddr_in peer_a, peer_b;
 

@@ -1,0 +1,144 @@
+/*
+ * cfg.h - the configuration snapshot.  cfg.c is the only includer of
+ * <libconfig.h>.  A struct cfg is immutable once cfg_load() returns it and is
+ * shared by every worker through reference counting; a reload builds a new
+ * one aside and swaps the pointer (design.md "Threads and ownership").
+ */
+#ifndef COAPD_CFG_H
+#define COAPD_CFG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "adapt/log.h"
+
+struct acl;
+struct linkfmt_entry;
+struct psk_table;
+struct route_table;
+
+/* One `listen` entry. */
+struct cfg_listen {
+	char			*address;	/* numeric, as written */
+	uint16_t		 port;
+	bool			 dtls;
+	struct sockaddr_storage	 addr;		/* address + port */
+	socklen_t		 addrlen;
+};
+
+enum route_kind {
+	ROUTE_STATIC = 1,
+	ROUTE_HOOK,
+	ROUTE_BACKEND,
+};
+
+/* Bit for a method code (1..7) in cfg_route.methods. */
+#define ROUTE_METHOD(code)	(1u << (code))
+
+/* One `routes` entry. */
+struct cfg_route {
+	char		*path;		/* normalized: "/", "/a", "/a/b" */
+	size_t		 path_len;
+	enum route_kind	 kind;
+	unsigned	 methods;	/* ROUTE_METHOD() bits */
+
+	/* static */
+	char		*static_path;	/* absolute target path */
+	bool		 static_is_dir;	/* serves the tree beneath path */
+	int		 static_dirfd;	/* O_PATH fd: the directory, or the
+					   file's parent for a file target */
+	char		*static_name;	/* file target: its base name; NULL for
+					   directories */
+	bool		 writable;	/* PUT/DELETE enabled */
+	bool		 create_dirs;	/* PUT may create missing directories */
+	bool		 observe;	/* Observe (RFC 7641) enabled */
+	uint32_t	 block_size;	/* Block2 size: 16..1024, power of 2 */
+	uint64_t	 max_body_bytes; /* uploads above get 4.13 */
+
+	/* link-format attributes for /.well-known/core (RFC 6690) */
+	uint32_t	 max_age;	/* seconds (Max-Age option) */
+	char		*rt;		/* NULL when unset */
+	char		*if_;
+	char		*title;
+	int		 ct;		/* -1 when unset */
+
+	char		**allow;	/* "psk:...", "net:..." entries */
+	size_t		 nallow;
+	struct acl	*acl;		/* compiled allow; NULL: everyone */
+
+	const char	*src_file;	/* where the route was defined */
+	int		 src_line;
+};
+
+/* Extension to Content-Format mapping (`content_formats`). */
+struct cfg_ctype {
+	char		*ext;		/* without the dot, lower case */
+	uint16_t	 ct;
+};
+
+struct cfg_dtls {
+	char		*psk_file;	/* NULL when no DTLS */
+	char		*identity_hint;
+	char		**ciphers;
+	size_t		 nciphers;
+	uint32_t	 max_sessions;
+	uint32_t	 session_timeout_s;
+	uint32_t	 handshake_timeout_s;
+	struct psk_table *psk;		/* loaded from psk_file; NULL when
+					   no DTLS */
+};
+
+struct cfg {
+	atomic_uint		 refs;
+	char			*file;		/* config file as given */
+	char			*dir;		/* its directory (absolute) */
+
+	struct cfg_listen	*listen;
+	size_t			 nlisten;
+	uint32_t		 workers;	/* resolved: never 0 */
+	uint32_t		 rcvbuf_bytes;	/* SO_RCVBUF per socket */
+	uint32_t		 sndbuf_bytes;	/* SO_SNDBUF per socket */
+	uint32_t		 dedup_entries;	/* exchange cache bound/worker */
+	uint32_t		 exchange_lifetime_s; /* RFC 7252: 247 */
+	uint32_t		 max_observers;	/* total, per worker share */
+	uint32_t		 observe_con_every;
+	uint64_t		 max_body_bytes; /* default for routes */
+	enum log_level		 log_level;
+
+	struct cfg_route	*routes;
+	size_t			 nroutes;
+	struct cfg_ctype	*ctypes;	/* built-ins first, then config */
+	size_t			 nctypes;
+	struct route_table	*table;		/* compiled from routes */
+	struct linkfmt_entry	*links;		/* routes as links, in order */
+	size_t			 nlinks;
+
+	struct cfg_dtls		 dtls;
+};
+
+/*
+ * Called once per configuration error with a complete line
+ * "FILE:LINE: message" (no newline).
+ */
+typedef void cfg_err_fn(void *arg, const char *line);
+
+/*
+ * Load and validate the file at path.  Every error is reported through err
+ * (all of them, not only the first).  On success *out holds a snapshot with
+ * one reference.  Returns 0, -EINVAL when the file has errors, or another
+ * negative errno when it cannot be read.
+ */
+int	cfg_load(const char *path, struct cfg **out, cfg_err_fn *err,
+	    void *arg);
+
+/* Take / drop a reference.  The last unref frees everything; thread-safe. */
+struct cfg *cfg_ref(struct cfg *c);
+void	cfg_unref(struct cfg *c);
+
+/* Content-Format for a file name from its extension (octet-stream if none). */
+uint16_t cfg_ctype_for(const struct cfg *c, const char *name);
+
+#endif /* COAPD_CFG_H */

@@ -1,0 +1,388 @@
+/*
+ * daemon.c - start-up order, signals and reload (after Knot's
+ * server_reload(): build the new snapshot aside, swap on success, keep the
+ * old one on failure).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "adapt/cfg.h"
+#include "base/clock.h"
+#include "daemon/daemon.h"
+#include "adapt/dtls.h"
+#include "proto/fchange.h"
+#include "daemon/fwatch.h"
+#include "adapt/log.h"
+#include "base/net.h"
+#include "adapt/sd.h"
+#include "adapt/uring.h"
+#include "serve/worker.h"
+
+static void
+err_to_stderr(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", line);
+}
+
+static void
+err_to_log(void *arg, const char *line)
+{
+	unsigned	*n = arg;
+
+	(*n)++;
+	log_warnx("%s", line);
+}
+
+int
+coapd_check(const char *path)
+{
+	struct cfg	*c;
+	int		 r;
+
+	r = cfg_load(path, &c, err_to_stderr, NULL);
+	if (r != 0) {
+		if (r != -EINVAL)
+			fprintf(stderr, "%s: %s\n", path, strerror(-r));
+		return 1;
+	}
+	printf("%s: configuration OK\n", path);
+	cfg_unref(c);
+	return 0;
+}
+
+void
+coapd_version(void)
+{
+	char	 dtls[2048];
+
+	printf("coapd %s\n", COAPD_VERSION);
+	printf("liburing %s\n", uring_version());
+	dtls_describe(dtls, sizeof(dtls));
+	fputs(dtls, stdout);
+}
+
+/*
+ * SIGUSR1: one line of counters summed over the workers, so an operator
+ * (and the tests) can see the DTLS session table without a debugger.
+ */
+static void
+log_stats(const struct coapd *d)
+{
+	const struct metrics	*m;
+	uint64_t		 v[9] = { 0 };
+	unsigned		 w;
+
+	for (w = 0; w < d->nworkers; w++) {
+		m = worker_metrics(d->workers[w]);
+		v[0] += metrics_get(&m->rx);
+		v[1] += metrics_get(&m->tx);
+		v[2] += metrics_get(&m->requests);
+		v[3] += metrics_get(&m->dtls_sessions);
+		v[4] += metrics_get(&m->dtls_handshakes);
+		v[5] += metrics_get(&m->dtls_hvr_sent);
+		v[6] += metrics_get(&m->dtls_handshake_timeouts);
+		v[7] += metrics_get(&m->dtls_handshake_failures);
+		v[8] += metrics_get(&m->dtls_evicted);
+	}
+	log_info("stats, rx %llu, tx %llu, requests %llu, dtls_sessions %llu, "
+	    "dtls_handshakes %llu, dtls_hello_verify %llu, "
+	    "dtls_handshake_timeouts %llu, dtls_handshake_failures %llu, "
+	    "dtls_evicted %llu", (unsigned long long)v[0],
+	    (unsigned long long)v[1], (unsigned long long)v[2],
+	    (unsigned long long)v[3], (unsigned long long)v[4],
+	    (unsigned long long)v[5], (unsigned long long)v[6],
+	    (unsigned long long)v[7], (unsigned long long)v[8]);
+	/* Per worker: shows how the steering program spreads clients. */
+	for (w = 0; w < d->nworkers; w++) {
+		m = worker_metrics(d->workers[w]);
+		log_info("stats, worker %u, rx %llu, requests %llu", w,
+		    (unsigned long long)metrics_get(&m->rx),
+		    (unsigned long long)metrics_get(&m->requests));
+	}
+}
+
+static int
+bind_all(struct coapd *d)
+{
+	struct cfg	*c = d->cfg;
+	char		 a[NET_ADDRSTRLEN];
+	size_t		 l;
+	unsigned	 w;
+	int		 fd, got, r;
+
+	d->nfds = c->nlisten * d->nworkers;
+	d->fds = calloc(d->nfds, sizeof(*d->fds));
+	d->fd_dtls = calloc(d->nfds, sizeof(*d->fd_dtls));
+	if (d->fds == NULL || d->fd_dtls == NULL)
+		fatalx("out of memory");
+	for (l = 0; l < c->nlisten; l++) {
+		const struct cfg_listen *li = &c->listen[l];
+
+		net_addr_str((const struct sockaddr *)&li->addr, a, sizeof(a));
+		/*
+		 * The reuseport group's socket order is the bind order, and
+		 * the steering program returns an index into it: worker w
+		 * must own the w-th socket of every group.
+		 */
+		for (w = 0; w < d->nworkers; w++) {
+			fd = net_udp_bind((const struct sockaddr *)&li->addr,
+			    li->addrlen, (int)c->rcvbuf_bytes,
+			    (int)c->sndbuf_bytes, &got);
+			if (fd < 0) {
+				log_warnx("listen %s: %s", a, strerror(-fd));
+				return fd;
+			}
+			d->fds[l * d->nworkers + w] = fd;
+			d->fd_dtls[l * d->nworkers + w] = li->dtls;
+			if (w == 0 && got > 0 &&
+			    (unsigned)got < c->rcvbuf_bytes)
+				log_warnx("listen %s, receive buffer is %d "
+				    "bytes, not %u: raise net.core.rmem_max "
+				    "or run with CAP_NET_ADMIN", a, got,
+				    c->rcvbuf_bytes);
+		}
+		r = net_reuseport_steer(d->fds[l * d->nworkers], d->nworkers);
+		if (r < 0)
+			log_warnx("listen %s, cannot steer clients by address "
+			    "(%s): the kernel's 4-tuple hash is used", a,
+			    strerror(-r));
+	}
+	return 0;
+}
+
+static int
+start_workers(struct coapd *d)
+{
+	char	 err[320];
+	int	 fds[WORKER_MAX_SOCKS];
+	bool	 dtls[WORKER_MAX_SOCKS];
+	size_t	 l, nl = d->cfg->nlisten;
+	unsigned w;
+	int	 r;
+
+	if (nl > WORKER_MAX_SOCKS) {
+		log_warnx("%zu listen entries, at most %d", nl,
+		    WORKER_MAX_SOCKS);
+		return -E2BIG;
+	}
+	d->workers = calloc(d->nworkers, sizeof(*d->workers));
+	if (d->workers == NULL)
+		return -ENOMEM;
+	for (w = 0; w < d->nworkers; w++) {
+		for (l = 0; l < nl; l++) {
+			fds[l] = d->fds[l * d->nworkers + w];
+			dtls[l] = d->fd_dtls[l * d->nworkers + w];
+		}
+		r = worker_start(&d->workers[w], w, d->cfg, &d->env, fds, dtls, nl, err,
+		    sizeof(err));
+		if (r != 0) {
+			log_warnx("%s", err);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static bool
+listen_same(const struct cfg *a, const struct cfg *b)
+{
+	size_t	 i;
+
+	if (a->nlisten != b->nlisten || a->workers != b->workers)
+		return false;
+	for (i = 0; i < a->nlisten; i++)
+		if (a->listen[i].addrlen != b->listen[i].addrlen ||
+		    a->listen[i].dtls != b->listen[i].dtls ||
+		    memcmp(&a->listen[i].addr, &b->listen[i].addr,
+		    a->listen[i].addrlen) != 0)
+			return false;
+	return true;
+}
+
+static void
+reload(struct coapd *d)
+{
+	struct cfg	*c, *old;
+	unsigned	 nerr = 0, w;
+	char		 status[128];
+	int		 r;
+
+	sd_reloading();
+	log_info("reloading %s", d->conf_path);
+	r = cfg_load(d->conf_path, &c, err_to_log, &nerr);
+	if (r != 0) {
+		log_warnx("reload failed (%s%s), keeping the running "
+		    "configuration", r == -EINVAL ? "configuration errors" :
+		    strerror(-r), "");
+		sd_ready("reload failed, running the previous configuration");
+		return;
+	}
+	if (!listen_same(d->cfg, c))
+		log_warnx("reload: listen and workers cannot change while "
+		    "running; restart coapd to apply them");
+	log_set_level(c->log_level);
+	for (w = 0; w < d->nworkers; w++)
+		worker_set_cfg(d->workers[w], c);
+	old = d->cfg;
+	d->cfg = c;
+	cfg_unref(old);
+	if (d->fw != NULL)
+		fwatch_set_cfg(d->fw, c);
+	snprintf(status, sizeof(status), "reloaded, %zu routes",
+	    c->nroutes);
+	log_info("%s", status);
+	sd_ready(status);
+}
+
+static void
+shutdown_all(struct coapd *d)
+{
+	unsigned	 w;
+	size_t		 i;
+
+	for (w = 0; w < d->nworkers && d->workers != NULL; w++)
+		if (d->workers[w] != NULL)
+			worker_stop(d->workers[w]);
+	for (w = 0; w < d->nworkers && d->workers != NULL; w++)
+		if (d->workers[w] != NULL)
+			worker_join(d->workers[w]);
+	for (i = 0; i < d->nfds; i++)
+		if (d->fds[i] > 0)
+			close(d->fds[i]);
+	free(d->workers);
+	fwatch_free(d->fw);
+	free(d->fds);
+	free(d->fd_dtls);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	cfg_unref(d->cfg);
+}
+
+/*
+ * Hand a due batch of file changes to every worker: the generation first,
+ * so the file caches are stale before any observer is notified.
+ */
+static void
+files_changed(struct coapd *d)
+{
+	struct fchange	*c;
+	unsigned	 w;
+
+	if (d->fw == NULL ||
+	    (c = fwatch_take(d->fw, clock_now_ns())) == NULL)
+		return;
+	atomic_fetch_add_explicit(&d->file_gen, 1, memory_order_release);
+	for (w = 0; w < d->nworkers; w++)
+		worker_post_change(d->workers[w], c);
+	fchange_unref(c);
+}
+
+int
+coapd_run(const char *path)
+{
+	struct coapd		 d;
+	struct signalfd_siginfo	 si;
+	struct pollfd		 pfd[2];
+	sigset_t		 set;
+	uint64_t		 wd_usec;
+	char			 status[128];
+	int			 r, timeout_ms, fw_ms, status_code = 0;
+	bool			 run = true;
+
+	memset(&d, 0, sizeof(d));
+	d.conf_path = path;
+	d.sigfd = -1;
+	d.env.file_gen = &d.file_gen;
+	log_init(LOG_LVL_INFO, "coapd");
+	r = cfg_load(path, &d.cfg, err_to_stderr, NULL);
+	if (r != 0) {
+		if (r != -EINVAL)
+			fprintf(stderr, "%s: %s\n", path, strerror(-r));
+		return 1;
+	}
+	log_set_level(d.cfg->log_level);
+	d.nworkers = d.cfg->workers;
+
+	/* Signals are read from a signalfd by this thread only. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((d.sigfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+
+	if (bind_all(&d) != 0 || start_workers(&d) != 0) {
+		shutdown_all(&d);
+		return 1;
+	}
+	snprintf(status, sizeof(status), "serving %zu routes with %u "
+	    "workers", d.cfg->nroutes, d.nworkers);
+	log_info("coapd %s started, %s", COAPD_VERSION, status);
+	sd_ready(status);
+
+	/* File changes: the caches' generation and Observe (fwatch.h). */
+	if ((r = fwatch_new(&d.fw)) == 0)
+		fwatch_set_cfg(d.fw, d.cfg);
+	else
+		log_warnx("inotify unavailable (%s): file changes are seen "
+		    "within a second, observers are not notified",
+		    strerror(-r));
+
+	wd_usec = sd_watchdog_usec();
+	timeout_ms = wd_usec ? (int)(wd_usec / 2000) : -1;
+	pfd[0].fd = d.sigfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = -1;
+	pfd[1].events = POLLIN;
+	while (run) {
+		/* fwatch_set_cfg() on reload may change the descriptor. */
+		pfd[1].fd = d.fw != NULL ? fwatch_fd(d.fw) : -1;
+		fw_ms = d.fw != NULL ?
+		    fwatch_timeout_ms(d.fw, clock_now_ns()) : -1;
+		r = poll(pfd, 2, fw_ms >= 0 && (timeout_ms < 0 ||
+		    fw_ms < timeout_ms) ? fw_ms : timeout_ms);
+		if (wd_usec)
+			sd_watchdog_ping();
+		if (r > 0 && (pfd[1].revents & POLLIN)) {
+			fwatch_read(d.fw, clock_now_ns());
+			/*
+			 * Caches go stale at once; only the notifications
+			 * to observers wait for the coalescing window.
+			 */
+			atomic_fetch_add_explicit(&d.file_gen, 1,
+			    memory_order_release);
+		}
+		files_changed(&d);
+		if (r <= 0 || !(pfd[0].revents & POLLIN))
+			continue;
+		if (read(d.sigfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload(&d);
+			break;
+		case SIGUSR1:
+			log_stats(&d);
+			break;
+		case SIGINT:
+		case SIGTERM:
+			log_info("signal %d, shutting down", si.ssi_signo);
+			run = false;
+			break;
+		}
+	}
+	sd_stopping();
+	shutdown_all(&d);
+	log_info("stopped");
+	return status_code;
+}

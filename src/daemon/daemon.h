@@ -1,0 +1,45 @@
+/*
+ * daemon.h - the process: start-up order, sockets, workers, signals,
+ * reload.  main.c only parses argv and calls these.
+ */
+#ifndef COAPD_DAEMON_H
+#define COAPD_DAEMON_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "serve/handler.h"
+
+struct fwatch;
+struct worker;
+
+/* Everything the process owns. */
+struct coapd {
+	const char	 *conf_path;
+	struct cfg	 *cfg;		/* current snapshot (main's ref) */
+	int		 *fds;		/* [listen * nworkers + worker] */
+	bool		 *fd_dtls;
+	size_t		  nfds;
+	struct worker	**workers;
+	unsigned	  nworkers;
+	int		  sigfd;
+	atomic_uint_least64_t file_gen;	/* see struct h_env */
+	struct h_env	  env;		/* lent to every worker */
+	struct fwatch	 *fw;		/* inotify watcher; NULL without */
+};
+
+/*
+ * `coapd -t`: load and check the file, print "FILE: configuration OK" on
+ * stdout or every error as "FILE:LINE: message" on stderr.
+ * Returns the exit status (0 or 1).
+ */
+int	coapd_check(const char *path);
+
+/* Run in the foreground until SIGINT/SIGTERM.  Returns the exit status. */
+int	coapd_run(const char *path);
+
+/* Print the version and compiled-in features (`coapd -V`). */
+void	coapd_version(void);
+
+#endif /* COAPD_DAEMON_H */

@@ -1,0 +1,273 @@
+/*
+ * observe.c - a worker's observer registry (RFC 7641).  See observe.h.
+ *
+ * Observers are allocated one by one at registration (rare, not on the
+ * hot path) and indexed by a compact pointer array; removal moves the last
+ * entry into the hole.  Lookups scan: the registry is bounded by the
+ * worker's share of max_observers, and only registrations, ACKs and RSTs
+ * look up.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "proto/observe.h"
+
+void
+observe_reg_init(struct observe_reg *r, unsigned limit)
+{
+	memset(r, 0, sizeof(*r));
+	r->limit = limit;
+}
+
+static void
+observer_free(struct observer *o)
+{
+	free(o->con_buf);
+	free(o);
+}
+
+void
+observe_reg_fini(struct observe_reg *r)
+{
+	unsigned	 i;
+
+	for (i = 0; i < r->n; i++)
+		observer_free(r->v[i]);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+observe_set_limit(struct observe_reg *r, unsigned limit)
+{
+	r->limit = limit;
+}
+
+uint64_t
+observe_path_hash(const char *const *parts, size_t n)
+{
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+	bool		 slash = false;
+	size_t		 i;
+	const char	*p;
+
+	for (i = 0; i < n; i++) {
+		/* A '/' between parts, folded into any run around it. */
+		if (i > 0)
+			slash = true;
+		for (p = parts[i]; *p != '\0'; p++) {
+			if (*p == '/') {
+				slash = true;
+				continue;
+			}
+			if (slash) {
+				h ^= '/';
+				h *= 0x100000001b3ULL;
+				slash = false;
+			}
+			h ^= (uint8_t)*p;
+			h *= 0x100000001b3ULL;
+		}
+	}
+	return h;
+}
+
+/* Same address and port (scope and flow label do not name a client). */
+static bool
+peer_eq(const struct sockaddr_storage *a, socklen_t alen,
+    const struct sockaddr *b, socklen_t blen)
+{
+	const struct sockaddr_in	*a4, *b4;
+	const struct sockaddr_in6	*a6, *b6;
+
+	if (a->ss_family != b->sa_family || alen != blen)
+		return false;
+	if (b->sa_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)(const void *)a;
+		b4 = (const struct sockaddr_in *)(const void *)b;
+		return a4->sin_port == b4->sin_port &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	}
+	if (b->sa_family == AF_INET6) {
+		a6 = (const struct sockaddr_in6 *)(const void *)a;
+		b6 = (const struct sockaddr_in6 *)(const void *)b;
+		return a6->sin6_port == b6->sin6_port &&
+		    memcmp(&a6->sin6_addr, &b6->sin6_addr,
+		    sizeof(a6->sin6_addr)) == 0;
+	}
+	return memcmp(a, b, blen) == 0;
+}
+
+struct observer *
+observe_find(struct observe_reg *r, unsigned sock,
+    const struct sockaddr *peer, socklen_t peerlen, const uint8_t *token,
+    uint8_t tkl)
+{
+	struct observer	*o;
+	unsigned	 i;
+
+	for (i = 0; i < r->n; i++) {
+		o = r->v[i];
+		if (o->sock == sock && o->tkl == tkl &&
+		    memcmp(o->token, token, tkl) == 0 &&
+		    peer_eq(&o->peer, o->peerlen, peer, peerlen))
+			return o;
+	}
+	return NULL;
+}
+
+struct observer *
+observe_add(struct observe_reg *r, const struct sockaddr *peer,
+    socklen_t peerlen, unsigned sock, const uint8_t *token, uint8_t tkl,
+    const char *path, size_t path_len, uint64_t fshash, uint32_t seq0)
+{
+	struct observer	 *o, **v;
+	unsigned	  cap;
+
+	if (path_len >= OBSERVE_PATH_MAX || tkl > sizeof(o->token) ||
+	    peerlen > (socklen_t)sizeof(o->peer))
+		return NULL;
+	if ((o = observe_find(r, sock, peer, peerlen, token, tkl)) != NULL) {
+		/*
+		 * RFC 7641 §4.1: a re-registration replaces the old one;
+		 * the sequence keeps growing so the client's freshness
+		 * check (§3.4) accepts what follows.
+		 */
+		memcpy(o->path, path, path_len);
+		o->path[path_len] = '\0';
+		o->path_len = path_len;
+		o->fshash = fshash;
+		o->sock = sock;
+		o->ending = false;
+		return o;
+	}
+	if (r->n >= r->limit)
+		return NULL;
+	if (r->n == r->cap) {
+		cap = r->cap == 0 ? 16 : r->cap * 2;
+		if ((v = realloc(r->v, cap * sizeof(*v))) == NULL)
+			return NULL;
+		r->v = v;
+		r->cap = cap;
+	}
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return NULL;
+	memcpy(&o->peer, peer, peerlen);
+	o->peerlen = peerlen;
+	o->sock = sock;
+	memcpy(o->token, token, tkl);
+	o->tkl = tkl;
+	memcpy(o->path, path, path_len);
+	o->path[path_len] = '\0';
+	o->path_len = path_len;
+	o->fshash = fshash;
+	o->seq = seq0 & OBSERVE_SEQ_MASK;
+	o->idx = r->n;
+	r->v[r->n++] = o;
+	return o;
+}
+
+void
+observe_remove(struct observe_reg *r, struct observer *o)
+{
+	unsigned	 i = o->idx;
+
+	if (i >= r->n || r->v[i] != o)
+		return;
+	r->v[i] = r->v[--r->n];
+	r->v[i]->idx = i;
+	observer_free(o);
+}
+
+struct observer *
+observe_by_mid(struct observe_reg *r, unsigned sock,
+    const struct sockaddr *peer, socklen_t peerlen, uint16_t mid)
+{
+	struct observer	*o;
+	unsigned	 i;
+
+	for (i = 0; i < r->n; i++) {
+		o = r->v[i];
+		if (o->sock == sock && ((o->con_pending && o->con_mid == mid) ||
+		    o->last_mid == mid) &&
+		    peer_eq(&o->peer, o->peerlen, peer, peerlen))
+			return o;
+	}
+	return NULL;
+}
+
+uint32_t
+observe_next_seq(struct observer *o)
+{
+	o->seq = (o->seq + 1) & OBSERVE_SEQ_MASK;
+	return o->seq;
+}
+
+bool
+observe_want_con(const struct observer *o, uint64_t now_ns,
+    unsigned con_every)
+{
+	if (o->con_pending)
+		return true;
+	if (con_every <= 1 || o->since_con + 1 >= con_every)
+		return true;
+	return now_ns - o->last_con_ns >= OBSERVE_CON_INTERVAL_NS;
+}
+
+int
+observe_sent(struct observer *o, uint16_t mid, bool con, const uint8_t *buf,
+    size_t len, uint64_t now_ns, uint32_t rnd)
+{
+	o->last_mid = mid;
+	if (!con) {
+		o->since_con++;
+		return 0;
+	}
+	o->since_con = 0;
+	o->last_con_ns = now_ns;
+	if (len > OBSERVE_MSG_MAX) {
+		o->con_pending = false;
+		return -EMSGSIZE;
+	}
+	/* Sized for the largest datagram once, then reused. */
+	if (o->con_buf == NULL &&
+	    (o->con_buf = malloc(OBSERVE_MSG_MAX)) == NULL) {
+		o->con_pending = false;
+		return -ENOMEM;
+	}
+	memcpy(o->con_buf, buf, len);
+	o->con_len = len;
+	o->con_mid = mid;
+	if (!o->con_pending) {
+		/* RFC 7252 §4.8: [ACK_TIMEOUT, ACK_TIMEOUT * 1.5). */
+		o->timeout_ns = OBSERVE_ACK_TIMEOUT_NS +
+		    (uint64_t)((OBSERVE_ACK_TIMEOUT_NS / 2) *
+		    ((double)rnd / 4294967296.0));
+		o->retx = 0;
+	}
+	o->con_pending = true;
+	o->next_tx_ns = now_ns + o->timeout_ns;
+	return 0;
+}
+
+void
+observe_acked(struct observer *o)
+{
+	o->con_pending = false;
+}
+
+enum observe_due
+observe_due(struct observer *o, uint64_t now_ns)
+{
+	if (!o->con_pending || now_ns < o->next_tx_ns)
+		return OBSERVE_IDLE;
+	/* RFC 7252 §4.2: at most MAX_RETRANSMIT, doubling the timeout. */
+	if (o->retx >= OBSERVE_MAX_RETRANSMIT)
+		return OBSERVE_GIVE_UP;
+	o->retx++;
+	o->timeout_ns *= 2;
+	o->next_tx_ns = now_ns + o->timeout_ns;
+	return OBSERVE_RESEND;
+}

@@ -1,0 +1,352 @@
+/*
+ * notify.c - Observe (RFC 7641) in a worker's engine.  See notify.h.
+ *
+ * A notification is the answer to a GET of the observed path, made by the
+ * route's handler now, exactly as a client's GET would be answered: the
+ * same code, ETag, Content-Format and, with Block2, the first block only
+ * (RFC 7641 §3.5 with RFC 7959 §3.4: the client fetches the rest).  Nothing
+ * is sent when code and ETag equal what the client was last told, so a
+ * burst of inotify events, or a hash collision, costs no datagram.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "proto/acl.h"
+#include "proto/block.h"
+#include "base/clock.h"
+#include "proto/coap_msg.h"
+#include "serve/dispatch.h"
+#include "proto/fchange.h"
+#include "serve/handler.h"
+#include "serve/notify.h"
+#include "proto/observe.h"
+#include "proto/route.h"
+
+static uint32_t
+notify_rnd(struct dispatch *d)
+{
+	uint32_t x = d->rnd;
+
+	/* xorshift32: jitter for retransmission timers, not a secret. */
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	d->rnd = x != 0 ? x : 0x9e3779b9u;
+	return d->rnd;
+}
+
+static unsigned
+notify_share(const struct cfg *c)
+{
+	unsigned w = c->workers > 0 ? c->workers : 1;
+
+	/* max_observers is for all workers together; round up. */
+	return (c->max_observers + w - 1) / w;
+}
+
+void
+notify_init(struct dispatch *d, uint32_t seed)
+{
+	observe_reg_init(&d->obs, notify_share(d->cfg));
+	d->rnd = seed | 1;
+}
+
+void
+notify_fini(struct dispatch *d)
+{
+	observe_reg_fini(&d->obs);
+}
+
+void
+notify_set_cfg(struct dispatch *d)
+{
+	observe_set_limit(&d->obs, notify_share(d->cfg));
+}
+
+static const struct coap_opt *
+resp_opt(const struct coap_resp *r, uint16_t num)
+{
+	unsigned i;
+
+	for (i = 0; i < r->nopts; i++)
+		if (r->opts[i].num == num)
+			return &r->opts[i];
+	return NULL;
+}
+
+/* Remember the code and ETag the client was last told. */
+static void
+notify_note_state(struct observer *o, const struct coap_resp *r)
+{
+	const struct coap_opt *et = resp_opt(r, COAP_OPT_ETAG);
+
+	o->code = r->code;
+	o->etaglen = 0;
+	if (et != NULL && et->len <= OBSERVE_ETAG_MAX) {
+		memcpy(o->etag, et->val, et->len);
+		o->etaglen = (uint8_t)et->len;
+	}
+}
+
+static bool
+notify_same_state(const struct observer *o, const struct coap_resp *r)
+{
+	const struct coap_opt *et = resp_opt(r, COAP_OPT_ETAG);
+	size_t len = et != NULL ? et->len : 0;
+
+	return o->code == r->code && o->etaglen == len &&
+	    (len == 0 || memcmp(o->etag, et->val, len) == 0);
+}
+
+/* RFC 7641 §3.2, §4.2: only a success keeps (or starts) an observation. */
+static bool
+notify_code_observable(uint8_t code)
+{
+	return code == COAP_CONTENT || code == COAP_VALID;
+}
+
+void
+notify_request(struct dispatch *d, const struct dispatch_peer *p,
+    const struct coap_msg *m, const struct cfg_route *rt, const char *rest,
+    uint64_t now_ns)
+{
+	const struct coap_opt *oo;
+	struct observer *o;
+	struct block_opt b;
+	const char *parts[2];
+	uint64_t h;
+	uint32_t v;
+	bool has_block;
+
+	if (m->code != COAP_GET ||
+	    (oo = coap_msg_opt(m, COAP_OPT_OBSERVE)) == NULL ||
+	    coap_opt_uint(oo, &v) != 0)
+		return;
+	o = observe_find(&d->obs, p->sock, p->addr, p->addrlen, m->token,
+	    m->tkl);
+	/* RFC 7641 §3.6: Observe 1 deregisters; the GET is answered. */
+	if (v == 1 || !notify_code_observable(d->resp.code)) {
+		if (o != NULL)
+			observe_remove(&d->obs, o);
+		return;
+	}
+	if (v != 0 || !rt->observe || rt->kind != ROUTE_STATIC)
+		return;
+	/*
+	 * RFC 7959 §3.4: the blocks after the first are fetched without
+	 * registering; a GET of a later block with Observe registers
+	 * nothing either.
+	 */
+	has_block = block_opt_get(m, COAP_OPT_BLOCK2, &b) == 0;
+	if (has_block && b.num != 0)
+		return;
+	parts[0] = rt->static_path;
+	parts[1] = rest != NULL ? rest : "";
+	h = observe_path_hash(parts, rt->static_is_dir ? 2 : 1);
+	/*
+	 * RFC 7641 §4.4: the first sequence number comes from a clock, so
+	 * a re-registration after a restart still looks fresh.
+	 */
+	o = observe_add(&d->obs, p->addr, p->addrlen, p->sock, m->token,
+	    m->tkl, d->path, strlen(d->path), h,
+	    (uint32_t)(now_ns >> 20));
+	if (o == NULL)
+		return;		/* full: answered without Observe */
+	o->has_block = has_block;
+	o->szx = has_block ? b.szx : 0;
+	/* Kept to check the route's `allow` again at each notification. */
+	o->has_psk_id = p->psk_identity != NULL &&
+	    strlen(p->psk_identity) <= OBSERVE_PSK_ID_MAX;
+	if (o->has_psk_id)
+		memcpy(o->psk_id, p->psk_identity,
+		    strlen(p->psk_identity) + 1);
+	if (coap_resp_opt_uint(&d->resp, COAP_OPT_OBSERVE,
+	    observe_next_seq(o)) != 0) {
+		observe_remove(&d->obs, o);
+		return;
+	}
+	notify_note_state(o, &d->resp);
+	if (o->last_con_ns == 0)
+		o->last_con_ns = now_ns;
+}
+
+bool
+notify_reply(struct dispatch *d, const struct dispatch_peer *p,
+    const struct coap_msg *m)
+{
+	struct observer *o;
+
+	o = observe_by_mid(&d->obs, p->sock, p->addr, p->addrlen, m->mid);
+	if (o == NULL)
+		return false;
+	/*
+	 * RFC 7641 §3.6, §4.5: an RST to a notification ends the
+	 * observation; an ACK to the last one of an ended observation
+	 * (a final error notification) lets it go.
+	 */
+	if (m->type == COAP_TYPE_RST || o->ending) {
+		observe_remove(&d->obs, o);
+		return true;
+	}
+	if (o->con_pending && o->con_mid == m->mid)
+		observe_acked(o);
+	return true;
+}
+
+/* The answer to a GET of o's path, made now in d->resp. */
+static void
+notify_render(struct dispatch *d, struct observer *o, uint64_t now_ns)
+{
+	const struct handler_ops *ops = NULL;
+	const struct cfg_route *rt;
+	struct coap_msg *m = &d->msg;
+	struct h_req req;
+	const char *rest = NULL;
+	uint32_t v;
+	int s;
+
+	coap_resp_init(&d->resp, d->payload, sizeof(d->payload));
+	rt = route_match(d->cfg->table, o->path, o->path_len, &rest);
+	if (rt != NULL)
+		ops = handler_for(rt->kind);
+	if (rt == NULL || !rt->observe || ops == NULL) {
+		/* Gone with a reload: the resource is no more. */
+		d->resp.code = COAP_NOT_FOUND;
+		return;
+	}
+	/* A reload may have taken the client's right away: 4.01/4.03. */
+	switch (acl_check(rt->acl, o->has_psk_id ? o->psk_id : NULL,
+	    (const struct sockaddr *)&o->peer, o->peerlen)) {
+	case ACL_ALLOW:
+		break;
+	case ACL_UNAUTHORIZED:
+		d->resp.code = COAP_UNAUTHORIZED;
+		return;
+	case ACL_FORBIDDEN:
+		d->resp.code = COAP_FORBIDDEN;
+		return;
+	}
+	memset(m, 0, sizeof(*m));
+	m->type = COAP_TYPE_CON;
+	m->code = COAP_GET;
+	memcpy(m->token, o->token, o->tkl);
+	m->tkl = o->tkl;
+	if (o->has_block) {
+		/* The block size the client registered with. */
+		v = block_opt_encode(0, false, o->szx);
+		d->obs_blk[0] = (uint8_t)v;
+		m->opts[0].num = COAP_OPT_BLOCK2;
+		m->opts[0].len = v != 0 ? 1 : 0;
+		m->opts[0].val = d->obs_blk;
+		m->nopts = 1;
+	}
+	memcpy(d->path, o->path, o->path_len + 1);
+	memset(&req, 0, sizeof(req));
+	req.msg = m;
+	req.cfg = d->cfg;
+	req.route = rt;
+	req.path = d->path;
+	req.path_len = o->path_len;
+	req.rest = rest;
+	req.peer = (const struct sockaddr *)&o->peer;
+	req.peerlen = o->peerlen;
+	req.psk_identity = o->has_psk_id ? o->psk_id : NULL;
+	req.now_ns = now_ns;
+	req.hstate = (unsigned)rt->kind < DISPATCH_KINDS ?
+	    d->hstate[rt->kind] : NULL;
+	s = ops->start(&req, &d->resp);
+	if (s < 0 || s == H_PENDING) {
+		coap_resp_init(&d->resp, d->payload, sizeof(d->payload));
+		d->resp.code = COAP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+static void
+notify_emit(struct dispatch *d, const struct observer *o, const uint8_t *buf,
+    size_t len)
+{
+	struct dispatch_peer p;
+
+	if (d->emit == NULL)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.addr = (const struct sockaddr *)&o->peer;
+	p.addrlen = o->peerlen;
+	p.psk_identity = o->has_psk_id ? o->psk_id : NULL;
+	p.sock = o->sock;
+	d->emit(d->emit_arg, &p, buf, len);
+}
+
+/* Tell o the current state of its resource, if it changed. */
+static void
+notify_one(struct dispatch *d, struct observer *o, uint64_t now_ns)
+{
+	uint8_t buf[COAP_MAX_MSG];
+	bool con, last;
+	uint16_t mid;
+	ssize_t n;
+
+	notify_render(d, o, now_ns);
+	if (notify_same_state(o, &d->resp))
+		return;
+	/*
+	 * RFC 7641 §3.2, §4.2: an error ends the observation; it carries
+	 * no Observe option and goes confirmable, so the client surely
+	 * hears that it ended (the observer is kept until the ACK).
+	 */
+	last = !notify_code_observable(d->resp.code);
+	if (!last && coap_resp_opt_uint(&d->resp, COAP_OPT_OBSERVE,
+	    observe_next_seq(o)) != 0)
+		last = true;
+	con = last || observe_want_con(o, now_ns,
+	    d->cfg->observe_con_every);
+	mid = d->next_mid++;
+	n = coap_resp_encode(&d->resp, buf, sizeof(buf),
+	    con ? COAP_TYPE_CON : COAP_TYPE_NON, mid, o->token, o->tkl);
+	if (n < 0) {
+		observe_remove(&d->obs, o);
+		return;
+	}
+	notify_emit(d, o, buf, (size_t)n);
+	notify_note_state(o, &d->resp);
+	o->ending = last;
+	if (observe_sent(o, mid, con, buf, (size_t)n, now_ns,
+	    notify_rnd(d)) != 0)
+		observe_remove(&d->obs, o);
+}
+
+void
+notify_changed(struct dispatch *d, const struct fchange *c, uint64_t now_ns)
+{
+	struct observer *o;
+	unsigned i;
+
+	/* Backwards: a removal moves the last observer into the hole. */
+	for (i = d->obs.n; i-- > 0;) {
+		o = d->obs.v[i];
+		if (!o->ending && fchange_has(c, o->fshash))
+			notify_one(d, o, now_ns);
+	}
+}
+
+void
+notify_sweep(struct dispatch *d, uint64_t now_ns)
+{
+	struct observer *o;
+	unsigned i;
+
+	for (i = d->obs.n; i-- > 0;) {
+		o = d->obs.v[i];
+		switch (observe_due(o, now_ns)) {
+		case OBSERVE_RESEND:
+			notify_emit(d, o, o->con_buf, o->con_len);
+			break;
+		case OBSERVE_GIVE_UP:
+			/* RFC 7641 §4.5: the client is gone. */
+			observe_remove(&d->obs, o);
+			break;
+		case OBSERVE_IDLE:
+			break;
+		}
+	}
+}
