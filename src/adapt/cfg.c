@@ -306,6 +306,13 @@ static const struct opt top_opts[] = {
 	{ .name = "exchange_lifetime_s", .type = OPT_INT,
 	  FLD(struct cfg, exchange_lifetime_s),
 	  .min = 1, .max = 86400, .def = 247 },
+	/* RFC 7252 §5.2.2: an empty ACK before the client's ACK_TIMEOUT */
+	{ .name = "separate_after_ms", .type = OPT_INT,
+	  FLD(struct cfg, separate_after_ms),
+	  .min = 0, .max = 60000, .def = 1000 },
+	{ .name = "max_separate", .type = OPT_INT,
+	  FLD(struct cfg, max_separate),
+	  .min = 1, .max = 1 << 20, .def = 256 },
 	{ .name = "max_observers", .type = OPT_INT,
 	  FLD(struct cfg, max_observers),
 	  .min = 0, .max = 1 << 20, .def = 1024 },

@@ -103,6 +103,9 @@ struct cfg {
 	uint32_t		 sndbuf_bytes;	/* SO_SNDBUF per socket */
 	uint32_t		 dedup_entries;	/* exchange cache bound/worker */
 	uint32_t		 exchange_lifetime_s; /* RFC 7252: 247 */
+	uint32_t		 separate_after_ms; /* empty ACK, then a
+						   separate response */
+	uint32_t		 max_separate;	/* pending exchanges/worker */
 	uint32_t		 max_observers;	/* total, per worker share */
 	uint32_t		 observe_con_every;
 	uint64_t		 max_body_bytes; /* default for routes */

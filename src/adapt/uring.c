@@ -271,6 +271,30 @@ uring_poll_multishot(struct uring *u, int fd, uint64_t ud)
 }
 
 int
+uring_poll_once(struct uring *u, int fd, unsigned events, uint64_t ud)
+{
+	struct io_uring_sqe	*sqe;
+
+	if ((sqe = get_sqe(u)) == NULL)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, fd, events);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int
+uring_poll_cancel(struct uring *u, uint64_t ud)
+{
+	struct io_uring_sqe	*sqe;
+
+	if ((sqe = get_sqe(u)) == NULL)
+		return -EBUSY;
+	io_uring_prep_poll_remove(sqe, ud);
+	io_uring_sqe_set_data64(sqe, URING_UD_IGNORE);
+	return 0;
+}
+
+int
 uring_tick(struct uring *u, uint64_t interval_ns, uint64_t ud)
 {
 	struct io_uring_sqe	*sqe;

@@ -70,6 +70,19 @@ int	uring_sendto(struct uring *u, unsigned slot, const void *buf,
 int	uring_poll_multishot(struct uring *u, int fd, uint64_t ud);
 
 /*
+ * Queue a one-shot poll for events (POLLIN, POLLOUT) on fd; its
+ * completion's res is the revents mask or a negative errno.
+ */
+int	uring_poll_once(struct uring *u, int fd, unsigned events, uint64_t ud);
+/*
+ * Cancel the poll submitted with ud; it then completes with -ECANCELED
+ * (or has already completed).  The removal's own completion carries
+ * URING_UD_IGNORE.
+ */
+int	uring_poll_cancel(struct uring *u, uint64_t ud);
+#define URING_UD_IGNORE	0
+
+/*
  * Post an event with ud every interval_ns, from one multishot timeout
  * (kernel 6.4+).  The event's res is -ETIME; if it is -EINVAL the kernel
  * lacks multishot timeouts and the caller must wait with a timeout.

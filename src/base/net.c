@@ -202,3 +202,22 @@ net_steer_index(const struct sockaddr *peer, unsigned nsocks)
 	}
 	return ((a * STEER_MUL) >> 16) % nsocks;
 }
+
+bool
+net_addr_same(const struct sockaddr *a, socklen_t alen,
+    const struct sockaddr *b, socklen_t blen)
+{
+	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
+	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
+
+	if (alen != blen || a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET)
+		return a4->sin_port == b4->sin_port &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	if (a->sa_family == AF_INET6)
+		return a6->sin6_port == b6->sin6_port &&
+		    a6->sin6_scope_id == b6->sin6_scope_id &&
+		    memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0;
+	return memcmp(a, b, alen) == 0;
+}

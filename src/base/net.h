@@ -26,6 +26,13 @@ const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 bool	net_addr_is_loopback(const struct sockaddr *sa);
 
 /*
+ * The same endpoint: family, address, port and, for IPv6, the scope id
+ * (fe80::1%eth0 is not fe80::1%eth1).
+ */
+bool	net_addr_same(const struct sockaddr *a, socklen_t alen,
+	    const struct sockaddr *b, socklen_t blen);
+
+/*
  * Create a non-blocking UDP socket bound to addr with SO_REUSEPORT,
  * IPV6_V6ONLY off for "::", the given buffer sizes (SO_RCVBUFFORCE when
  * permitted, else SO_RCVBUF clamped by net.core.rmem_max; the size reached

@@ -300,6 +300,7 @@ coapd_run(const char *path)
 	d.conf_path = path;
 	d.sigfd = -1;
 	d.env.file_gen = &d.file_gen;
+	handler_table_init(&d.env);
 	log_init(LOG_LVL_INFO, "coapd");
 	r = cfg_load(path, &d.cfg, err_to_stderr, NULL);
 	if (r != 0) {

@@ -34,6 +34,16 @@ struct metrics {
 	atomic_uint_least64_t	 resp_class[6];	/* responses by class */
 	atomic_uint_least64_t	 drops[DROP_REASONS];
 
+	/* pending exchanges (xch.c) */
+	atomic_uint_least64_t	 xch_started;
+	atomic_uint_least64_t	 xch_busy;	/* max_separate reached */
+	atomic_uint_least64_t	 xch_empty_acks;
+	atomic_uint_least64_t	 xch_separate;	/* separate responses */
+	atomic_uint_least64_t	 xch_retransmits;
+	atomic_uint_least64_t	 xch_gave_up;	/* never ACKed */
+	atomic_uint_least64_t	 xch_rejected;	/* RST to a separate */
+	atomic_uint_least64_t	 xch_cancelled;
+
 	/* DTLS (dtls.c) */
 	atomic_uint_least64_t	 dtls_sessions;	/* gauge: sessions held */
 	atomic_uint_least64_t	 dtls_handshakes; /* completed */

@@ -13,12 +13,13 @@
 #include "proto/linkfmt.h"
 #include "serve/notify.h"
 #include "proto/route.h"
+#include "serve/xch.h"
 
 #define WELLKNOWN	"/.well-known/core"
 
 int
 dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
-    const struct h_env *env, uint32_t seed)
+    const struct h_env *env, const struct h_svc *svc, uint32_t seed)
 {
 	const struct handler_ops	*ops;
 	int				 k;
@@ -26,15 +27,17 @@ dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
 	memset(d, 0, sizeof(*d));
 	d->cfg = c;
 	d->m = m;
+	d->env = env;
 	d->next_mid = (uint16_t)seed;
+	d->xnext_ns = UINT64_MAX;
 	d->xc = exchange_cache_new(c->dedup_entries,
 	    (uint64_t)c->exchange_lifetime_s * NS_PER_SEC);
 	if (d->xc == NULL)
 		return -ENOMEM;
-	for (k = 0; k < DISPATCH_KINDS; k++)
-		if ((ops = handler_for((enum route_kind)k)) != NULL &&
+	for (k = 0; k < HANDLER_KINDS; k++)
+		if ((ops = handler_for(env, (unsigned)k)) != NULL &&
 		    ops->worker_init != NULL)
-			d->hstate[k] = ops->worker_init(c, env);
+			d->hstate[k] = ops->worker_init(c, env, svc);
 	notify_init(d, seed);
 	return 0;
 }
@@ -59,9 +62,11 @@ dispatch_fini(struct dispatch *d)
 	const struct handler_ops	*ops;
 	int				 k;
 
+	/* handlers hear of their pending exchanges before they go away */
+	xch_fini(d);
 	notify_fini(d);
-	for (k = 0; k < DISPATCH_KINDS; k++)
-		if ((ops = handler_for((enum route_kind)k)) != NULL &&
+	for (k = 0; k < HANDLER_KINDS; k++)
+		if ((ops = handler_for(d->env, (unsigned)k)) != NULL &&
 		    ops->worker_fini != NULL && d->hstate[k] != NULL)
 			ops->worker_fini(d->hstate[k]);
 	exchange_cache_free(d->xc);
@@ -74,11 +79,18 @@ dispatch_sweep(struct dispatch *d, uint64_t now_ns)
 	const struct handler_ops	*ops;
 	int				 k;
 
-	for (k = 0; k < DISPATCH_KINDS; k++)
-		if ((ops = handler_for((enum route_kind)k)) != NULL &&
+	for (k = 0; k < HANDLER_KINDS; k++)
+		if ((ops = handler_for(d->env, (unsigned)k)) != NULL &&
 		    ops->sweep != NULL && d->hstate[k] != NULL)
 			ops->sweep(d->hstate[k], now_ns);
 	notify_sweep(d, now_ns);
+}
+
+uint64_t
+dispatch_timers(struct dispatch *d, uint64_t now_ns)
+{
+	xch_timers(d, now_ns);
+	return xch_next_ns(d);
 }
 
 void
@@ -150,6 +162,41 @@ wellknown(struct dispatch *d, const struct coap_msg *m, struct coap_resp *r)
 		    COAP_CT_LINK_FORMAT);
 }
 
+enum coap_code
+dispatch_prepare(struct dispatch *d, const struct dispatch_peer *p,
+    const struct coap_msg *m, const struct cfg_route *rt, size_t path_len,
+    const char *rest, uint64_t now_ns, struct h_req *req,
+    const struct handler_ops **ops)
+{
+	/* The route's `allow` (acl.h), before anything else is revealed. */
+	switch (acl_check(rt->acl, p->psk_identity, p->addr, p->addrlen)) {
+	case ACL_ALLOW:
+		break;
+	case ACL_UNAUTHORIZED:
+		return COAP_UNAUTHORIZED;
+	case ACL_FORBIDDEN:
+		return COAP_FORBIDDEN;
+	}
+	if ((*ops = handler_for(d->env, rt->kind)) == NULL)
+		return COAP_NOT_IMPLEMENTED;
+	memset(req, 0, sizeof(*req));
+	req->msg = m;
+	req->cfg = d->cfg;
+	req->route = rt;
+	req->path = d->path;
+	req->path_len = path_len;
+	req->rest = rest;
+	req->peer = p->addr;
+	req->peerlen = p->addrlen;
+	req->psk_identity = p->psk_identity;
+	req->scope = p->scope;
+	req->now_ns = now_ns;
+	req->hstate = d->hstate[rt->kind];
+	req->engine = d;
+	req->from = p;
+	return COAP_EMPTY;
+}
+
 /* Route, check and run a request; fills d->resp.  Returns H_* or error. */
 static int
 request(struct dispatch *d, const struct dispatch_peer *p,
@@ -160,6 +207,7 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	const struct cfg_route		*rt;
 	struct h_req			 req;
 	const char			*rest;
+	enum coap_code			 code;
 	ssize_t				 plen;
 	int				 s;
 
@@ -196,15 +244,10 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		resp_error(r, COAP_NOT_FOUND);
 		return H_DONE;
 	}
-	/* The route's `allow` (acl.h), before anything else is revealed. */
-	switch (acl_check(rt->acl, p->psk_identity, p->addr, p->addrlen)) {
-	case ACL_ALLOW:
-		break;
-	case ACL_UNAUTHORIZED:
-		resp_error(r, COAP_UNAUTHORIZED);
-		return H_DONE;
-	case ACL_FORBIDDEN:
-		resp_error(r, COAP_FORBIDDEN);
+	code = dispatch_prepare(d, p, m, rt, (size_t)plen, rest, now_ns,
+	    &req, &ops);
+	if (code != COAP_EMPTY) {
+		resp_error(r, code);
 		return H_DONE;
 	}
 	/* §5.8: unknown or unsupported method → 4.05. */
@@ -212,104 +255,96 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		resp_error(r, COAP_METHOD_NOT_ALLOWED);
 		return H_DONE;
 	}
-	if ((ops = handler_for(rt->kind)) == NULL) {
-		resp_error(r, COAP_NOT_IMPLEMENTED);
-		return H_DONE;
-	}
-	memset(&req, 0, sizeof(req));
-	req.msg = m;
-	req.cfg = d->cfg;
-	req.route = rt;
-	req.path = d->path;
-	req.path_len = (size_t)plen;
-	req.rest = rest;
-	req.peer = p->addr;
-	req.peerlen = p->addrlen;
-	req.psk_identity = p->psk_identity;
-	req.scope = p->scope;
-	req.now_ns = now_ns;
-	req.hstate = (unsigned)rt->kind < DISPATCH_KINDS ?
-	    d->hstate[rt->kind] : NULL;
+	d->xlast = NULL;
+	d->cur_ops = ops;
 	s = ops->start(&req, r);
 	/* RFC 7641: Observe registration on the answer just made. */
 	if (s == H_DONE)
 		notify_request(d, p, m, rt, rest, now_ns);
-	if (s < 0)
+	/* a handler that says "later" without an exchange has failed */
+	if (s < 0 || (s == H_PENDING && d->xlast == NULL)) {
 		resp_error(r, COAP_INTERNAL_SERVER_ERROR);
-	return s < 0 ? H_DONE : s;
+		return H_DONE;
+	}
+	return s;
 }
 
-size_t
-dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
-    const uint8_t *in, size_t len, uint64_t now_ns, uint8_t *out, size_t cap)
+/*
+ * Parse and screen one datagram. Returns 1 when it is a request that goes
+ * on to dedup and dispatch; otherwise 0 with *n the bytes to send.
+ */
+static int
+screen(struct dispatch *d, const struct dispatch_peer *p,
+    const uint8_t *in, size_t len, uint64_t now_ns, uint8_t *out, size_t cap,
+    size_t *n)
 {
-	struct coap_msg		*m = &d->msg;
-	const struct exchange	*ex;
-	uint8_t			 type;
-	uint16_t		 mid;
-	ssize_t			 n;
-	int			 s;
+	struct coap_msg	*m = &d->msg;
 
-	METRIC_INC(d->m->rx);
+	*n = 0;
 	if (coap_msg_parse(m, in, len) != 0) {
 		/* §3: unknown version is silently ignored. */
 		if (m->perr == COAP_PERR_SHORT || m->perr == COAP_PERR_VERSION)
-			return drop(d, m->perr == COAP_PERR_VERSION ?
+			*n = drop(d, m->perr == COAP_PERR_VERSION ?
 			    DROP_VERSION : DROP_MALFORMED_NON);
 		/* §4.2: a malformed CON is rejected with RST; §4.3 NON: drop. */
-		if (m->type == COAP_TYPE_CON)
-			return send_rst(d, m->mid, out, cap);
-		return drop(d, DROP_MALFORMED_NON);
-	}
-	if (m->type == COAP_TYPE_ACK || m->type == COAP_TYPE_RST) {
-		/* ACK/RST of an Observe notification (RFC 7641 §4.5). */
-		if (notify_reply(d, p, m))
-			return 0;
-		return drop(d, DROP_UNEXPECTED);
-	}
-	if (m->code == COAP_EMPTY) {
-		/* §4.3: an empty CON ("CoAP ping") is answered with RST. */
-		if (m->type == COAP_TYPE_CON)
-			return send_rst(d, m->mid, out, cap);
-		return drop(d, DROP_MALFORMED_NON);
-	}
-	if (COAP_CODE_CLASS(m->code) != 0) {
-		/* A response or reserved class sent to a server: reject. */
-		if (m->type == COAP_TYPE_CON)
-			return send_rst(d, m->mid, out, cap);
-		return drop(d, DROP_UNEXPECTED);
-	}
-
-	/* §4.5: deduplicate within EXCHANGE_LIFETIME. */
-	ex = exchange_lookup(d->xc, p->scope, p->addr, p->addrlen, m->mid,
-	    now_ns);
-	if (ex != NULL) {
-		if (m->type == COAP_TYPE_NON)
-			return drop(d, DROP_DUP_NON);
-		if (ex->resp_len == 0 || ex->resp_len > cap)
-			return drop(d, DROP_DUP_PENDING);
-		/* §4.2: a duplicate CON gets the same ACK, handler not run. */
-		METRIC_INC(d->m->dup_con);
-		memcpy(out, ex->resp, ex->resp_len);
-		return ex->resp_len;
-	}
-
-	if (m->type == COAP_TYPE_NON && coap_msg_unknown_critical(m) != 0) {
-		/* §5.4.1: a NON with an unknown critical option is rejected. */
-		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
-		    now_ns, NULL, 0);
-		return drop(d, DROP_BAD_NON);
-	}
-
-	METRIC_INC(d->m->requests);
-	s = request(d, p, m, now_ns);
-	if (s == H_PENDING) {
-		/* Answer comes later; remember the MID so retries are quiet. */
-		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
-		    now_ns, NULL, 0);
+		else if (m->type == COAP_TYPE_CON)
+			*n = send_rst(d, m->mid, out, cap);
+		else
+			*n = drop(d, DROP_MALFORMED_NON);
 		return 0;
 	}
-	/* §5.2.1 piggybacked ACK for CON; §5.2.3 NON answers NON. */
+	if (m->type == COAP_TYPE_ACK || m->type == COAP_TYPE_RST) {
+		/* ACK/RST of a notification (RFC 7641 §4.5) or separate. */
+		if (!notify_reply(d, p, m) && !xch_reply(d, p, m, now_ns))
+			*n = drop(d, DROP_UNEXPECTED);
+		return 0;
+	}
+	if (m->code == COAP_EMPTY || COAP_CODE_CLASS(m->code) != 0) {
+		/*
+		 * §4.3: an empty CON ("CoAP ping") is answered with RST, as
+		 * is a response or reserved class sent to a server.
+		 */
+		if (m->type == COAP_TYPE_CON)
+			*n = send_rst(d, m->mid, out, cap);
+		else
+			*n = drop(d, m->code == COAP_EMPTY ?
+			    DROP_MALFORMED_NON : DROP_UNEXPECTED);
+		return 0;
+	}
+	return 1;
+}
+
+/* §4.5: answer a duplicate within EXCHANGE_LIFETIME. */
+static size_t
+duplicate(struct dispatch *d, const struct dispatch_peer *p,
+    const struct exchange *ex, uint8_t *out, size_t cap)
+{
+	struct coap_msg	*m = &d->msg;
+	size_t		 n;
+
+	if (m->type == COAP_TYPE_NON)
+		return drop(d, DROP_DUP_NON);
+	/* §4.2: a pending CON's duplicate gets the empty ACK again. */
+	if (ex->resp_len == 0 && (n = xch_duplicate(d, p, m, out, cap)) > 0)
+		return n;
+	if (ex->resp_len == 0 || ex->resp_len > cap)
+		return drop(d, DROP_DUP_PENDING);
+	/* §4.2: a duplicate CON gets the same ACK, handler not run. */
+	METRIC_INC(d->m->dup_con);
+	memcpy(out, ex->resp, ex->resp_len);
+	return ex->resp_len;
+}
+
+/* Encode d->resp: §5.2.1 piggybacked ACK for CON; §5.2.3 NON answers NON. */
+static size_t
+answer(struct dispatch *d, const struct dispatch_peer *p, uint64_t now_ns,
+    uint8_t *out, size_t cap)
+{
+	struct coap_msg	*m = &d->msg;
+	uint8_t		 type;
+	uint16_t	 mid;
+	ssize_t		 n;
+
 	if (m->type == COAP_TYPE_CON) {
 		type = COAP_TYPE_ACK;
 		mid = m->mid;
@@ -330,4 +365,35 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 	    now_ns, m->type == COAP_TYPE_CON ? out : NULL,
 	    m->type == COAP_TYPE_CON ? (size_t)n : 0);
 	return (size_t)n;
+}
+
+size_t
+dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
+    const uint8_t *in, size_t len, uint64_t now_ns, uint8_t *out, size_t cap)
+{
+	struct coap_msg		*m = &d->msg;
+	const struct exchange	*ex;
+	size_t			 n;
+
+	METRIC_INC(d->m->rx);
+	if (!screen(d, p, in, len, now_ns, out, cap, &n))
+		return n;
+	ex = exchange_lookup(d->xc, p->scope, p->addr, p->addrlen, m->mid,
+	    now_ns);
+	if (ex != NULL)
+		return duplicate(d, p, ex, out, cap);
+	if (m->type == COAP_TYPE_NON && coap_msg_unknown_critical(m) != 0) {
+		/* §5.4.1: a NON with an unknown critical option is rejected. */
+		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
+		    now_ns, NULL, 0);
+		return drop(d, DROP_BAD_NON);
+	}
+	METRIC_INC(d->m->requests);
+	if (request(d, p, m, now_ns) == H_PENDING) {
+		/* Answer comes later; remember the MID for duplicates. */
+		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
+		    now_ns, NULL, 0);
+		return xch_started(d, out, cap);
+	}
+	return answer(d, p, now_ns, out, cap);
 }

@@ -20,12 +20,15 @@
 #include "proto/coap_msg.h"
 #include "proto/metrics.h"
 #include "proto/observe.h"
+#include "serve/handler.h"
 
 struct exchange_cache;
 struct fchange;
 struct h_env;
+struct h_svc;
+struct handler_ops;
+struct xch;
 
-#define DISPATCH_KINDS	4	/* enum route_kind values + 1 */
 #define DISPATCH_DOC_MAX 65536	/* largest /.well-known/core document */
 
 /* Who sent a datagram. */
@@ -54,7 +57,8 @@ typedef void dispatch_emit_fn(void *arg, const struct dispatch_peer *p,
 struct dispatch {
 	struct cfg		*cfg;		/* borrowed: the worker's ref */
 	struct exchange_cache	*xc;
-	void			*hstate[DISPATCH_KINDS];
+	const struct h_env	*env;		/* handler kinds, lent */
+	void			*hstate[HANDLER_KINDS];
 	uint16_t		 next_mid;	/* for NON responses */
 	struct metrics		*m;		/* the worker's counters */
 	dispatch_emit_fn	*emit;		/* later messages go here */
@@ -67,15 +71,25 @@ struct dispatch {
 	struct observe_reg	 obs;		/* observers (notify.c) */
 	uint32_t		 rnd;		/* retransmission jitter */
 	uint8_t			 obs_blk[4];	/* Block2 of a notification */
+
+	/* pending exchanges (xch.c) */
+	struct xch		*xlist;
+	unsigned		 nx;
+	uint64_t		 xnext_ns;	/* xch_timers() due */
+	struct xch		*xlast;		/* begun by this request */
+	const struct handler_ops *cur_ops;	/* of the running start() */
+	struct coap_resp	 xresp;		/* filled by the handler */
+	uint8_t			 xpayload[COAP_PAYLOAD_MAX];
 };
 
 /*
- * Prepare d for configuration c (borrowed) with counters m and the
- * handlers' environment env (borrowed).  seed seeds the Message ID
- * sequence.  Returns 0 or -ENOMEM.
+ * Prepare d for configuration c (borrowed) with counters m, the
+ * handlers' environment env and the worker's event service svc (both
+ * borrowed; svc may be NULL where no handler goes asynchronous).  seed
+ * seeds the Message ID sequence.  Returns 0 or -ENOMEM.
  */
 int	dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
-	    const struct h_env *env, uint32_t seed);
+	    const struct h_env *env, const struct h_svc *svc, uint32_t seed);
 /* Where messages sent later go (see dispatch_emit_fn). */
 void	dispatch_set_emit(struct dispatch *d, dispatch_emit_fn *fn,
 	    void *arg);
@@ -94,8 +108,27 @@ size_t	dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 	    const uint8_t *in, size_t len, uint64_t now_ns, uint8_t *out,
 	    size_t cap);
 
+/*
+ * The checks every request to route rt passes before its handler runs
+ * (access rule, a handler for the kind), and the handler's request in
+ * *req (d->path holds the path) with its handler in *ops.  Shared by
+ * client requests and Observe notifications, so both see the same rules.
+ * Returns COAP_EMPTY to go on, or the code to answer.
+ */
+enum coap_code dispatch_prepare(struct dispatch *d,
+	    const struct dispatch_peer *p, const struct coap_msg *m,
+	    const struct cfg_route *rt, size_t path_len, const char *rest,
+	    uint64_t now_ns, struct h_req *req,
+	    const struct handler_ops **ops);
+
 /* Periodic housekeeping of the handlers and of Observe. */
 void	dispatch_sweep(struct dispatch *d, uint64_t now_ns);
+
+/*
+ * Timers of pending exchanges (empty ACKs, separate responses): run what
+ * is due at now_ns, and return when to call again (UINT64_MAX: never).
+ */
+uint64_t dispatch_timers(struct dispatch *d, uint64_t now_ns);
 
 /*
  * Files changed (the main thread's watcher, fwatch.c): notify their

@@ -1393,11 +1393,13 @@ hf_start(const struct h_req *req, struct coap_resp *resp)
 }
 
 static void *
-hf_worker_init(const struct cfg *c, const struct h_env *env)
+hf_worker_init(const struct cfg *c, const struct h_env *env,
+    const struct h_svc *svc)
 {
 	struct hf_worker *hw;
 
 	(void)c;
+	(void)svc;
 	if (env == NULL || env->file_gen == NULL)
 		return NULL;
 	if ((hw = calloc(1, sizeof(*hw))) == NULL)

@@ -1,21 +1,26 @@
 /*
- * handler.c - route kind to handler table.  Hooks and backends plug in here
- * when they land; until then their routes get NULL and the worker answers
- * 5.01.
+ * handler.c - the built-in handler kinds by route kind.  Hooks and
+ * backends plug in here when they land; until then their routes find no
+ * handler and are answered 5.01.
  */
 #include <stddef.h>
 
 #include "serve/handler.h"
 
-const struct handler_ops *
-handler_for(enum route_kind kind)
+void
+handler_table_init(struct h_env *env)
 {
-	switch (kind) {
-	case ROUTE_STATIC:
-		return &h_file_ops;
-	case ROUTE_HOOK:
-	case ROUTE_BACKEND:
-	default:
+	unsigned	 k;
+
+	for (k = 0; k < HANDLER_KINDS; k++)
+		env->ops[k] = NULL;
+	env->ops[ROUTE_STATIC] = &h_file_ops;
+}
+
+const struct handler_ops *
+handler_for(const struct h_env *env, unsigned kind)
+{
+	if (env == NULL || kind >= HANDLER_KINDS)
 		return NULL;
-	}
+	return env->ops[kind];
 }

@@ -1,19 +1,31 @@
 /*
- * handler.h - the interface between the worker loop and the three handler
- * kinds (static files, shell hooks, Unix-socket backends).  Handlers never
- * touch sockets or the ring: they get a request and fill a response, or say
- * that the answer comes later (design.md "Request path").
+ * handler.h - the interface between the CoAP engine and the handler kinds
+ * (static files, shell hooks, Unix-socket backends).  Handlers never touch
+ * sockets or the ring: they get a request and fill a response, or say that
+ * the answer comes later and finish it through the exchange service below
+ * (design.md "Asynchronous exchanges").
+ *
+ * Handler kinds are looked up in a table (struct handler_table) that the
+ * daemon lends every worker through struct h_env, so a test can run the
+ * real worker with a handler kind of its own.
  */
 #ifndef COAPD_HANDLER_H
 #define COAPD_HANDLER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "proto/coap_msg.h"
 #include "adapt/cfg.h"
+
+struct dispatch;
+struct dispatch_peer;
+struct xch;
+
+#define HANDLER_KINDS	8	/* route kinds 0..7; 0 is never a route's */
 
 /* What a handler sees of one request. */
 struct h_req {
@@ -30,6 +42,31 @@ struct h_req {
 						   keys per-client state */
 	uint64_t		 now_ns;
 	void			*hstate;	/* this kind's per-worker state */
+	/* The engine and the sender, for xch_begin() only. */
+	struct dispatch		*engine;
+	const struct dispatch_peer *from;
+};
+
+/*
+ * The worker's event service, lent to every handler kind's per-worker
+ * state: watch a descriptor once for readability or writability, arm a
+ * timer.  Callbacks run in the worker thread, from its loop, never from
+ * inside the call that armed them.  Ids are >= 0; a negative return is
+ * -ENOSPC (table full) or -EBUSY (no submission room).
+ */
+typedef void h_fd_fn(void *arg, int fd, unsigned revents);
+typedef void h_timer_fn(void *arg, uint64_t now_ns);
+
+struct h_svc {
+	/* Watch fd once for events (POLLIN, POLLOUT); fn gets revents. */
+	int	(*watch)(void *svc, int fd, unsigned events, h_fd_fn *fn,
+		    void *arg);
+	/* Forget a watch that has not fired (call before closing fd). */
+	void	(*unwatch)(void *svc, int id);
+	/* Call fn once at at_ns (CLOCK_MONOTONIC). */
+	int	(*timer)(void *svc, uint64_t at_ns, h_timer_fn *fn, void *arg);
+	void	(*untimer)(void *svc, int id);
+	void	*svc;
 };
 
 /*
@@ -43,30 +80,73 @@ struct h_env {
 	 * under an older value must be checked against the disk again.
 	 */
 	const atomic_uint_least64_t *file_gen;
+	/* Handler kind by route kind; NULL: 5.01 Not Implemented. */
+	const struct handler_ops *ops[HANDLER_KINDS];
 };
 
 enum h_status {
 	H_DONE = 0,		/* resp is complete */
-	H_PENDING = 1,		/* the answer comes later (hooks, backends) */
+	H_PENDING = 1,		/* xch_begin() was called: answer comes later */
+};
+
+/* Why the engine gave up a pending exchange (handler_ops.cancel). */
+enum xch_cancel {
+	XCH_CANCEL_RST = 1,	/* the client rejected it (RST) */
+	XCH_CANCEL_LIFETIME,	/* older than EXCHANGE_LIFETIME */
+	XCH_CANCEL_SHUTDOWN,	/* the worker stops */
 };
 
 struct handler_ops {
 	const char	*name;
-	/* Per-worker state, created in the worker thread; NULL is fine. */
+	/*
+	 * Per-worker state, created in the worker thread; NULL is fine.
+	 * svc is valid until worker_fini.
+	 */
 	void		*(*worker_init)(const struct cfg *c,
-			    const struct h_env *env);
+			    const struct h_env *env, const struct h_svc *svc);
 	void		 (*worker_fini)(void *hstate);
 	/*
-	 * Handle req: fill resp (code, options, payload) and return H_DONE,
-	 * or H_PENDING, or a negative errno (the worker answers 5.00).
+	 * Handle req: fill resp (code, options, payload) and return H_DONE;
+	 * or call xch_begin() and return H_PENDING; or return a negative
+	 * errno (the engine answers 5.00).
 	 */
 	int		 (*start)(const struct h_req *req, struct coap_resp *resp);
+	/*
+	 * The engine gave up the pending exchange begun with ctx: release
+	 * what it holds; never call xch_complete() for it afterwards.
+	 * Required when start() can return H_PENDING.
+	 */
+	void		 (*cancel)(void *ctx, enum xch_cancel why);
 	/* Periodic housekeeping (reap timed-out state); may be NULL. */
 	void		 (*sweep)(void *hstate, uint64_t now_ns);
 };
 
-/* The handler for a route kind, or NULL. */
-const struct handler_ops *handler_for(enum route_kind kind);
+/* The built-in handler kinds, by route kind. */
+void	handler_table_init(struct h_env *env);
+
+/* The handler for a route kind in env, or NULL. */
+const struct handler_ops *handler_for(const struct h_env *env,
+	    unsigned kind);
+
+/*
+ * The pending exchange (serve/xch.c).  From start(): the answer to req
+ * comes later; ctx is handed back to ops->cancel.  Returns the exchange,
+ * or NULL when the worker already holds max_separate of them (then fill
+ * resp and return H_DONE: xch_busy() does it).
+ */
+struct xch *xch_begin(const struct h_req *req, void *ctx);
+/* 5.03 Service Unavailable with Max-Age, for a start() that got NULL. */
+void	xch_busy(struct coap_resp *resp);
+/*
+ * The response to fill before xch_complete(): the engine's scratch,
+ * reset (code 0, no options, an empty payload of COAP_PAYLOAD_MAX bytes).
+ */
+struct coap_resp *xch_resp(struct xch *x);
+/*
+ * Send the response filled in xch_resp(x) (piggybacked, separate or NON,
+ * as the exchange stands) and end the handler's part: x is invalid after.
+ */
+void	xch_complete(struct xch *x, uint64_t now_ns);
 
 extern const struct handler_ops h_file_ops;
 

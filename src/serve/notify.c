@@ -193,6 +193,18 @@ notify_reply(struct dispatch *d, const struct dispatch_peer *p,
 	return true;
 }
 
+/* The endpoint o registered from, as the engine names senders. */
+static void
+notify_peer(const struct observer *o, struct dispatch_peer *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->addr = (const struct sockaddr *)&o->peer;
+	p->addrlen = o->peerlen;
+	p->psk_identity = o->has_psk_id ? o->psk_id : NULL;
+	p->sock = o->sock;
+	p->scope = o->sock;
+}
+
 /* The answer to a GET of o's path, made now in d->resp. */
 static void
 notify_render(struct dispatch *d, struct observer *o, uint64_t now_ns)
@@ -200,30 +212,18 @@ notify_render(struct dispatch *d, struct observer *o, uint64_t now_ns)
 	const struct handler_ops *ops = NULL;
 	const struct cfg_route *rt;
 	struct coap_msg *m = &d->msg;
+	struct dispatch_peer p;
 	struct h_req req;
 	const char *rest = NULL;
+	enum coap_code code;
 	uint32_t v;
 	int s;
 
 	coap_resp_init(&d->resp, d->payload, sizeof(d->payload));
 	rt = route_match(d->cfg->table, o->path, o->path_len, &rest);
-	if (rt != NULL)
-		ops = handler_for(rt->kind);
-	if (rt == NULL || !rt->observe || ops == NULL) {
+	if (rt == NULL || !rt->observe) {
 		/* Gone with a reload: the resource is no more. */
 		d->resp.code = COAP_NOT_FOUND;
-		return;
-	}
-	/* A reload may have taken the client's right away: 4.01/4.03. */
-	switch (acl_check(rt->acl, o->has_psk_id ? o->psk_id : NULL,
-	    (const struct sockaddr *)&o->peer, o->peerlen)) {
-	case ACL_ALLOW:
-		break;
-	case ACL_UNAUTHORIZED:
-		d->resp.code = COAP_UNAUTHORIZED;
-		return;
-	case ACL_FORBIDDEN:
-		d->resp.code = COAP_FORBIDDEN;
 		return;
 	}
 	memset(m, 0, sizeof(*m));
@@ -241,19 +241,21 @@ notify_render(struct dispatch *d, struct observer *o, uint64_t now_ns)
 		m->nopts = 1;
 	}
 	memcpy(d->path, o->path, o->path_len + 1);
-	memset(&req, 0, sizeof(req));
-	req.msg = m;
-	req.cfg = d->cfg;
-	req.route = rt;
-	req.path = d->path;
-	req.path_len = o->path_len;
-	req.rest = rest;
-	req.peer = (const struct sockaddr *)&o->peer;
-	req.peerlen = o->peerlen;
-	req.psk_identity = o->has_psk_id ? o->psk_id : NULL;
-	req.now_ns = now_ns;
-	req.hstate = (unsigned)rt->kind < DISPATCH_KINDS ?
-	    d->hstate[rt->kind] : NULL;
+	/*
+	 * The same checks as the client's GET: a reload may have taken its
+	 * right away (4.01/4.03).  The scope is the listener's: observers
+	 * outlive DTLS sessions (observe.h).
+	 */
+	notify_peer(o, &p);
+	code = dispatch_prepare(d, &p, m, rt, o->path_len, rest, now_ns, &req,
+	    &ops);
+	if (code != COAP_EMPTY) {
+		d->resp.code = code;
+		return;
+	}
+	/* a notification is made now: no exchange may start for it */
+	req.engine = NULL;
+	req.from = NULL;
 	s = ops->start(&req, &d->resp);
 	if (s < 0 || s == H_PENDING) {
 		coap_resp_init(&d->resp, d->payload, sizeof(d->payload));
@@ -269,11 +271,7 @@ notify_emit(struct dispatch *d, const struct observer *o, const uint8_t *buf,
 
 	if (d->emit == NULL)
 		return;
-	memset(&p, 0, sizeof(p));
-	p.addr = (const struct sockaddr *)&o->peer;
-	p.addrlen = o->peerlen;
-	p.psk_identity = o->has_psk_id ? o->psk_id : NULL;
-	p.sock = o->sock;
+	notify_peer(o, &p);
 	d->emit(d->emit_arg, &p, buf, len);
 }
 

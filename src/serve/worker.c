@@ -24,6 +24,7 @@
 #include "adapt/log.h"
 #include "base/net.h"
 #include "adapt/uring.h"
+#include "serve/svc.h"
 #include "serve/worker.h"
 
 #define WORKER_SQ_ENTRIES	2048
@@ -33,6 +34,8 @@
 #define WORKER_BATCH		256
 #define WORKER_TICK_NS		(100 * NS_PER_MS)
 #define WORKER_CHG_MAX		64	/* file change batches queued */
+#define WORKER_WATCHES		4096	/* handlers' fd watches */
+#define WORKER_TIMERS		1024	/* handlers' timers */
 
 /* user_data: kind in the top byte, an index below. */
 enum ud_kind {
@@ -40,6 +43,7 @@ enum ud_kind {
 	UD_SEND,
 	UD_EVENT,
 	UD_TICK,
+	UD_WATCH,		/* handlers' descriptor watches (svc.c) */
 };
 #define UD(kind, idx)	(((uint64_t)(kind) << 56) | (uint64_t)(idx))
 #define UD_KIND(ud)	((unsigned)((ud) >> 56))
@@ -73,6 +77,7 @@ struct worker {
 	size_t			 nfds;
 
 	struct uring		*u;
+	struct svc		*svc;		/* lent to the handlers */
 	struct dispatch		 disp;
 	struct metrics		 m;
 	struct dtls_server	*dtls_srv;	/* NULL without DTLS sockets */
@@ -299,17 +304,48 @@ arm(struct worker *w)
 	w->tick_ok = uring_tick(w->u, WORKER_TICK_NS, UD(UD_TICK, 0)) == 0;
 }
 
+/*
+ * How long to wait for completions when the next timer is due at next:
+ * 0 (no timer) when the multishot tick or a completion comes first
+ * anyway, so the hot path arms no timer of its own.
+ */
+static uint64_t
+wait_ns(const struct worker *w, uint64_t next)
+{
+	uint64_t	 now, d;
+
+	if (next == UINT64_MAX)
+		return w->tick_ok ? 0 : WORKER_TICK_NS;
+	now = clock_now_ns();
+	d = next > now ? next - now : 1;
+	if (d >= WORKER_TICK_NS)
+		return w->tick_ok ? 0 : WORKER_TICK_NS;
+	return d;
+}
+
+/* Handlers' timers and the engine's; returns when the next is due. */
+static uint64_t
+run_timers(struct worker *w, uint64_t now)
+{
+	uint64_t	 a, b;
+
+	svc_run_timers(w->svc, now);
+	a = dispatch_timers(&w->disp, now);
+	b = svc_next_ns(w->svc);
+	return a < b ? a : b;
+}
+
 static void
 loop(struct worker *w)
 {
 	struct uring_event	 ev[WORKER_BATCH];
 	struct uring_dgram	 g;
-	uint64_t		 now, next_sweep = 0;
+	uint64_t		 now, next_sweep = 0, next_timer = UINT64_MAX;
 	unsigned		 i, n, idx;
 	int			 r;
 
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
-		r = uring_wait(w->u, w->tick_ok ? 0 : WORKER_TICK_NS);
+		r = uring_wait(w->u, wait_ns(w, next_timer));
 		if (r < 0) {
 			log_warnx("worker %u, io_uring wait failed: %s", w->id,
 			    strerror(-r));
@@ -347,6 +383,10 @@ loop(struct worker *w)
 						uring_poll_multishot(w->u,
 						    w->evfd, ev[i].ud);
 					break;
+				case UD_WATCH:
+					svc_event(w->svc, ev[i].ud,
+					    ev[i].res);
+					break;
 				case UD_TICK:
 					/* -EINVAL: no multishot timeouts. */
 					if (ev[i].res == -EINVAL)
@@ -366,6 +406,8 @@ loop(struct worker *w)
 				dtls_sweep(w->dtls_srv, now);
 			next_sweep = now + WORKER_TICK_NS;
 		}
+		/* two early returns while nothing is due */
+		next_timer = run_timers(w, now);
 	}
 }
 
@@ -406,7 +448,14 @@ worker_main(void *arg)
 	if (r == 0 && (r = slots_init(w)) != 0)
 		snprintf(w->start_msg, sizeof(w->start_msg),
 		    "out of memory for send slots");
+	if (r == 0 && (w->svc = svc_new(w->u, UD_WATCH, WORKER_WATCHES,
+	    WORKER_TIMERS)) == NULL) {
+		r = -ENOMEM;
+		snprintf(w->start_msg, sizeof(w->start_msg),
+		    "out of memory for the event service");
+	}
 	if (r == 0 && (r = dispatch_init(&w->disp, w->cfg, &w->m, w->env,
+	    svc_ops(w->svc),
 	    (uint32_t)(clock_now_ns() ^ (w->id * 0x9e3779b9u)))) != 0)
 		snprintf(w->start_msg, sizeof(w->start_msg),
 		    "out of memory for the exchange cache");
@@ -418,10 +467,13 @@ worker_main(void *arg)
 		arm(w);
 	}
 	sem_post(&w->started);
-	if (r != 0)
+	if (r != 0) {
+		svc_free(w->svc);
 		return NULL;
+	}
 	loop(w);
 	dispatch_fini(&w->disp);
+	svc_free(w->svc);
 	dtls_server_free(w->dtls_srv);
 	return NULL;
 }

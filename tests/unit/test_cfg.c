@@ -178,6 +178,8 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c->exchange_lifetime_s, 247);
 	ck_assert_uint_eq(c->max_observers, 1024);
 	ck_assert_uint_eq(c->observe_con_every, 20);
+	ck_assert_uint_eq(c->separate_after_ms, 1000);
+	ck_assert_uint_eq(c->max_separate, 256);
 	ck_assert_uint_eq(c->max_body_bytes, 16u << 20);
 	ck_assert_int_eq(c->log_level, LOG_LVL_INFO);
 
@@ -234,6 +236,7 @@ START_TEST(every_key)
 	    "exchange_lifetime_s = 86400;\n"
 	    "max_observers = 0;\n"
 	    "observe_con_every = 1000;\n"
+	    "separate_after_ms = 0; max_separate = 1048576;\n"
 	    "max_body_bytes = 4294967295L;\n"
 	    "log = { level = \"debug\"; };\n"
 	    "dtls = { psk_file = \"keys.psk\"; identity_hint = \"hint\";\n"
@@ -267,6 +270,8 @@ START_TEST(every_key)
 	ck_assert_uint_eq(c->exchange_lifetime_s, 86400);
 	ck_assert_uint_eq(c->max_observers, 0);
 	ck_assert_uint_eq(c->observe_con_every, 1000);
+	ck_assert_uint_eq(c->separate_after_ms, 0);
+	ck_assert_uint_eq(c->max_separate, 1u << 20);
 	ck_assert_uint_eq(c->max_body_bytes, 4294967295u);
 	ck_assert_int_eq(c->log_level, LOG_LVL_DEBUG);
 	ck_assert_str_eq(c->dtls.psk_file + strlen(c->dir), "/keys.psk");
@@ -305,7 +310,7 @@ START_TEST(every_key)
 	ck_assert_uint_eq(r->nallow, 2);
 	ck_assert_str_eq(r->allow[0], "psk:id");
 	ck_assert_str_eq(r->allow[1], "net:10.0.0.0/8");
-	ck_assert_int_eq(r->src_line, 17);
+	ck_assert_int_eq(r->src_line, 18);
 	cfg_unref(c);
 }
 END_TEST

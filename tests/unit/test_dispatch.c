@@ -119,9 +119,10 @@ start(const char *conf_text)
 	memset(&met, 0, sizeof(met));
 	atomic_store(&file_gen, 0);
 	env.file_gen = &file_gen;
+	handler_table_init(&env);
 	d = calloc(1, sizeof(*d));
 	ck_assert_ptr_nonnull(d);
-	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, SEED), 0);
+	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, NULL, SEED), 0);
 	now = T0_NS;
 }
 

@@ -901,7 +901,7 @@ static char wroot[64];
 static struct cfg_route wr_route, wr_file_route;
 static void *wstate;
 static atomic_uint_least64_t wgen;
-static struct h_env wenv = { &wgen };
+static struct h_env wenv = { .file_gen = &wgen };
 
 static void
 wr_setup(void)
@@ -933,7 +933,7 @@ wr_setup(void)
 	wr_file_route.static_name = "one.txt";
 	wr_file_route.static_dirfd = open(wroot, O_PATH | O_DIRECTORY |
 	    O_CLOEXEC);
-	wstate = h_file_ops.worker_init(&cfg, &wenv);
+	wstate = h_file_ops.worker_init(&cfg, &wenv, NULL);
 	ck_assert_ptr_nonnull(wstate);
 }
 
@@ -1419,10 +1419,15 @@ END_TEST
 
 START_TEST(handler_table)
 {
-	ck_assert_ptr_eq(handler_for(ROUTE_STATIC), &h_file_ops);
-	ck_assert_ptr_null(handler_for(ROUTE_HOOK));
-	ck_assert_ptr_null(handler_for(ROUTE_BACKEND));
-	ck_assert_ptr_null(handler_for((enum route_kind)0));
+	struct h_env e;
+
+	handler_table_init(&e);
+	ck_assert_ptr_eq(handler_for(&e, ROUTE_STATIC), &h_file_ops);
+	ck_assert_ptr_null(handler_for(&e, ROUTE_HOOK));
+	ck_assert_ptr_null(handler_for(&e, ROUTE_BACKEND));
+	ck_assert_ptr_null(handler_for(&e, 0));
+	ck_assert_ptr_null(handler_for(&e, HANDLER_KINDS));
+	ck_assert_ptr_null(handler_for(NULL, ROUTE_STATIC));
 	ck_assert_str_eq(h_file_ops.name, "static");
 	ck_assert_ptr_nonnull(h_file_ops.start);
 }

@@ -123,9 +123,10 @@ start(unsigned max_observers)
 	ck_assert_int_eq(cfg_load(path, &cfg, cfg_err, NULL), 0);
 	memset(&met, 0, sizeof(met));
 	env.file_gen = &file_gen;
+	handler_table_init(&env);
 	d = calloc(1, sizeof(*d));
 	ck_assert_ptr_nonnull(d);
-	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, 0x100), 0);
+	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, NULL, 0x100), 0);
 	dispatch_set_emit(d, emit, NULL);
 	memset(&peer, 0, sizeof(peer));
 	peer.sin_family = AF_INET;
