@@ -42,6 +42,7 @@
 #include <wolfssl/wolfio.h>
 #include <wolfssl/wolfcrypt/hmac.h>
 
+#include "base/hash.h"
 #include "adapt/cfg.h"
 #include "base/clock.h"
 #include "adapt/dtls.h"
@@ -318,16 +319,8 @@ static size_t
 addr_hash(const struct dtls_server *s, unsigned sock,
     const struct sockaddr_storage *a, socklen_t alen)
 {
-	const uint8_t	*p = (const uint8_t *)a;
-	uint64_t	 h = s->seed ^ sock;
-	socklen_t	 i;
-
 	/* seeded FNV-1a: the table only holds peers that passed a cookie */
-	for (i = 0; i < alen; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return (size_t)(h ^ (h >> 29)) & s->mask;
+	return (size_t)hash_fold(fnv1a(s->seed ^ sock, a, alen)) & s->mask;
 }
 
 static struct dtls_sess **

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "proto/fcache.h"
 
 struct fcache {
@@ -12,15 +13,10 @@ struct fcache {
 };
 
 /* FNV-1a: short keys, good enough spread for a direct-mapped table. */
-static uint32_t
+static size_t
 key_hash(const char *k, size_t n)
 {
-	uint32_t	 h = 2166136261u;
-	size_t		 i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ (uint8_t)k[i]) * 16777619u;
-	return h;
+	return (size_t)hash_fold(fnv1a(FNV1A_INIT, k, n));
 }
 
 struct fcache *

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <netinet/in.h>
 
+#include "base/hash.h"
 #include "proto/observe.h"
 
 void
@@ -48,7 +49,7 @@ observe_set_limit(struct observe_reg *r, unsigned limit)
 uint64_t
 observe_path_hash(const char *const *parts, size_t n)
 {
-	uint64_t	 h = 0xcbf29ce484222325ULL;
+	uint64_t	 h = FNV1A_INIT;
 	bool		 slash = false;
 	size_t		 i;
 	const char	*p;
@@ -63,12 +64,10 @@ observe_path_hash(const char *const *parts, size_t n)
 				continue;
 			}
 			if (slash) {
-				h ^= '/';
-				h *= 0x100000001b3ULL;
+				h = fnv1a(h, "/", 1);
 				slash = false;
 			}
-			h ^= (uint8_t)*p;
-			h *= 0x100000001b3ULL;
+			h = fnv1a(h, p, 1);
 		}
 	}
 	return h;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/hash.h"
 #include "proto/psk.h"
 
 struct psk_entry {
@@ -36,14 +37,7 @@ struct psk_table {
 static uint64_t
 hash(const char *s, size_t len)
 {
-	uint64_t	 h = 0xcbf29ce484222325ull;
-	size_t		 i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return hash_fold(fnv1a(FNV1A_INIT, s, len));
 }
 
 static int

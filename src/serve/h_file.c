@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/hash.h"
 #include "proto/block.h"
 #include "proto/fcache.h"
 #include "adapt/cfg.h"
@@ -515,13 +516,9 @@ static void
 hf_slice_put(struct hf_slice *s, const char *b, size_t n)
 {
 	uint64_t from, to;
-	size_t i;
 
 	/* FNV-1a over the document, mixed at the end. */
-	for (i = 0; i < n; i++) {
-		s->hash ^= (uint8_t)b[i];
-		s->hash *= 0x100000001b3ULL;
-	}
+	s->hash = fnv1a(s->hash, b, n);
 	if (s->pos + n > s->off && s->pos < s->off + s->cap) {
 		from = s->pos > s->off ? s->pos : s->off;
 		to = s->pos + n < s->off + s->cap ? s->pos + n :
@@ -634,7 +631,7 @@ hf_serve_dir(const struct h_req *req, const struct hf_query *q, int fd,
 	s.dst = resp->payload;
 	s.off = p.off;
 	s.cap = p.len;
-	s.hash = 0xcbf29ce484222325ULL;
+	s.hash = FNV1A_INIT;
 	s.first = true;
 	for (;;) {
 		n = getdents64(fd, dents.b, sizeof(dents.b));
