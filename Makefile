@@ -168,9 +168,9 @@ lint:
 install: $(B)/coapd
 	install -D -m 0755 $(B)/coapd $(DESTDIR)$(sbindir)/coapd
 	install -d $(DESTDIR)$(sysconfdir) $(DESTDIR)$(datadir)/coapd
-	cp -R conf/demo $(DESTDIR)$(datadir)/coapd/
-	sed 's|"demo|"$(datadir)/coapd/demo|' conf/coapd.conf \
-		> $(DESTDIR)$(sysconfdir)/coapd.conf
+	cp -R conf/demo conf/demo-hooks $(DESTDIR)$(datadir)/coapd/
+	sed -E 's#^([[:space:]]*(static|hook)[[:space:]]*=[[:space:][]*)"demo#\1"$(datadir)/coapd/demo#' \
+		conf/coapd.conf > $(DESTDIR)$(sysconfdir)/coapd.conf
 	chmod 0644 $(DESTDIR)$(sysconfdir)/coapd.conf
 	@for m in man/*.[0-9]; do [ -f $$m ] || continue; s=$${m##*.}; \
 		install -D -m 0644 $$m $(DESTDIR)$(mandir)/man$$s/$$(basename $$m); done

@@ -18,6 +18,8 @@
 #include <netinet/in.h>
 
 #include <ctype.h>
+#include <grp.h>
+#include <pwd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -53,6 +55,8 @@ enum opt_type {
 	OPT_STRV,	/* array of strings: char ** at off, size_t at noff */
 	OPT_GROUP,	/* a nested table applied to base + off */
 	OPT_LIST,	/* list of groups: element array at off, size_t at noff */
+	OPT_ENV,	/* group of strings: "NAME=value" char ** at off,
+			   size_t at noff */
 };
 
 #define OPT_REQUIRED	0x01	/* absent is an error */
@@ -170,7 +174,7 @@ static char	*abs_path(struct ld *, const char *);
  */
 
 static opt_conv_fn	conv_level, conv_psk_file, conv_ext, conv_path,
-			conv_static, conv_method;
+			conv_static, conv_method, conv_hook, conv_tmp_dir;
 static opt_check_fn	check_address, check_attr, check_allow, check_cipher;
 static void	listen_finish(struct ld *, const config_setting_t *,
 		    const config_setting_t *, const char *, void *);
@@ -279,11 +283,50 @@ static const struct opt route_opts[] = {
 	{ .name = "allow", .type = OPT_STRV, FLD(struct cfg_route, allow),
 	  .noff = offsetof(struct cfg_route, nallow), .flags = OPT_NONEMPTY,
 	  .check = check_allow },
+	/* hook routes (serve/h_hook.c); the contract is in coapd.conf(5) */
+	{ .name = "hook", .type = OPT_STRV, FLD(struct cfg_route, hook),
+	  .noff = offsetof(struct cfg_route, nhook), .min = 1,
+	  .flags = OPT_TARGET | OPT_NONEMPTY, .conv = conv_hook },
+	{ .name = "env", .type = OPT_ENV, FLD(struct cfg_route, env),
+	  .noff = offsetof(struct cfg_route, nenv) },
+	{ .name = "timeout_s", .type = OPT_INT, FLD(struct cfg_route, timeout_s),
+	  .min = 1, .max = 86400, .def = 10 },
+	{ .name = "max_running", .type = OPT_INT,
+	  FLD(struct cfg_route, max_running), .min = 1, .max = 65536, .def = 4 },
+	{ .name = "max_output_bytes", .type = OPT_INT,
+	  FLD(struct cfg_route, max_output_bytes),
+	  .min = 0, .max = 1 << 30, .def = 1 << 20 },
+	{ .name = "headers", .type = OPT_BOOL, FLD(struct cfg_route, headers),
+	  .def = false },
+	{ .name = "user", .type = OPT_STR, FLD(struct cfg_route, user),
+	  .min = 1, .max = 64 },
+	{ .name = "group", .type = OPT_STR, FLD(struct cfg_route, group),
+	  .min = 1, .max = 64 },
+	{ .name = "run_as_root", .type = OPT_BOOL,
+	  FLD(struct cfg_route, run_as_root), .def = false },
 };
 
 static const struct optset route_set = {
 	route_opts, NELEM(route_opts), sizeof(struct cfg_route),
 	route_init, route_finish,
+};
+
+static const struct opt hooks_opts[] = {
+	{ .name = "max_running", .type = OPT_INT,
+	  FLD(struct cfg_hooks, max_running), .min = 1, .max = 65536,
+	  .def = 16 },
+	/* not /tmp: that may be a tmpfs, and bodies may be firmware */
+	{ .name = "tmp_dir", .type = OPT_STR, FLD(struct cfg_hooks, tmp_dir),
+	  .sdef = "/var/tmp", .conv = conv_tmp_dir },
+	{ .name = "term_grace_s", .type = OPT_INT,
+	  FLD(struct cfg_hooks, term_grace_s), .min = 0, .max = 60, .def = 2 },
+	{ .name = "max_cache_bytes", .type = OPT_INT,
+	  FLD(struct cfg_hooks, max_cache_bytes),
+	  .min = 0, .max = 1 << 30, .def = 8 << 20 },
+};
+
+static const struct optset hooks_set = {
+	hooks_opts, NELEM(hooks_opts), 0, NULL, NULL,
 };
 
 static const struct opt top_opts[] = {
@@ -327,6 +370,8 @@ static const struct opt top_opts[] = {
 	{ .name = "log", .type = OPT_GROUP, .off = 0, .sub = &log_set },
 	{ .name = "dtls", .type = OPT_GROUP, FLD(struct cfg, dtls),
 	  .sub = &dtls_set },
+	{ .name = "hooks", .type = OPT_GROUP, FLD(struct cfg, hooks),
+	  .sub = &hooks_set },
 	{ .name = "content_formats", .type = OPT_LIST, FLD(struct cfg, ctypes),
 	  .noff = offsetof(struct cfg, nctypes), .sub = &ctype_set },
 	{ .name = "routes", .type = OPT_LIST, FLD(struct cfg, routes),
@@ -732,6 +777,8 @@ opt_type_name(enum opt_type t)
 		return "a group { ... }";
 	case OPT_LIST:
 		return "a list of groups ( { ... }, ... )";
+	case OPT_ENV:
+		return "a group of strings { NAME = \"value\"; ... }";
 	}
 	return "?";
 }
@@ -940,6 +987,70 @@ apply_strv(struct ld *ld, const config_setting_t *s, const struct opt *o,
 		memcpy((char *)base + o->noff, &nv, sizeof(nv));
 }
 
+/* Variables coapd sets for a hook (coapd.conf(5)): not the route's. */
+static bool
+env_reserved(const char *name)
+{
+	static const char *const cgi[] = {
+		"REQUEST_METHOD", "QUERY_STRING", "CONTENT_FORMAT",
+		"CONTENT_LENGTH", "REMOTE_ADDR", "REMOTE_PORT",
+	};
+	size_t	 i;
+
+	if (strncmp(name, "COAP_", 5) == 0)
+		return true;
+	for (i = 0; i < NELEM(cgi); i++)
+		if (strcmp(name, cgi[i]) == 0)
+			return true;
+	return false;
+}
+
+/* OPT_ENV: every member a string, kept as "NAME=value". */
+static void
+apply_env(struct ld *ld, const config_setting_t *s, const struct opt *o,
+    const char *key, void *base)
+{
+	const config_setting_t *e;
+	const char	*name, *p;
+	char		**v, ekey[KEY_MAX];
+	size_t		 i, n, nv = 0;
+
+	if ((n = (size_t)config_setting_length(s)) == 0)
+		return;
+	if ((v = ld_alloc_fail(ld, calloc(n, sizeof(*v)))) == NULL)
+		return;
+	memcpy((char *)base + o->off, &v, sizeof(v));
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, i);
+		name = config_setting_name(e);
+		if (snprintf(ekey, sizeof(ekey), "%s.%s", key, name) < 0)
+			ekey[0] = '\0';
+		for (p = name; *p == '_' || isalnum((unsigned char)*p); p++)
+			;
+		if (*p != '\0' || isdigit((unsigned char)name[0])) {
+			ld_err(ld, e, "%s: not a variable name (letters, "
+			    "digits and _)", ekey);
+			continue;
+		}
+		if (env_reserved(name)) {
+			ld_err(ld, e, "%s: coapd sets this variable itself",
+			    ekey);
+			continue;
+		}
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			type_err(ld, e, ekey, opt_type_name(OPT_STR));
+			continue;
+		}
+		if (asprintf(&v[nv], "%s=%s", name,
+		    config_setting_get_string(e)) == -1) {
+			ld->nomem = true;
+			break;
+		}
+		nv++;
+	}
+	memcpy((char *)base + o->noff, &nv, sizeof(nv));
+}
+
 static void
 apply_default(struct ld *ld, const config_setting_t *at, const struct opt *o,
     const char *key, void *base)
@@ -962,6 +1073,7 @@ apply_default(struct ld *ld, const config_setting_t *at, const struct opt *o,
 			store_str(ld, NULL, o, key, o->sdef, base);
 		break;
 	case OPT_STRV:
+	case OPT_ENV:
 		break;
 	case OPT_GROUP:
 		apply_group(ld, NULL, at, o->sub, key, (char *)base + o->off);
@@ -1055,6 +1167,13 @@ apply_opt(struct ld *ld, const config_setting_t *s, const struct opt *o,
 			return;
 		}
 		apply_list(ld, s, s, o, key, base);
+		return;
+	case OPT_ENV:
+		if (t != CONFIG_TYPE_GROUP) {
+			type_err(ld, s, key, opt_type_name(o->type));
+			return;
+		}
+		apply_env(ld, s, o, key, base);
 		return;
 	}
 	/* a bad value leaves the default, so later checks do not cascade */
@@ -1375,6 +1494,66 @@ conv_method(struct ld *ld, const config_setting_t *s, const char *key,
 	return 0;
 }
 
+/* hook = [ ... ]: argv; the first must be an executable file. */
+static int
+conv_hook(struct ld *ld, const config_setting_t *s, const char *key,
+    const char *val, void *base)
+{
+	struct cfg_route *r = base;
+	struct stat	 st;
+	const char	*why = NULL;
+	char		**v, *a;
+
+	r->kind = ROUTE_HOOK;
+	if (r->nhook == 0) {
+		if ((a = abs_path(ld, val)) == NULL)
+			return -ENOMEM;
+		if (stat(a, &st) != 0)
+			why = strerror(errno);
+		else if (!S_ISREG(st.st_mode))
+			why = "not a regular file";
+		else if (access(a, X_OK) != 0)
+			why = "not executable";
+		if (why != NULL) {
+			path_err(ld, s, key, val, why);
+			free(a);
+			return -EINVAL;
+		}
+	} else if ((a = ld_strdup(ld, val)) == NULL)
+		return -ENOMEM;
+	v = ld_alloc_fail(ld, realloc(r->hook, (r->nhook + 2) * sizeof(*v)));
+	if (v == NULL) {
+		free(a);
+		return -ENOMEM;
+	}
+	v[r->nhook++] = a;
+	v[r->nhook] = NULL;
+	r->hook = v;
+	return 0;
+}
+
+/* hooks.tmp_dir: an existing directory, made absolute. */
+static int
+conv_tmp_dir(struct ld *ld, const config_setting_t *s, const char *key,
+    const char *val, void *base)
+{
+	struct cfg_hooks *h = base;
+	struct stat	 st = { .st_mode = S_IFDIR };
+	char		*a;
+
+	if ((a = abs_path(ld, val)) == NULL)
+		return -ENOMEM;
+	if (stat(a, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		path_err(ld, s, key, val, S_ISDIR(st.st_mode) ?
+		    strerror(errno) : "not a directory");
+		free(a);
+		return -EINVAL;
+	}
+	free(h->tmp_dir);
+	h->tmp_dir = a;
+	return 0;
+}
+
 static int
 check_address(struct ld *ld, const config_setting_t *s, const char *key,
     const char *val)
@@ -1519,6 +1698,109 @@ listen_finish(struct ld *ld, const config_setting_t *g,
 	}
 }
 
+/* Keys that only a hook route takes. */
+static const char *const hook_only[] = {
+	"env", "timeout_s", "max_running", "max_output_bytes", "headers",
+	"user", "group", "run_as_root",
+};
+
+/* user and group of a hook route: ids now, so that a typo is caught. */
+static void
+hook_ids(struct ld *ld, const config_setting_t *g, const char *key,
+    struct cfg_route *r)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+
+	if (r->user != NULL) {
+		if ((pw = getpwnam(r->user)) == NULL) {
+			ld_err(ld, config_setting_get_member(g, "user"),
+			    "%s.user: no such user \"%s\"", key, r->user);
+			return;
+		}
+		if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+			ld_err(ld, config_setting_get_member(g, "user"),
+			    "%s.user: coapd is not root and cannot run hooks "
+			    "as \"%s\"", key, r->user);
+			return;
+		}
+		r->uid = pw->pw_uid;
+		r->gid = pw->pw_gid;
+		r->set_ids = true;
+	}
+	if (r->group != NULL) {
+		if (r->user == NULL) {
+			ld_err(ld, config_setting_get_member(g, "group"),
+			    "%s.group: needs user as well", key);
+			return;
+		}
+		if ((gr = getgrnam(r->group)) == NULL) {
+			ld_err(ld, config_setting_get_member(g, "group"),
+			    "%s.group: no such group \"%s\"", key, r->group);
+			return;
+		}
+		r->gid = gr->gr_gid;
+	}
+	if (r->user == NULL && geteuid() == 0 && !r->run_as_root)
+		ld_err(ld, config_setting_get_member(g, "hook"),
+		    "%s.hook: coapd runs as root: set user = \"...\" to run "
+		    "the hook with fewer rights, or run_as_root = true", key);
+}
+
+/* Capture names: [A-Za-z0-9_]+, distinct (proto/route.c agrees). */
+static bool
+caps_ok(const char *path)
+{
+	const char	*p, *q, *e, *names[16];
+	size_t		 lens[16], n = 0, i;
+
+	for (p = strstr(path, "/:"); p != NULL; p = strstr(e, "/:")) {
+		for (q = p + 2, e = q; *e != '\0' && *e != '/'; e++)
+			if (!isalnum((unsigned char)*e) && *e != '_')
+				return false;
+		if (e == q || n == 8)
+			return false;
+		for (i = 0; i < n; i++)
+			if (lens[i] == (size_t)(e - q) &&
+			    memcmp(names[i], q, lens[i]) == 0)
+				return false;
+		names[n] = q;
+		lens[n++] = (size_t)(e - q);
+	}
+	return true;
+}
+
+/* The rules of hook routes, and hook keys elsewhere. */
+static void
+hook_finish(struct ld *ld, const config_setting_t *g, const char *key,
+    struct cfg_route *r)
+{
+	const config_setting_t	*m;
+	size_t			 i;
+
+	if (r->kind != ROUTE_HOOK) {
+		for (i = 0; i < NELEM(hook_only); i++)
+			if ((m = config_setting_get_member(g, hook_only[i])))
+				ld_err(ld, m, "%s.%s: only for hook routes",
+				    key, hook_only[i]);
+		if (r->path != NULL && strstr(r->path, "/:") != NULL)
+			ld_err(ld, config_setting_get_member(g, "path"),
+			    "%s.path: \":name\" segments are only for hook "
+			    "routes", key);
+		return;
+	}
+	if (r->path != NULL && !caps_ok(r->path))
+		ld_err(ld, config_setting_get_member(g, "path"),
+		    "%s.path: \"%s\": a \":name\" segment needs a name of "
+		    "letters, digits and _, distinct within the path", key,
+		    r->path);
+	if (r->observe && (m = config_setting_get_member(g, "observe")))
+		ld_err(ld, m, "%s.observe: not supported on hook routes yet",
+		    key);
+	r->running = ld_alloc_fail(ld, calloc(1, sizeof(*r->running)));
+	hook_ids(ld, g, key, r);
+}
+
 static void
 route_init(struct ld *ld, void *base)
 {
@@ -1584,6 +1866,7 @@ route_finish(struct ld *ld, const config_setting_t *g,
 	if (r->create_dirs && !r->writable &&
 	    (m = config_setting_get_member(g, "create_dirs")) != NULL)
 		ld_err(ld, m, "%s.create_dirs: needs writable = true", key);
+	hook_finish(ld, g, key, r);
 	/* check_allow() reported bad entries: compile only a clean list */
 	if (r->nallow > 0 && ld->group_clean)
 		compile_acl(ld, g, key, r);
@@ -1725,7 +2008,8 @@ compile_routes(struct cfg *c, char *err, size_t errlen)
 		r = &c->routes[i];
 		specs[i] = (struct route_spec){ .path = r->path,
 		    .path_len = r->path_len, .target = r,
-		    .prefix = r->static_is_dir || r->kind != ROUTE_STATIC };
+		    .prefix = r->kind == ROUTE_STATIC ? r->static_is_dir :
+		    r->kind != ROUTE_HOOK };
 		l = &c->links[i];
 		*l = (struct linkfmt_entry){ .href = r->path, .rt = r->rt,
 		    .if_ = r->if_, .title = r->title, .ct = r->ct,
@@ -1931,6 +2215,15 @@ cfg_free(struct cfg *c)
 		for (j = 0; j < r->nallow; j++)
 			free(r->allow[j]);
 		free(r->allow);
+		for (j = 0; j < r->nhook; j++)
+			free(r->hook[j]);
+		free(r->hook);
+		for (j = 0; j < r->nenv; j++)
+			free(r->env[j]);
+		free(r->env);
+		free(r->user);
+		free(r->group);
+		free(r->running);
 		acl_free(r->acl);
 	}
 	free(c->routes);
@@ -1943,6 +2236,7 @@ cfg_free(struct cfg *c)
 	for (i = 0; i < c->dtls.nciphers; i++)
 		free(c->dtls.ciphers[i]);
 	free(c->dtls.ciphers);
+	free(c->hooks.tmp_dir);
 	for (i = 0; i < st->nfiles; i++)
 		free(st->files[i]);
 	free(st->files);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "adapt/log.h"
 
@@ -65,6 +66,25 @@ struct cfg_route {
 	char		*title;
 	int		 ct;		/* -1 when unset */
 
+	/* hook: one run of an executable per request (h_hook.c) */
+	char		**hook;		/* argv, NULL-terminated */
+	size_t		 nhook;
+	char		**env;		/* "NAME=value" from `env` */
+	size_t		 nenv;
+	uint32_t	 timeout_s;	/* killed after: 5.04 */
+	uint32_t	 max_running;	/* runs of this route at once */
+	uint64_t	 max_output_bytes; /* stdout past it: 5.00 */
+	bool		 headers;	/* stdout starts with CGI headers */
+	char		*user;		/* run as; NULL: coapd's own */
+	char		*group;
+	bool		 run_as_root;	/* allow no `user` when root */
+	bool		 set_ids;	/* uid/gid below apply */
+	uid_t		 uid;
+	gid_t		 gid;
+	/* Runs of this route at once, all workers: the one counter a
+	   snapshot carries that changes (like refs). */
+	atomic_uint	*running;
+
 	char		**allow;	/* "psk:...", "net:..." entries */
 	size_t		 nallow;
 	struct acl	*acl;		/* compiled allow; NULL: everyone */
@@ -89,6 +109,14 @@ struct cfg_dtls {
 	uint32_t	 handshake_timeout_s;
 	struct psk_table *psk;		/* loaded from psk_file; NULL when
 					   no DTLS */
+};
+
+/* The `hooks` group: all hook routes together. */
+struct cfg_hooks {
+	uint32_t	 max_running;	/* runs at once, whole process */
+	char		*tmp_dir;	/* request bodies for stdin */
+	uint32_t	 term_grace_s;	/* SIGTERM to SIGKILL at shutdown */
+	uint64_t	 max_cache_bytes; /* Block2 outputs kept per worker */
 };
 
 struct cfg {
@@ -120,6 +148,7 @@ struct cfg {
 	size_t			 nlinks;
 
 	struct cfg_dtls		 dtls;
+	struct cfg_hooks	 hooks;
 };
 
 /*

@@ -61,12 +61,27 @@ block_opt_get(const struct coap_msg *m, uint16_t optnum, struct block_opt *b)
 	return block_opt_decode(v, b);
 }
 
+void
+block2_ask(const struct coap_msg *m, struct block_ask *a)
+{
+	a->rc = block_opt_get(m, COAP_OPT_BLOCK2, &a->b);
+	a->size2 = coap_msg_opt(m, COAP_OPT_SIZE2) != NULL;
+}
+
 int
 block2_respond(struct coap_resp *r, const struct coap_msg *m,
     const uint8_t *data, size_t total, uint8_t max_szx)
 {
-	struct block_opt	 b;
-	const struct coap_opt	*s2;
+	struct block_ask	 a;
+
+	block2_ask(m, &a);
+	return block2_respond_to(r, &a, data, total, max_szx);
+}
+
+int
+block2_respond_to(struct coap_resp *r, const struct block_ask *a,
+    const uint8_t *data, size_t total, uint8_t max_szx)
+{
 	uint64_t		 off = 0;
 	size_t			 len;
 	uint8_t			 szx = max_szx;
@@ -77,16 +92,16 @@ block2_respond(struct coap_resp *r, const struct coap_msg *m,
 		return -ENOSPC;
 	if (szx > cap)
 		szx = (uint8_t)cap;
-	rc = block_opt_get(m, COAP_OPT_BLOCK2, &b);
-	if (rc == -EBADMSG || rc == -EINVAL) {
-		r->code = rc == -EBADMSG ? COAP_BAD_OPTION : COAP_BAD_REQUEST;
+	if (a->rc == -EBADMSG || a->rc == -EINVAL) {
+		r->code = a->rc == -EBADMSG ? COAP_BAD_OPTION :
+		    COAP_BAD_REQUEST;
 		return 0;
 	}
-	asked = rc == 0;
+	asked = a->rc == 0;
 	if (asked) {
-		off = (uint64_t)b.num << (b.szx + 4);
-		if (b.szx < szx)
-			szx = b.szx;
+		off = (uint64_t)a->b.num << (a->b.szx + 4);
+		if (a->b.szx < szx)
+			szx = a->b.szx;
 		/* A block past the end does not exist; block 0 always does. */
 		if (off > 0 && off >= total) {
 			r->code = COAP_BAD_REQUEST;
@@ -97,7 +112,8 @@ block2_respond(struct coap_resp *r, const struct coap_msg *m,
 	if (off + len > total)
 		len = (size_t)(total - off);
 	more = off + len < total;
-	r->code = COAP_CONTENT;
+	if (r->code == 0)
+		r->code = COAP_CONTENT;
 	if (coap_resp_payload(r, data + off, len) != 0)
 		return -ENOSPC;
 	if (asked || more) {
@@ -106,8 +122,7 @@ block2_respond(struct coap_resp *r, const struct coap_msg *m,
 		if (rc != 0)
 			return rc;
 	}
-	s2 = coap_msg_opt(m, COAP_OPT_SIZE2);
-	if (((asked || more) && off == 0) || s2 != NULL)
+	if (((asked || more) && off == 0) || a->size2)
 		return coap_resp_opt_uint(r, COAP_OPT_SIZE2, (uint32_t)total);
 	return 0;
 }

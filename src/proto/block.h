@@ -73,4 +73,21 @@ struct coap_resp;
 int		 block2_respond(struct coap_resp *r, const struct coap_msg *m,
 		    const uint8_t *data, size_t total, uint8_t max_szx);
 
+/* What a request asks of Block2, kept for an answer made later. */
+struct block_ask {
+	int		 rc;		/* block_opt_get()'s result */
+	struct block_opt b;
+	bool		 size2;		/* Size2 present: tell the size */
+};
+
+void		 block2_ask(const struct coap_msg *m, struct block_ask *a);
+
+/*
+ * block2_respond() for a request summed up in a.  Keeps a code already
+ * set in r (a hook's Status:), else 2.05.
+ */
+int		 block2_respond_to(struct coap_resp *r,
+		    const struct block_ask *a, const uint8_t *data,
+		    size_t total, uint8_t max_szx);
+
 #endif /* COAPD_BLOCK_H */

@@ -25,8 +25,8 @@ struct route_spec {
 /*
  * Build a table over specs[0..n) (copied; the paths are borrowed and must
  * outlive the table).
- * Returns 0, -EEXIST when two routes share a path (err names it), -EINVAL
- * for a malformed path, or -ENOMEM.
+ * Returns 0, -EEXIST when two routes share a path or a pattern shape
+ * (err names it), -EINVAL for a malformed path or capture name, or -ENOMEM.
  */
 int	route_table_build(struct route_table **out,
 	    const struct route_spec *specs, size_t n, char *err,
@@ -42,5 +42,25 @@ void	route_table_free(struct route_table *t);
  */
 const void *route_match(const struct route_table *t,
 	    const char *path, size_t len, const char **rest);
+
+/* One ":name" segment of a pattern route and the segment it matched. */
+struct route_cap {
+	const char	*name;		/* in the route's path, no ':' */
+	size_t		 name_len;
+	const char	*val;		/* in the request's path */
+	size_t		 val_len;
+};
+
+#define ROUTE_CAPS_MAX	8
+
+/*
+ * route_match(), also filling caps[0..*ncaps) (room for ROUTE_CAPS_MAX)
+ * with the captures of a pattern route.  A route path segment ":name"
+ * matches any one segment; a literal route of as many segments wins over
+ * a pattern, a pattern over a literal prefix with fewer segments.
+ */
+const void *route_match_caps(const struct route_table *t,
+	    const char *path, size_t len, const char **rest,
+	    struct route_cap *caps, size_t *ncaps);
 
 #endif /* COAPD_ROUTE_H */

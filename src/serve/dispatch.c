@@ -186,6 +186,8 @@ dispatch_prepare(struct dispatch *d, const struct dispatch_peer *p,
 	req->path = d->path;
 	req->path_len = path_len;
 	req->rest = rest;
+	req->caps = d->caps;
+	req->ncaps = d->ncaps;
 	req->peer = p->addr;
 	req->peerlen = p->addrlen;
 	req->psk_identity = p->psk_identity;
@@ -229,7 +231,8 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		resp_error(r, COAP_NOT_FOUND);
 		return H_DONE;
 	}
-	rt = route_match(d->cfg->table, d->path, (size_t)plen, &rest);
+	rt = route_match_caps(d->cfg->table, d->path, (size_t)plen, &rest,
+	    d->caps, &d->ncaps);
 	/*
 	 * /.well-known/core is generated unless a route names exactly that
 	 * path: a catch-all route at "/" must not hide it (RFC 6690 §4).

@@ -20,6 +20,7 @@
 #include "proto/coap_msg.h"
 #include "proto/metrics.h"
 #include "proto/observe.h"
+#include "proto/route.h"
 #include "serve/handler.h"
 
 struct exchange_cache;
@@ -67,6 +68,8 @@ struct dispatch {
 	struct coap_resp	 resp;
 	uint8_t			 payload[COAP_PAYLOAD_MAX];
 	char			 path[256];
+	struct route_cap	 caps[ROUTE_CAPS_MAX]; /* of the route matched */
+	size_t			 ncaps;
 	char			 doc[DISPATCH_DOC_MAX]; /* /.well-known/core */
 	struct observe_reg	 obs;		/* observers (notify.c) */
 	uint32_t		 rnd;		/* retransmission jitter */

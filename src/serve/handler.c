@@ -15,6 +15,7 @@ handler_table_init(struct h_env *env)
 	for (k = 0; k < HANDLER_KINDS; k++)
 		env->ops[k] = NULL;
 	env->ops[ROUTE_STATIC] = &h_file_ops;
+	env->ops[ROUTE_HOOK] = &h_hook_ops;
 }
 
 const struct handler_ops *

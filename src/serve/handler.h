@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "proto/coap_msg.h"
+#include "proto/route.h"
 #include "adapt/cfg.h"
 
 struct dispatch;
@@ -35,6 +36,8 @@ struct h_req {
 	const char		*path;		/* full Uri-Path, "/a/b" */
 	size_t			 path_len;
 	const char		*rest;		/* beneath route->path, no '/' */
+	const struct route_cap	*caps;		/* ":name" segments matched */
+	size_t			 ncaps;
 	const struct sockaddr	*peer;
 	socklen_t		 peerlen;
 	const char		*psk_identity;	/* NULL on plain CoAP */
@@ -149,5 +152,6 @@ struct coap_resp *xch_resp(struct xch *x);
 void	xch_complete(struct xch *x, uint64_t now_ns);
 
 extern const struct handler_ops h_file_ops;
+extern const struct handler_ops h_hook_ops;
 
 #endif /* COAPD_HANDLER_H */

@@ -220,7 +220,8 @@ notify_render(struct dispatch *d, struct observer *o, uint64_t now_ns)
 	int s;
 
 	coap_resp_init(&d->resp, d->payload, sizeof(d->payload));
-	rt = route_match(d->cfg->table, o->path, o->path_len, &rest);
+	rt = route_match_caps(d->cfg->table, o->path, o->path_len, &rest,
+	    d->caps, &d->ncaps);
 	if (rt == NULL || !rt->observe) {
 		/* Gone with a reload: the resource is no more. */
 		d->resp.code = COAP_NOT_FOUND;

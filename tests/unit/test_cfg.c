@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -504,11 +505,11 @@ START_TEST(err_unknown_keys)
 {
 	BAD("wrokers = 2;\ncolour = 1;\n"
 	    "log = { lvl = \"x\"; };\n"
-	    "routes = ( { path = \"/\"; static = \"www\"; hook = \"x\"; } );\n",
+	    "routes = ( { path = \"/\"; static = \"www\"; hooks = \"x\"; } );\n",
 	    "1: wrokers: unknown key (did you mean \"workers\"?)",
 	    "2: colour: unknown key",
 	    "3: log.lvl: unknown key (did you mean \"level\"?)",
-	    "4: routes[0].hook: unknown key");
+	    "4: routes[0].hooks: unknown key (did you mean \"hook\"?)");
 }
 END_TEST
 
@@ -589,7 +590,7 @@ START_TEST(err_static)
 		"directory",
 		"5: routes[3].static: \"www/hello.txt/x\" (%s/www/hello.txt/x): "
 		"Not a directory",
-		"6: routes[4]: no target: set one of \"static\"",
+		"6: routes[4]: no target: set one of \"static\", \"hook\"",
 		"8: dtls.psk_file: \"www\" (%s/www): not a regular file",
 	};
 	char	 line[PATH_MAX + 256], msg[PATH_MAX];
@@ -734,6 +735,54 @@ START_TEST(err_order)
 }
 END_TEST
 
+/* A hook route: argv, env, ids, defaults; the hooks group. */
+START_TEST(hook_route)
+{
+	struct cfg		*c;
+	struct cfg_route	*r;
+	struct passwd		*pw = getpwnam("nobody");
+	char			 path[PATH_MAX];
+
+	put("run.sh", "#!/bin/sh\n");
+	snprintf(path, sizeof(path), "%s/run.sh", tmp);
+	ck_assert_int_eq(chmod(path, 0755), 0);
+	c = load("hooks = { max_running = 3; tmp_dir = \"www\"; };\n"
+	    "routes = ( { path = \"/r/:id\"; hook = [ \"run.sh\", \"-v\" ];\n"
+	    "  env = { A = \"1\"; B_2 = \"x y\"; }; user = \"nobody\"; } );\n",
+	    0);
+	r = &c->routes[0];
+	ck_assert_int_eq(r->kind, ROUTE_HOOK);
+	ck_assert_uint_eq(r->nhook, 2);
+	ck_assert_str_eq(r->hook[0], path);
+	ck_assert_str_eq(r->hook[1], "-v");
+	ck_assert_ptr_null(r->hook[2]);
+	ck_assert_uint_eq(r->nenv, 2);
+	ck_assert_str_eq(r->env[0], "A=1");
+	ck_assert_str_eq(r->env[1], "B_2=x y");
+	ck_assert_ptr_nonnull(pw);
+	ck_assert(r->set_ids);
+	ck_assert_uint_eq(r->uid, pw->pw_uid);
+	ck_assert_uint_eq(r->gid, pw->pw_gid);
+	ck_assert_uint_eq(r->methods, ROUTE_METHOD(COAP_GET));
+	ck_assert_uint_eq(r->timeout_s, 10);
+	ck_assert_uint_eq(r->max_running, 4);
+	ck_assert_uint_eq(r->max_output_bytes, 1u << 20);
+	ck_assert(!r->headers);
+	ck_assert_ptr_nonnull(r->running);
+	ck_assert_uint_eq(c->hooks.max_running, 3);
+	snprintf(path, sizeof(path), "%s/www", tmp);
+	ck_assert_str_eq(c->hooks.tmp_dir, path);
+	ck_assert_uint_eq(c->hooks.term_grace_s, 2);
+	ck_assert_uint_eq(c->hooks.max_cache_bytes, 8u << 20);
+	cfg_unref(c);
+	/* as root, a hook without user must say run_as_root */
+	if (geteuid() == 0)
+		BAD("routes = ( { path = \"/r\"; hook = [ \"run.sh\" ]; } );\n",
+		    "1: routes[0].hook: coapd runs as root: set user = \"...\" "
+		    "to run the hook with fewer rights, or run_as_root = true");
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -743,6 +792,7 @@ cfg_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, hook_route);
 	tcase_add_test(tc, every_key);
 	tcase_add_test(tc, route_inherits_max_body);
 	tcase_add_test(tc, writable_methods);

@@ -250,6 +250,62 @@ START_TEST(build_empty)
 }
 END_TEST
 
+/* ":name" segments match one segment each and capture it. */
+START_TEST(pattern_captures)
+{
+	struct cfg_route r[] = {
+		rt("/relay/:id", false), rt("/relay/status", false),
+		rt("/relay", true), rt("/:dev/:ch/raw", false),
+	};
+	struct route_table *t = build(r, NELEM(r));
+	struct route_cap caps[ROUTE_CAPS_MAX];
+	const char	*rest;
+	size_t		 n;
+
+	ck_assert_ptr_eq(route_match_caps(t, "/relay/7", 8, &rest, caps, &n),
+	    &r[0]);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(caps[0].name_len, 2);
+	ck_assert_int_eq(memcmp(caps[0].name, "id", 2), 0);
+	ck_assert_uint_eq(caps[0].val_len, 1);
+	ck_assert_int_eq(caps[0].val[0], '7');
+	ck_assert_str_eq(rest, "");
+	/* a literal of as many segments wins */
+	ck_assert_ptr_eq(route_match_caps(t, "/relay/status", 13, &rest, caps,
+	    &n), &r[1]);
+	ck_assert_uint_eq(n, 0);
+	/* a pattern is exact: one more segment falls to the prefix */
+	expect(t, r, "/relay/7/x", 2, "7/x");
+	expect(t, r, "/relay", 2, "");
+	ck_assert_ptr_eq(route_match_caps(t, "/a/b/raw", 8, &rest, caps, &n),
+	    &r[3]);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(caps[1].val[0], 'b');
+	expect(t, r, "/a/b/cooked", -1, NULL);
+	route_table_free(t);
+}
+END_TEST
+
+START_TEST(pattern_rejects_bad)
+{
+	static const char *bad[] = { "/a/:", "/a/:x-y", "/:x/:x" };
+	struct cfg_route r[2];
+	struct route_table *t;
+	char		 err[128];
+	size_t		 i;
+
+	for (i = 0; i < NELEM(bad); i++) {
+		r[0] = rt(bad[i], false);
+		ck_assert_msg(build_specs(&t, r, 1, err, sizeof(err)) ==
+		    -EINVAL, "accepted \"%s\"", bad[i]);
+	}
+	/* same shape, other names: the second would never match */
+	r[0] = rt("/a/:x", false);
+	r[1] = rt("/a/:yy", false);
+	ck_assert_int_eq(build_specs(&t, r, 2, err, sizeof(err)), -EEXIST);
+}
+END_TEST
+
 /* The reference: every route that matches, by the header's definition. */
 static const struct cfg_route *
 naive(struct cfg_route *r, size_t n, const char *p, const char **rest)
@@ -348,6 +404,8 @@ route_suite(void)
 	tcase_add_test(tc, build_rejects_malformed);
 	tcase_add_test(tc, build_empty);
 	tcase_add_test(tc, matches_reference);
+	tcase_add_test(tc, pattern_captures);
+	tcase_add_test(tc, pattern_rejects_bad);
 	suite_add_tcase(s, tc);
 	return s;
 }
