@@ -13,6 +13,7 @@
  * file in one run, in file order, as "FILE:LINE: key: message".
  */
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -174,7 +175,8 @@ static char	*abs_path(struct ld *, const char *);
  */
 
 static opt_conv_fn	conv_level, conv_psk_file, conv_ext, conv_path,
-			conv_static, conv_method, conv_hook, conv_tmp_dir;
+			conv_static, conv_method, conv_hook, conv_tmp_dir,
+			conv_backend;
 static opt_check_fn	check_address, check_attr, check_allow, check_cipher;
 static void	listen_finish(struct ld *, const config_setting_t *,
 		    const config_setting_t *, const char *, void *);
@@ -304,6 +306,14 @@ static const struct opt route_opts[] = {
 	  .min = 1, .max = 64 },
 	{ .name = "run_as_root", .type = OPT_BOOL,
 	  FLD(struct cfg_route, run_as_root), .def = false },
+	/* backend routes (serve/h_backend.c) */
+	{ .name = "backend", .type = OPT_STR, FLD(struct cfg_route, backend),
+	  .min = 1, .max = 107, .flags = OPT_TARGET, .conv = conv_backend },
+	{ .name = "strip_prefix", .type = OPT_BOOL,
+	  FLD(struct cfg_route, strip_prefix), .def = false },
+	{ .name = "max_pending", .type = OPT_INT,
+	  FLD(struct cfg_route, max_pending), .min = 1, .max = 1 << 20,
+	  .def = 256 },
 };
 
 static const struct optset route_set = {
@@ -1554,6 +1564,105 @@ conv_tmp_dir(struct ld *ld, const config_setting_t *s, const char *key,
 	return 0;
 }
 
+/* "coap://HOST[:PORT]" with a numeric host, IPv6 in brackets. */
+static int
+backend_udp(struct cfg_route *r, const char *spec)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&r->backend_addr;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&r->backend_addr;
+	char			 host[64], *end;
+	const char		*h = spec + 7, *p;
+	unsigned long		 port = 5683;
+	size_t			 n;
+
+	if (*h == '[') {
+		if ((p = strchr(h, ']')) == NULL)
+			return -EINVAL;
+		n = (size_t)(p - h - 1);
+		h++;
+		p++;
+	} else {
+		p = strchr(h, ':');
+		n = p != NULL ? (size_t)(p - h) : strlen(h);
+		p = h + n;
+	}
+	if (n == 0 || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (*p == ':') {
+		port = strtoul(p + 1, &end, 10);
+		if (end == p + 1 || *end != '\0' || port == 0 || port > 65535)
+			return -EINVAL;
+	} else if (*p != '\0')
+		return -EINVAL;
+	memset(&r->backend_addr, 0, sizeof(r->backend_addr));
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		r->backend_addrlen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		r->backend_addrlen = sizeof(*sin6);
+	} else
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * backend = "/run/app/coap.sock" or "coap://127.0.0.1:5700".  A socket
+ * that does not exist yet is only a warning: the service may start later.
+ */
+static int
+conv_backend(struct ld *ld, const config_setting_t *s, const char *key,
+    const char *val, void *base)
+{
+	struct cfg_route	*r = base;
+	struct sockaddr_un	*sun = (struct sockaddr_un *)&r->backend_addr;
+	struct stat		 st;
+	const char		*file;
+	unsigned		 line;
+	char			*a;
+
+	r->kind = ROUTE_BACKEND;
+	if ((r->backend = ld_strdup(ld, val)) == NULL)
+		return -ENOMEM;
+	if (strncmp(val, "coap://", 7) == 0) {
+		if (backend_udp(r, val) != 0) {
+			ld_err(ld, s, "%s: \"%s\": expected coap://ADDRESS:PORT "
+			    "with a numeric address ([...] for IPv6)", key, val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strstr(val, "://") != NULL) {
+		ld_err(ld, s, "%s: \"%s\": a Unix socket path or "
+		    "coap://ADDRESS:PORT", key, val);
+		return -EINVAL;
+	}
+	if ((a = abs_path(ld, val)) == NULL)
+		return -ENOMEM;
+	if (strlen(a) >= sizeof(sun->sun_path)) {
+		ld_err(ld, s, "%s: \"%s\": longer than a socket path may be",
+		    key, val);
+		free(a);
+		return -EINVAL;
+	}
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, a, strlen(a) + 1);
+	r->backend_addrlen = (socklen_t)sizeof(*sun);
+	if (stat(a, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		setting_pos(ld, s, &file, &line);
+		log_warnx("%s:%u: warning: %s: \"%s\": %s; requests get 5.02 "
+		    "until it exists", file, line, key, a, stat(a, &st) != 0 ?
+		    "no such socket yet" : "not a socket");
+	}
+	free(a);
+	return 0;
+}
+
 static int
 check_address(struct ld *ld, const config_setting_t *s, const char *key,
     const char *val)
@@ -1700,9 +1809,12 @@ listen_finish(struct ld *ld, const config_setting_t *g,
 
 /* Keys that only a hook route takes. */
 static const char *const hook_only[] = {
-	"env", "timeout_s", "max_running", "max_output_bytes", "headers",
-	"user", "group", "run_as_root",
+	"env", "max_running", "max_output_bytes", "headers", "user", "group",
+	"run_as_root",
 };
+
+/* Keys that only a backend route takes. */
+static const char *const backend_only[] = { "strip_prefix", "max_pending" };
 
 /* user and group of a hook route: ids now, so that a typo is caught. */
 static void
@@ -1778,6 +1890,28 @@ hook_finish(struct ld *ld, const config_setting_t *g, const char *key,
 	const config_setting_t	*m;
 	size_t			 i;
 
+	if (r->kind != ROUTE_BACKEND)
+		for (i = 0; i < NELEM(backend_only); i++)
+			if ((m = config_setting_get_member(g, backend_only[i])))
+				ld_err(ld, m, "%s.%s: only for backend routes",
+				    key, backend_only[i]);
+	if (r->kind == ROUTE_STATIC &&
+	    (m = config_setting_get_member(g, "timeout_s")))
+		ld_err(ld, m, "%s.timeout_s: only for hook and backend routes",
+		    key);
+	if (r->kind == ROUTE_BACKEND)
+		r->pending = ld_alloc_fail(ld, calloc(1, sizeof(*r->pending)));
+	/* a backend decides on methods itself unless the route says */
+	if (r->kind == ROUTE_BACKEND &&
+	    config_setting_get_member(g, "methods") == NULL)
+		r->methods = ROUTE_METHOD(COAP_GET) | ROUTE_METHOD(COAP_POST) |
+		    ROUTE_METHOD(COAP_PUT) | ROUTE_METHOD(COAP_DELETE) |
+		    ROUTE_METHOD(COAP_FETCH) | ROUTE_METHOD(COAP_PATCH) |
+		    ROUTE_METHOD(COAP_IPATCH);
+	if (r->kind == ROUTE_BACKEND && r->observe &&
+	    (m = config_setting_get_member(g, "observe")))
+		ld_err(ld, m, "%s.observe: not supported on backend routes yet",
+		    key);
 	if (r->kind != ROUTE_HOOK) {
 		for (i = 0; i < NELEM(hook_only); i++)
 			if ((m = config_setting_get_member(g, hook_only[i])))
@@ -2224,6 +2358,8 @@ cfg_free(struct cfg *c)
 		free(r->user);
 		free(r->group);
 		free(r->running);
+		free(r->backend);
+		free(r->pending);
 		acl_free(r->acl);
 	}
 	free(c->routes);

@@ -85,6 +85,14 @@ struct cfg_route {
 	   snapshot carries that changes (like refs). */
 	atomic_uint	*running;
 
+	/* backend: requests forwarded as CoAP datagrams (h_backend.c) */
+	char		*backend;	/* as written: a path or coap://... */
+	struct sockaddr_storage backend_addr; /* AF_UNIX, AF_INET(6) */
+	socklen_t	 backend_addrlen;
+	bool		 strip_prefix;	/* drop path's segments upstream */
+	uint32_t	 max_pending;	/* exchanges at once, all workers */
+	atomic_uint	*pending;	/* like running */
+
 	char		**allow;	/* "psk:...", "net:..." entries */
 	size_t		 nallow;
 	struct acl	*acl;		/* compiled allow; NULL: everyone */

@@ -16,6 +16,7 @@ handler_table_init(struct h_env *env)
 		env->ops[k] = NULL;
 	env->ops[ROUTE_STATIC] = &h_file_ops;
 	env->ops[ROUTE_HOOK] = &h_hook_ops;
+	env->ops[ROUTE_BACKEND] = &h_backend_ops;
 }
 
 const struct handler_ops *

@@ -153,5 +153,6 @@ void	xch_complete(struct xch *x, uint64_t now_ns);
 
 extern const struct handler_ops h_file_ops;
 extern const struct handler_ops h_hook_ops;
+extern const struct handler_ops h_backend_ops;
 
 #endif /* COAPD_HANDLER_H */

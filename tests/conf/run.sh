@@ -1,6 +1,7 @@
 #!/bin/sh
 # Configuration corpus: run `coapd -t -c FILE` on every tests/conf/*.conf.
-#   good-*.conf  must exit 0 and print exactly "FILE: configuration OK"
+#   good-*.conf  must exit 0 and print exactly "FILE: configuration OK",
+#                and on stderr nothing, or exactly good-*.warn when present
 #   bad-*.conf   must exit 1, print nothing on stdout, and print on stderr
 #                exactly the lines of bad-*.err
 # FILE is passed relative to the repository root, as the .err files expect.
@@ -48,6 +49,7 @@ for f in tests/conf/good-*.conf tests/conf/bad-*.conf; do
 	*/good-*)
 		printf '%s: configuration OK\n' "$f" >"$tmp/want"
 		: >"$tmp/none"
+		[ -f "${f%.conf}.warn" ] && cp "${f%.conf}.warn" "$tmp/none"
 		if [ $rc -ne 0 ]; then
 			cat "$tmp/err" >"$tmp/diff"
 			failed "$f" "exit $rc, expected 0"

@@ -590,7 +590,7 @@ START_TEST(err_static)
 		"directory",
 		"5: routes[3].static: \"www/hello.txt/x\" (%s/www/hello.txt/x): "
 		"Not a directory",
-		"6: routes[4]: no target: set one of \"static\", \"hook\"",
+		"6: routes[4]: no target: set one of \"static\", \"hook\", \"backend\"",
 		"8: dtls.psk_file: \"www\" (%s/www): not a regular file",
 	};
 	char	 line[PATH_MAX + 256], msg[PATH_MAX];

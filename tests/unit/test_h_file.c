@@ -1424,7 +1424,7 @@ START_TEST(handler_table)
 	handler_table_init(&e);
 	ck_assert_ptr_eq(handler_for(&e, ROUTE_STATIC), &h_file_ops);
 	ck_assert_ptr_eq(handler_for(&e, ROUTE_HOOK), &h_hook_ops);
-	ck_assert_ptr_null(handler_for(&e, ROUTE_BACKEND));
+	ck_assert_ptr_eq(handler_for(&e, ROUTE_BACKEND), &h_backend_ops);
 	ck_assert_ptr_null(handler_for(&e, 0));
 	ck_assert_ptr_null(handler_for(&e, HANDLER_KINDS));
 	ck_assert_ptr_null(handler_for(NULL, ROUTE_STATIC));

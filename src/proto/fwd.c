@@ -1,0 +1,76 @@
+/*
+ * fwd.c - forwarded requests and relayed answers (fwd.h).  Pure.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "proto/coap_msg.h"
+#include "proto/fwd.h"
+
+/* Our options go before the first of m's with a higher number. */
+static void
+ours(struct coap_enc *e, uint16_t below, bool *done, const char *client,
+    const char *identity)
+{
+	if (*done || below <= FWD_OPT_IDENTITY)
+		return;
+	coap_enc_opt(e, FWD_OPT_CLIENT, client, strlen(client));
+	if (identity != NULL)
+		coap_enc_opt(e, FWD_OPT_IDENTITY, identity, strlen(identity));
+	*done = true;
+}
+
+ssize_t
+fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
+    uint8_t type, uint16_t mid, const uint8_t *token, uint8_t tkl,
+    unsigned strip, const char *client, const char *identity)
+{
+	struct coap_enc		 e;
+	const struct coap_opt	*o;
+	unsigned		 seg = 0;
+	bool			 done = false;
+	size_t			 i;
+
+	coap_enc_init(&e, out, cap, type, m->code, mid, token, tkl);
+	for (i = 0; i < m->nopts; i++) {
+		o = &m->opts[i];
+		/*
+		 * A client's own copies of ours are not passed on, nor
+		 * Uri-Host and Uri-Port: they name coapd, not the backend.
+		 */
+		if (o->num == FWD_OPT_CLIENT || o->num == FWD_OPT_IDENTITY ||
+		    o->num == COAP_OPT_URI_HOST || o->num == COAP_OPT_URI_PORT)
+			continue;
+		/* no Observe upstream until notifications are relayed */
+		if (o->num == COAP_OPT_OBSERVE)
+			continue;
+		ours(&e, o->num, &done, client, identity);
+		if (o->num == COAP_OPT_URI_PATH && seg++ < strip)
+			continue;
+		coap_enc_opt(&e, o->num, o->val, o->len);
+	}
+	ours(&e, UINT16_MAX, &done, client, identity);
+	coap_enc_payload(&e, m->payload, m->payload_len);
+	return coap_enc_finish(&e);
+}
+
+int
+fwd_response(struct coap_resp *r, const struct coap_msg *m)
+{
+	const struct coap_opt	*o;
+	size_t			 i;
+
+	r->code = m->code;
+	for (i = 0; i < m->nopts; i++) {
+		o = &m->opts[i];
+		if (o->num == FWD_OPT_CLIENT || o->num == FWD_OPT_IDENTITY ||
+		    o->num == COAP_OPT_OBSERVE)
+			continue;
+		if (coap_resp_opt(r, o->num, o->val, o->len) != 0)
+			return -ENOSPC;
+	}
+	if (m->payload_len > 0 &&
+	    coap_resp_payload(r, m->payload, m->payload_len) != 0)
+		return -ENOSPC;
+	return 0;
+}
