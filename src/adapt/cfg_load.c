@@ -350,91 +350,125 @@ apply_default(struct ld *ld, const config_setting_t *at, const struct opt *o,
 	}
 }
 
+/* Whether s has the libconfig type o wants; reports when not. */
+static bool
+type_ok(struct ld *ld, const config_setting_t *s, const struct opt *o,
+    const char *key)
+{
+	int	 t = config_setting_type(s);
+	bool	 ok = false;
+
+	switch (o->type) {
+	case OPT_INT:
+		ok = t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+		break;
+	case OPT_BOOL:
+		ok = t == CONFIG_TYPE_BOOL;
+		break;
+	case OPT_STR:
+		ok = t == CONFIG_TYPE_STRING;
+		break;
+	case OPT_STRV:
+		ok = t == CONFIG_TYPE_ARRAY ||
+		    (t == CONFIG_TYPE_LIST && config_setting_length(s) == 0);
+		break;
+	case OPT_GROUP:
+		ok = t == CONFIG_TYPE_GROUP;
+		break;
+	case OPT_LIST:
+		ok = t == CONFIG_TYPE_LIST;
+		break;
+	}
+	if (!ok)
+		type_err(ld, s, key, opt_type_name(o->type));
+	return ok;
+}
+
+/* An integer of the right type: bounds, then stored.  Returns 0 or -EINVAL. */
+static int
+apply_int(struct ld *ld, const config_setting_t *s, const struct opt *o,
+    const char *key, void *base)
+{
+	long long	 v;
+	char		 lit[64];
+
+	if (config_setting_type(s) == CONFIG_TYPE_INT &&
+	    int_wrapped(ld, s, lit, sizeof(lit), &v)) {
+		if (v < o->min || v > o->max)
+			ld_err(ld, s, "%s: %s out of range %lld..%lld",
+			    key, lit, o->min, o->max);
+		else
+			ld_err(ld, s, "%s: %s does not fit in 32 bits: "
+			    "write %sL", key, lit, lit);
+		return -EINVAL;
+	}
+	v = config_setting_get_int64(s);
+	if (v < o->min || v > o->max) {
+		ld_err(ld, s, "%s: %lld out of range %lld..%lld", key,
+		    v, o->min, o->max);
+		return -EINVAL;
+	}
+	if ((o->flags & OPT_POW2) && (v & (v - 1)) != 0) {
+		ld_err(ld, s, "%s: %lld is not a power of two", key, v);
+		return -EINVAL;
+	}
+	store_int(base, o, v);
+	return 0;
+}
+
+/* A value of the right type, by type.  Returns 0, or <0 after reporting. */
+static int
+apply_value(struct ld *ld, const config_setting_t *s, const struct opt *o,
+    const char *key, void *base)
+{
+	const char	*val;
+
+	switch (o->type) {
+	case OPT_INT:
+		return apply_int(ld, s, o, key, base);
+	case OPT_BOOL:
+		store_bool(base, o, config_setting_get_bool(s));
+		return 0;
+	case OPT_STR:
+		val = config_setting_get_string(s);
+		if (!str_valid(ld, s, o, key, val))
+			return -EINVAL;
+		return store_str(ld, s, o, key, val, base);
+	case OPT_STRV:
+		if ((o->flags & OPT_NONEMPTY) && config_setting_length(s) == 0) {
+			ld_err(ld, s, "%s: empty array", key);
+			return -EINVAL;
+		}
+		apply_strv(ld, s, o, key, base);
+		return 0;
+	case OPT_GROUP:
+		apply_group(ld, s, s, o->sub, key, (char *)base + o->off);
+		return 0;
+	case OPT_LIST:
+		if ((o->flags & OPT_NONEMPTY) && config_setting_length(s) == 0) {
+			ld_err(ld, s, "%s: empty list: at least one entry is "
+			    "required", key);
+			return -EINVAL;
+		}
+		apply_list(ld, s, s, o, key, base);
+		return 0;
+	}
+	return 0;
+}
+
+/* Key o, present as setting s. */
 static void
 apply_opt(struct ld *ld, const config_setting_t *s, const struct opt *o,
     const char *key, void *base)
 {
-	int		 t = config_setting_type(s);
-	long long	 v;
-	char		 lit[64];
-
-	switch (o->type) {
-	case OPT_INT:
-		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
-			type_err(ld, s, key, opt_type_name(o->type));
-			break;
-		}
-		if (t == CONFIG_TYPE_INT &&
-		    int_wrapped(ld, s, lit, sizeof(lit), &v)) {
-			if (v < o->min || v > o->max)
-				ld_err(ld, s, "%s: %s out of range %lld..%lld",
-				    key, lit, o->min, o->max);
-			else
-				ld_err(ld, s, "%s: %s does not fit in 32 bits: "
-				    "write %sL", key, lit, lit);
-			break;
-		}
-		v = config_setting_get_int64(s);
-		if (v < o->min || v > o->max) {
-			ld_err(ld, s, "%s: %lld out of range %lld..%lld", key,
-			    v, o->min, o->max);
-			break;
-		}
-		if ((o->flags & OPT_POW2) && (v & (v - 1)) != 0) {
-			ld_err(ld, s, "%s: %lld is not a power of two", key, v);
-			break;
-		}
-		store_int(base, o, v);
+	if (type_ok(ld, s, o, key) && apply_value(ld, s, o, key, base) == 0)
 		return;
-	case OPT_BOOL:
-		if (t != CONFIG_TYPE_BOOL) {
-			type_err(ld, s, key, opt_type_name(o->type));
-			break;
-		}
-		store_bool(base, o, config_setting_get_bool(s));
-		return;
-	case OPT_STR:
-		if (t != CONFIG_TYPE_STRING) {
-			type_err(ld, s, key, opt_type_name(o->type));
-			return;
-		}
-		if (str_valid(ld, s, o, key, config_setting_get_string(s)))
-			store_str(ld, s, o, key, config_setting_get_string(s),
-			    base);
-		return;
-	case OPT_STRV:
-		if (t != CONFIG_TYPE_ARRAY &&
-		    !(t == CONFIG_TYPE_LIST && config_setting_length(s) == 0)) {
-			type_err(ld, s, key, opt_type_name(o->type));
-			return;
-		}
-		if ((o->flags & OPT_NONEMPTY) && config_setting_length(s) == 0) {
-			ld_err(ld, s, "%s: empty array", key);
-			return;
-		}
-		apply_strv(ld, s, o, key, base);
-		return;
-	case OPT_GROUP:
-		if (t != CONFIG_TYPE_GROUP) {
-			type_err(ld, s, key, opt_type_name(o->type));
-			break;
-		}
-		apply_group(ld, s, s, o->sub, key, (char *)base + o->off);
-		return;
-	case OPT_LIST:
-		if (t != CONFIG_TYPE_LIST) {
-			type_err(ld, s, key, opt_type_name(o->type));
-			return;
-		}
-		if ((o->flags & OPT_NONEMPTY) && config_setting_length(s) == 0) {
-			ld_err(ld, s, "%s: empty list: at least one entry is "
-			    "required", key);
-			return;
-		}
-		apply_list(ld, s, s, o, key, base);
-		return;
-	}
-	/* a bad value leaves the default, so later checks do not cascade */
+	/*
+	 * A bad value leaves the default, so later checks do not cascade.
+	 * The copy has no flags and no string default: integers, booleans
+	 * and groups get their default back; strings, arrays and lists stay
+	 * unset.
+	 */
 	if (!(o->flags & OPT_NODEFAULT)) {
 		o = &(struct opt){ .name = o->name, .type = o->type,
 		    .off = o->off, .size = o->size, .def = o->def,
@@ -536,35 +570,37 @@ dir_of(const char *path)
 	return dir;
 }
 
-int
-cfg_load(const char *path, struct cfg **out, cfg_err_fn *err, void *arg)
+/*
+ * libconfig only says "file I/O error": find out why ourselves.  An
+ * unreadable file is not a configuration error: the errno goes back to the
+ * caller, which reports it (as for -ENOMEM).
+ */
+static int
+check_readable(const char *path)
 {
-	struct ld	 ld;
-	struct cfg	*c;
 	struct stat	 st;
-	config_t	 lc;
-	const char	*slash;
-	size_t		 i;
 	int		 fd, rc;
 
-	*out = NULL;
-	/*
-	 * libconfig only says "file I/O error": find out why ourselves.  An
-	 * unreadable file is not a configuration error: the errno goes back
-	 * to the caller, which reports it (as for -ENOMEM).
-	 */
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -errno;
 	rc = fstat(fd, &st) == -1 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
 	close(fd);
-	if (rc != 0)
-		return rc;
+	return rc;
+}
 
-	memset(&ld, 0, sizeof(ld));
-	ld.path = path;
-	if ((ld.store = calloc(1, sizeof(*ld.store))) == NULL)
+/* An empty snapshot for path, and the names messages need.  0 or -errno. */
+static int
+ld_init(struct ld *ld, const char *path)
+{
+	struct cfg	*c;
+	const char	*slash;
+	int		 rc;
+
+	memset(ld, 0, sizeof(*ld));
+	ld->path = path;
+	if ((ld->store = calloc(1, sizeof(*ld->store))) == NULL)
 		return -ENOMEM;
-	c = ld.c = &ld.store->pub;
+	c = ld->c = &ld->store->pub;
 	atomic_init(&c->refs, 1);
 	if ((c->file = strdup(path)) == NULL) {
 		cfg_free(c);
@@ -576,52 +612,86 @@ cfg_load(const char *path, struct cfg **out, cfg_err_fn *err, void *arg)
 		return rc;
 	}
 	if ((slash = strrchr(path, '/')) != NULL &&
-	    (ld.showdir = strndup(path, (size_t)(slash - path))) == NULL) {
+	    (ld->showdir = strndup(path, (size_t)(slash - path))) == NULL) {
 		cfg_free(c);
 		return -ENOMEM;
 	}
+	return 0;
+}
 
-	config_init(&lc);
+/*
+ * Parse the file and its @includes into lc (destroyed by the caller in any
+ * case).  libconfig stops at the first syntax error: that one is reported.
+ * Returns 0, -EINVAL after reporting, or -EIO.
+ */
+static int
+read_file(struct ld *ld, config_t *lc, cfg_err_fn *err, void *arg)
+{
+	config_init(lc);
 	/* @include "x.conf" is relative to this file, as other paths are */
-	config_set_include_dir(&lc, c->dir);
-	if (config_read_file(&lc, path) == CONFIG_FALSE) {
-		/* only a syntax error: libconfig stops at the first one */
-		rc = -EIO;
-		if (config_error_type(&lc) != CONFIG_ERR_FILE_IO) {
-			rc = -EINVAL;
-			emit(err, arg, "%s:%d: %s", config_error_file(&lc) ?
-			    config_error_file(&lc) : path,
-			    config_error_line(&lc), config_error_text(&lc));
-		}
-		config_destroy(&lc);
-		free(ld.showdir);
-		cfg_free(c);
+	config_set_include_dir(lc, ld->c->dir);
+	if (config_read_file(lc, ld->path) != CONFIG_FALSE)
+		return 0;
+	if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
+		return -EIO;
+	emit(err, arg, "%s:%d: %s", config_error_file(lc) ?
+	    config_error_file(lc) : ld->path,
+	    config_error_line(lc), config_error_text(lc));
+	return -EINVAL;
+}
+
+/* Hand the errors to err, in file order; returns what cfg_load() does. */
+static int
+report(struct ld *ld, cfg_err_fn *err, void *arg)
+{
+	size_t	 i;
+
+	if (ld->nmsgs > 1)
+		qsort(ld->msgs, ld->nmsgs, sizeof(*ld->msgs), msg_cmp);
+	for (i = 0; i < ld->nmsgs; i++) {
+		emit(err, arg, "%s", ld->msgs[i].text);
+		free(ld->msgs[i].text);
+	}
+	return ld->nomem ? -ENOMEM : ld->nmsgs > 0 ? -EINVAL : 0;
+}
+
+/* Free what ld holds besides the snapshot. */
+static void
+ld_done(struct ld *ld)
+{
+	size_t	 i;
+
+	free(ld->msgs);
+	for (i = 0; i < ld->nsrcs; i++) {
+		free(ld->srcs[i].name);
+		free(ld->srcs[i].shown);
+		free(ld->srcs[i].data);
+	}
+	free(ld->srcs);
+	free(ld->showdir);
+}
+
+int
+cfg_load(const char *path, struct cfg **out, cfg_err_fn *err, void *arg)
+{
+	struct ld	 ld;
+	config_t	 lc;
+	int		 rc;
+
+	*out = NULL;
+	if ((rc = check_readable(path)) != 0 || (rc = ld_init(&ld, path)) != 0)
 		return rc;
+	if ((rc = read_file(&ld, &lc, err, arg)) == 0) {
+		apply_group(&ld, config_root_setting(&lc), NULL, &ld_top_set,
+		    "", ld.c);
+		rc = report(&ld, err, arg);
 	}
-
-	apply_group(&ld, config_root_setting(&lc), NULL, &ld_top_set, "", c);
-
-	if (ld.nmsgs > 1)
-		qsort(ld.msgs, ld.nmsgs, sizeof(*ld.msgs), msg_cmp);
-	for (i = 0; i < ld.nmsgs; i++) {
-		emit(err, arg, "%s", ld.msgs[i].text);
-		free(ld.msgs[i].text);
-	}
-	rc = ld.nomem ? -ENOMEM : ld.nmsgs > 0 ? -EINVAL : 0;
-
-	free(ld.msgs);
-	for (i = 0; i < ld.nsrcs; i++) {
-		free(ld.srcs[i].name);
-		free(ld.srcs[i].shown);
-		free(ld.srcs[i].data);
-	}
-	free(ld.srcs);
-	free(ld.showdir);
+	ld_done(&ld);
 	config_destroy(&lc);
 	if (rc != 0) {
-		cfg_free(c);
+		cfg_free(ld.c);
 		return rc;
 	}
-	*out = c;
+	*out = ld.c;
 	return 0;
 }
