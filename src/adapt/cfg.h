@@ -1,8 +1,9 @@
 /*
- * cfg.h - the configuration snapshot.  cfg.c is the only includer of
- * <libconfig.h>.  A struct cfg is immutable once cfg_load() returns it and is
- * shared by every worker through reference counting; a reload builds a new
- * one aside and swaps the pointer (design.md "Threads and ownership").
+ * cfg.h - the configuration snapshot, built by src/adapt/cfg*.c (cfg_int.h
+ * maps them; cfg_load.c is the only includer of <libconfig.h>).  A struct
+ * cfg is immutable once cfg_load() returns it and is shared by every worker
+ * through reference counting; a reload builds a new one aside and swaps the
+ * pointer (design.md "Threads and ownership").
  */
 #ifndef COAPD_CFG_H
 #define COAPD_CFG_H

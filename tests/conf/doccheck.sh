@@ -1,5 +1,5 @@
 #!/bin/sh
-# Documentation check: every key in the option tables of src/adapt/cfg.c is
+# Documentation check: every key in the option tables of src/adapt/cfg*.c is
 # documented in man/coapd.conf.5, in the section for its table, and nothing
 # documented there is missing from the tables; the keys flagged OPT_RESTART
 # are listed under RELOAD; and conf/coapd.conf shows every key.

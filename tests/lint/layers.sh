@@ -48,7 +48,7 @@ owner() {	# owner PATTERN FILE...
 	done
 }
 owner liburing.h src/adapt/uring.c
-owner libconfig.h src/adapt/cfg_load.c src/adapt/cfg.c
+owner libconfig.h src/adapt/cfg_load.c
 owner wolfssl/ src/adapt/dtls.c
 owner systemd/ src/adapt/sd.c src/adapt/log.c
 

@@ -1,5 +1,5 @@
 /*
- * test_cfg.c - configuration loading (src/adapt/cfg.c): defaults, every key
+ * test_cfg.c - configuration loading (src/adapt/cfg*.c): defaults, every key
  * reaching its field, relative paths, and the exact "FILE:LINE: message"
  * lines of errors.  Each test writes its files into a fresh mkdtemp()
  * directory.

@@ -1,0 +1,299 @@
+/*
+ * cfg_diag.c - what the loader says about a file.  Errors are collected
+ * rather than printed, then sorted by position and handed to the caller's
+ * callback (cfg_load.c): the operator gets every mistake of the file in one
+ * run, in file order, as "FILE:LINE: key: message".  Here: collecting them,
+ * the file names they show, "did you mean", and the source re-read that
+ * catches integer literals libconfig wraps.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt/cfg_int.h"
+
+#define SRC_MAX		(16u << 20) /* largest file re-read for literals */
+
+void *
+ld_alloc_fail(struct ld *ld, void *p)
+{
+	if (p == NULL)
+		ld->nomem = true;
+	return p;
+}
+
+char *
+ld_strdup(struct ld *ld, const char *s)
+{
+	return ld_alloc_fail(ld, strdup(s));
+}
+
+void
+ld_add(struct ld *ld, const char *file, unsigned line, char *text)
+{
+	struct ld_msg	*m;
+	size_t		 i, ncap;
+	unsigned	 rank = 0;
+	char		*p;
+
+	/* one line per error, whatever escapes the strings held */
+	for (p = text; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	if (ld->nmsgs == ld->msgcap) {
+		ncap = ld->msgcap ? ld->msgcap * 2 : 16;
+		m = realloc(ld->msgs, ncap * sizeof(*m));
+		if (m == NULL) {
+			ld->nomem = true;
+			free(text);
+			return;
+		}
+		ld->msgs = m;
+		ld->msgcap = ncap;
+	}
+	/* files are ranked by their first error: includes stay together */
+	for (i = 0; i < ld->nmsgs; i++) {
+		if (strcmp(ld->msgs[i].file, file) == 0) {
+			rank = ld->msgs[i].rank;
+			break;
+		}
+		if (ld->msgs[i].rank >= rank)
+			rank = ld->msgs[i].rank + 1;
+	}
+	m = &ld->msgs[ld->nmsgs];
+	m->rank = rank;
+	m->line = line;
+	m->seq = ld->nmsgs;
+	m->text = text;
+	m->file = file;
+	ld->nmsgs++;
+}
+
+void
+ld_err(struct ld *ld, const struct config_setting_t *s, const char *fmt, ...)
+{
+	const char	*file;
+	unsigned	 line;
+	char		 msg[512];
+	char		*text;
+	va_list		 ap;
+
+	ld_pos(ld, s, &file, &line);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (asprintf(&text, "%s:%u: %s", file, line, msg) == -1) {
+		ld->nomem = true;
+		return;
+	}
+	ld_add(ld, file, line, text);
+}
+
+void
+ld_pos_str(struct ld *ld, const struct config_setting_t *here,
+    const struct config_setting_t *there, char *buf, size_t len)
+{
+	const char	*f1, *f2;
+	unsigned	 l1, l2;
+
+	ld_pos(ld, here, &f1, &l1);
+	ld_pos(ld, there, &f2, &l2);
+	if (strcmp(f1, f2) == 0)
+		snprintf(buf, len, "line %u", l2);
+	else
+		snprintf(buf, len, "%s:%u", f2, l2);
+}
+
+/*
+ * The source entry for a file name recorded by libconfig.  The file given
+ * is shown as given.  An @include name is relative to the include dir
+ * (c->dir); it is shown relative to where the given file was named from,
+ * so that "conf/include/x.inc:3" opens from the caller's directory too.
+ */
+struct ld_src *
+ld_source(struct ld *ld, const char *name)
+{
+	struct ld_src	*src;
+	size_t		 i;
+	int		 n;
+
+	for (i = 0; i < ld->nsrcs; i++)
+		if (strcmp(ld->srcs[i].name, name) == 0)
+			return &ld->srcs[i];
+	src = ld_alloc_fail(ld, realloc(ld->srcs,
+	    (ld->nsrcs + 1) * sizeof(*src)));
+	if (src == NULL)
+		return NULL;
+	ld->srcs = src;
+	src = &ld->srcs[ld->nsrcs];
+	memset(src, 0, sizeof(*src));
+	if ((src->name = ld_strdup(ld, name)) == NULL)
+		return NULL;
+	if (strcmp(name, ld->path) == 0 || name[0] == '/' ||
+	    ld->showdir == NULL)
+		n = asprintf(&src->shown, "%s", name);
+	else
+		n = asprintf(&src->shown, "%s/%s", ld->showdir, name);
+	if (n == -1) {
+		ld->nomem = true;
+		free(src->name);
+		return NULL;
+	}
+	ld->nsrcs++;
+	return src;
+}
+
+/* The text of a source file, or NULL. */
+static const char *
+src_text(struct ld *ld, struct ld_src *src)
+{
+	FILE	*fp;
+	char	*p;
+	size_t	 n;
+
+	if (src->tried)
+		return src->data;
+	src->tried = true;
+	if (src->name[0] == '/' || strcmp(src->name, ld->path) == 0)
+		p = ld_strdup(ld, src->name);
+	else
+		p = ld_abs_path(ld, src->name);
+	if (p == NULL)
+		return NULL;
+	fp = fopen(p, "re");
+	free(p);
+	if (fp == NULL)
+		return NULL;
+	if ((src->data = ld_alloc_fail(ld, malloc(SRC_MAX + 1))) != NULL) {
+		n = fread(src->data, 1, SRC_MAX, fp);
+		src->data[n] = '\0';
+	}
+	fclose(fp);
+	return src->data;
+}
+
+static bool
+is_name_char(int ch)
+{
+	return isalnum(ch) || ch == '_' || ch == '-' || ch == '*';
+}
+
+/*
+ * The literal is read back from its source line (int_wrapped() in
+ * cfg_load.c says why): the first "name =" or "name:" on it.  False when
+ * it fits or cannot be found (a value on a line of its own is then
+ * trusted).
+ */
+bool
+ld_int_literal(struct ld *ld, const char *file, unsigned srcline,
+    const char *name, char *lit, size_t len, long long *val)
+{
+	const char	*p, *q, *d, *text;
+	struct ld_src	*src;
+	unsigned long long v = 0, base;
+	unsigned	 line, dig;
+	size_t		 nlen;
+	bool		 neg;
+
+	if ((src = ld_source(ld, file)) == NULL ||
+	    (text = src_text(ld, src)) == NULL)
+		return false;
+	for (p = text, line = 1; line < srcline; p++) {
+		if (*p == '\0')
+			return false;
+		if (*p == '\n')
+			line++;
+	}
+	nlen = strlen(name);
+	for (; *p != '\0' && *p != '\n'; p++) {
+		if (strncmp(p, name, nlen) != 0 ||
+		    (p > text && is_name_char((unsigned char)p[-1])) ||
+		    is_name_char((unsigned char)p[nlen]))
+			continue;
+		q = p + nlen;
+		q += strspn(q, " \t");
+		if (*q != '=' && *q != ':')
+			continue;
+		q++;
+		q += strspn(q, " \t");
+		d = q;
+		neg = *q == '-';
+		if (*q == '-' || *q == '+')
+			q++;
+		base = 10;
+		if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X')) {
+			base = 16;
+			q += 2;
+		}
+		for (; isxdigit((unsigned char)*q); q++) {
+			dig = isdigit((unsigned char)*q) ? (unsigned)(*q - '0') :
+			    (unsigned)(tolower((unsigned char)*q) - 'a' + 10);
+			if (dig >= base)
+				break;
+			if (v > ((unsigned long long)LLONG_MAX - dig) / base)
+				v = (unsigned long long)LLONG_MAX;
+			else
+				v = v * base + dig;
+		}
+		if (v <= (neg ? (unsigned long long)INT_MAX + 1 :
+		    (unsigned long long)INT_MAX))
+			return false;
+		snprintf(lit, len, "%.*s", (int)(q - d), d);
+		*val = neg ? -(long long)v : (long long)v;
+		return true;
+	}
+	return false;
+}
+
+/* Edit distance, for "did you mean"; names longer than 31 never match. */
+static unsigned
+edit_distance(const char *a, const char *b)
+{
+	unsigned	 row[32], prev, tmp, best;
+	size_t		 i, j, la = strlen(a), lb = strlen(b);
+
+	if (la >= NELEM(row) || lb >= NELEM(row))
+		return UINT_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			best = prev + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+void
+ld_unknown_key(struct ld *ld, const struct config_setting_t *s,
+    const char *name, const char *key, const struct optset *set)
+{
+	const char	*best = NULL;
+	unsigned	 d, bestd = 3;	/* suggest within two edits */
+	size_t		 i;
+
+	for (i = 0; i < set->nopts; i++) {
+		d = edit_distance(name, set->opts[i].name);
+		if (d < bestd) {
+			bestd = d;
+			best = set->opts[i].name;
+		}
+	}
+	if (best != NULL)
+		ld_err(ld, s, "%s: unknown key (did you mean \"%s\"?)", key,
+		    best);
+	else
+		ld_err(ld, s, "%s: unknown key", key);
+}
