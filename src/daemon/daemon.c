@@ -20,6 +20,7 @@
 #include "daemon/fwatch.h"
 #include "adapt/log.h"
 #include "base/net.h"
+#include "proto/metrics.h"
 #include "adapt/sd.h"
 #include "adapt/uring.h"
 #include "serve/worker.h"
@@ -69,36 +70,79 @@ coapd_version(void)
 }
 
 /*
- * SIGUSR1: one line of counters summed over the workers, so an operator
- * (and the tests) can see the DTLS session table without a debugger.
+ * SIGUSR1 report: the counters summed over the workers as "name value"
+ * pairs, the single counters on the first line ("stats, rx N, tx N, ...")
+ * and each array on a line of its own ("stats, drops_truncated N, ...").
+ * A line that would outgrow the buffer continues on the next one, so no
+ * counter is ever cut off.
+ */
+struct stats_line {
+	char	 buf[900];	/* all single counters fit, at 20 digits */
+	size_t	 len;
+	char	 family[32];	/* array on this line; "" for singles */
+};
+
+static void
+stats_flush(struct stats_line *l)
+{
+	if (l->len > 0)
+		log_info("stats, %s", l->buf);
+	l->len = 0;
+	l->buf[0] = '\0';
+}
+
+static void
+stats_add(void *arg, const struct metric_entry *e)
+{
+	struct stats_line	*l = arg;
+	const char		*fam = e->label != NULL ? e->family : "";
+	size_t			 room;
+	int			 n;
+
+	if (strcmp(l->family, fam) != 0) {
+		stats_flush(l);
+		snprintf(l->family, sizeof(l->family), "%s", fam);
+	}
+	room = sizeof(l->buf) - l->len;
+	n = snprintf(l->buf + l->len, room, "%s%s %llu",
+	    l->len > 0 ? ", " : "", e->name, (unsigned long long)e->value);
+	if (n >= 0 && (size_t)n >= room && l->len > 0) {
+		/* Full: end the line here, start the next with this pair. */
+		l->buf[l->len] = '\0';
+		stats_flush(l);
+		room = sizeof(l->buf);
+		n = snprintf(l->buf, room, "%s %llu", e->name,
+		    (unsigned long long)e->value);
+	}
+	if (n < 0)
+		return;
+	l->len += (size_t)n < room ? (size_t)n : room - 1;
+}
+
+/*
+ * SIGUSR1: every counter of the table in metrics.h, summed over the
+ * workers, so an operator (and the tests) can see them without a
+ * debugger; then rx and requests per worker.
  */
 static void
 log_stats(const struct coapd *d)
 {
-	const struct metrics	*m;
-	uint64_t		 v[9] = { 0 };
-	unsigned		 w;
+	const struct metrics	**per, *m;
+	struct metrics		  sum;
+	struct stats_line	  l;
+	unsigned		  w;
 
-	for (w = 0; w < d->nworkers; w++) {
-		m = worker_metrics(d->workers[w]);
-		v[0] += metrics_get(&m->rx);
-		v[1] += metrics_get(&m->tx);
-		v[2] += metrics_get(&m->requests);
-		v[3] += metrics_get(&m->dtls_sessions);
-		v[4] += metrics_get(&m->dtls_handshakes);
-		v[5] += metrics_get(&m->dtls_hvr_sent);
-		v[6] += metrics_get(&m->dtls_handshake_timeouts);
-		v[7] += metrics_get(&m->dtls_handshake_failures);
-		v[8] += metrics_get(&m->dtls_evicted);
+	if ((per = calloc(d->nworkers, sizeof(*per))) == NULL) {
+		log_warnx("stats, out of memory");
+		return;
 	}
-	log_info("stats, rx %llu, tx %llu, requests %llu, dtls_sessions %llu, "
-	    "dtls_handshakes %llu, dtls_hello_verify %llu, "
-	    "dtls_handshake_timeouts %llu, dtls_handshake_failures %llu, "
-	    "dtls_evicted %llu", (unsigned long long)v[0],
-	    (unsigned long long)v[1], (unsigned long long)v[2],
-	    (unsigned long long)v[3], (unsigned long long)v[4],
-	    (unsigned long long)v[5], (unsigned long long)v[6],
-	    (unsigned long long)v[7], (unsigned long long)v[8]);
+	for (w = 0; w < d->nworkers; w++)
+		per[w] = worker_metrics(d->workers[w]);
+	metrics_sum(&sum, per, d->nworkers);
+	free(per);
+	memset(&l, 0, sizeof(l));
+	metrics_foreach(&sum, stats_add, &l);
+	stats_flush(&l);
 	/* Per worker: shows how the steering program spreads clients. */
 	for (w = 0; w < d->nworkers; w++) {
 		m = worker_metrics(d->workers[w]);
