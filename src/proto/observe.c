@@ -10,9 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 
 #include "base/hash.h"
+#include "base/net.h"
 #include "proto/observe.h"
 
 void
@@ -73,30 +73,16 @@ observe_path_hash(const char *const *parts, size_t n)
 	return h;
 }
 
-/* Same address and port (scope and flow label do not name a client). */
+/*
+ * The observer's endpoint is peer: net_addr_same(), so fe80::1%eth0 and
+ * fe80::1%eth1 are two clients (RFC 7641 §4.1 keys on the endpoint).
+ */
 static bool
-peer_eq(const struct sockaddr_storage *a, socklen_t alen,
-    const struct sockaddr *b, socklen_t blen)
+peer_is(const struct observer *o, const struct sockaddr *peer,
+    socklen_t peerlen)
 {
-	const struct sockaddr_in	*a4, *b4;
-	const struct sockaddr_in6	*a6, *b6;
-
-	if (a->ss_family != b->sa_family || alen != blen)
-		return false;
-	if (b->sa_family == AF_INET) {
-		a4 = (const struct sockaddr_in *)(const void *)a;
-		b4 = (const struct sockaddr_in *)(const void *)b;
-		return a4->sin_port == b4->sin_port &&
-		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-	}
-	if (b->sa_family == AF_INET6) {
-		a6 = (const struct sockaddr_in6 *)(const void *)a;
-		b6 = (const struct sockaddr_in6 *)(const void *)b;
-		return a6->sin6_port == b6->sin6_port &&
-		    memcmp(&a6->sin6_addr, &b6->sin6_addr,
-		    sizeof(a6->sin6_addr)) == 0;
-	}
-	return memcmp(a, b, blen) == 0;
+	return net_addr_same((const struct sockaddr *)&o->peer, o->peerlen,
+	    peer, peerlen);
 }
 
 struct observer *
@@ -111,7 +97,7 @@ observe_find(struct observe_reg *r, unsigned sock,
 		o = r->v[i];
 		if (o->sock == sock && o->tkl == tkl &&
 		    memcmp(o->token, token, tkl) == 0 &&
-		    peer_eq(&o->peer, o->peerlen, peer, peerlen))
+		    peer_is(o, peer, peerlen))
 			return o;
 	}
 	return NULL;
@@ -191,7 +177,7 @@ observe_by_mid(struct observe_reg *r, unsigned sock,
 		o = r->v[i];
 		if (o->sock == sock && ((o->con_pending && o->con_mid == mid) ||
 		    o->last_mid == mid) &&
-		    peer_eq(&o->peer, o->peerlen, peer, peerlen))
+		    peer_is(o, peer, peerlen))
 			return o;
 	}
 	return NULL;

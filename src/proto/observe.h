@@ -4,10 +4,11 @@
  * confirmable, and the retransmission of confirmable notifications
  * (RFC 7252 §4.2).  The engine (notify.c) builds and sends the messages.
  *
- * An observer is keyed by the client's endpoint and the Token of its
- * registration (RFC 7641 §4.1).  It names the file it watches by a hash of
- * the file's path (observe_path_hash()); the main thread's watcher reports
- * changes with the same hash.  A collision only costs a needless check:
+ * An observer is keyed by the client's endpoint (net_addr_same():
+ * address, port and IPv6 scope id) and the Token of its registration
+ * (RFC 7641 §4.1).  It names the file it watches by a hash of the file's
+ * path (observe_path_hash()); the main thread's watcher reports changes
+ * with the same hash.  A collision only costs a needless check:
  * the engine sends nothing when the representation did not change.
  *
  * Not thread-safe: one registry per worker.

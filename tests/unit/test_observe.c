@@ -108,6 +108,45 @@ START_TEST(rfc7641_keys)
 END_TEST
 
 /* max_observers: past the limit, no registration (RFC 7641 §4.1). */
+/*
+ * The endpoint includes the IPv6 scope id (net_addr_same()): the same
+ * link-local address on two interfaces is two clients, for registration
+ * and for ACK/RST matching alike.
+ */
+START_TEST(scope_names_the_endpoint)
+{
+	struct observe_reg r;
+	struct sockaddr_in6 l1, l2;
+	struct observer *o1, *o2;
+
+	memset(&l1, 0, sizeof(l1));
+	l1.sin6_family = AF_INET6;
+	l1.sin6_port = htons(5000);
+	inet_pton(AF_INET6, "fe80::1", &l1.sin6_addr);
+	l1.sin6_scope_id = 1;
+	l2 = l1;
+	l2.sin6_scope_id = 2;
+	observe_reg_init(&r, 10);
+	o1 = add(&r, SA(&l1), "t1", "/a");
+	o2 = add(&r, SA(&l2), "t1", "/a");
+	ck_assert_ptr_nonnull(o1);
+	ck_assert_ptr_nonnull(o2);
+	ck_assert_ptr_ne(o1, o2);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_ptr_eq(observe_find(&r, 0, SA(&l2), (const uint8_t *)"t1",
+	    2), o2);
+	o1->last_mid = 0x77;
+	o2->last_mid = 0x99;
+	ck_assert_ptr_null(observe_by_mid(&r, 0, SA(&l2), 0x77));
+	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&l1), 0x77), o1);
+	/* The flow label does not name a client. */
+	l1.sin6_flowinfo = htonl(0x12345);
+	ck_assert_ptr_eq(observe_find(&r, 0, SA(&l1), (const uint8_t *)"t1",
+	    2), o1);
+	observe_reg_fini(&r);
+}
+END_TEST
+
 START_TEST(limit)
 {
 	struct observe_reg r;
@@ -276,6 +315,7 @@ observe_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, path_hash_normalizes);
 	tcase_add_test(tc, rfc7641_keys);
+	tcase_add_test(tc, scope_names_the_endpoint);
 	tcase_add_test(tc, limit);
 	tcase_add_test(tc, rfc7641_sequence);
 	tcase_add_test(tc, rfc7641_con_every);
