@@ -225,15 +225,11 @@ observe_sent(struct observer *o, uint16_t mid, bool con, const uint8_t *buf,
 	memcpy(o->con_buf, buf, len);
 	o->con_len = len;
 	o->con_mid = mid;
-	if (!o->con_pending) {
-		/* RFC 7252 §4.8: [ACK_TIMEOUT, ACK_TIMEOUT * 1.5). */
-		o->timeout_ns = OBSERVE_ACK_TIMEOUT_NS +
-		    (uint64_t)((OBSERVE_ACK_TIMEOUT_NS / 2) *
-		    ((double)rnd / 4294967296.0));
-		o->retx = 0;
-	}
+	if (o->con_pending)
+		retx_restart(&o->retx, now_ns);
+	else
+		retx_start(&o->retx, now_ns, rnd);
 	o->con_pending = true;
-	o->next_tx_ns = now_ns + o->timeout_ns;
 	return 0;
 }
 
@@ -246,13 +242,9 @@ observe_acked(struct observer *o)
 enum observe_due
 observe_due(struct observer *o, uint64_t now_ns)
 {
-	if (!o->con_pending || now_ns < o->next_tx_ns)
+	bool	 give_up;
+
+	if (!o->con_pending || !retx_due(&o->retx, now_ns, &give_up))
 		return OBSERVE_IDLE;
-	/* RFC 7252 §4.2: at most MAX_RETRANSMIT, doubling the timeout. */
-	if (o->retx >= OBSERVE_MAX_RETRANSMIT)
-		return OBSERVE_GIVE_UP;
-	o->retx++;
-	o->timeout_ns *= 2;
-	o->next_tx_ns = now_ns + o->timeout_ns;
-	return OBSERVE_RESEND;
+	return give_up ? OBSERVE_GIVE_UP : OBSERVE_RESEND;
 }

@@ -15,6 +15,7 @@
 
 #include "proto/fchange.h"
 #include "proto/observe.h"
+#include "proto/retx.h"
 
 static struct sockaddr_in pa, pb;
 static struct sockaddr_in6 p6;
@@ -243,22 +244,22 @@ START_TEST(rfc7252_retransmission)
 	ck_assert(o->con_pending);
 	ck_assert_uint_eq(o->con_len, sizeof(msg));
 	ck_assert_mem_eq(o->con_buf, msg, sizeof(msg));
-	t = o->next_tx_ns - now;
-	ck_assert_uint_ge(t, OBSERVE_ACK_TIMEOUT_NS);
-	ck_assert_uint_lt(t, OBSERVE_ACK_TIMEOUT_NS * 3 / 2);
+	t = o->retx.next_ns - now;
+	ck_assert_uint_ge(t, RETX_ACK_TIMEOUT_NS);
+	ck_assert_uint_lt(t, RETX_ACK_TIMEOUT_NS * 3 / 2);
 	ck_assert_int_eq(observe_due(o, now + t - 1), OBSERVE_IDLE);
 	for (;;) {
 		enum observe_due d;
 
-		now = o->next_tx_ns;
+		now = o->retx.next_ns;
 		d = observe_due(o, now);
 		if (d == OBSERVE_GIVE_UP)
 			break;
 		ck_assert_int_eq(d, OBSERVE_RESEND);
 		resends++;
-		ck_assert_uint_eq(o->next_tx_ns - now, o->timeout_ns);
+		ck_assert_uint_eq(o->retx.next_ns - now, o->retx.timeout_ns);
 	}
-	ck_assert_int_eq(resends, OBSERVE_MAX_RETRANSMIT);
+	ck_assert_int_eq(resends, RETX_MAX_RETRANSMIT);
 	/* The ACK stops it; found by MID (and so is the RST). */
 	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&pa), 0x1234), o);
 	ck_assert_ptr_null(observe_by_mid(&r, 0, SA(&pb), 0x1234));
@@ -270,12 +271,14 @@ START_TEST(rfc7252_retransmission)
 	    OBSERVE_IDLE);
 	/* Random factor 0: exactly ACK_TIMEOUT. */
 	ck_assert_int_eq(observe_sent(o, 7, true, msg, sizeof(msg), 0, 0), 0);
-	ck_assert_uint_eq(o->next_tx_ns, OBSERVE_ACK_TIMEOUT_NS);
+	ck_assert_uint_eq(o->retx.next_ns, RETX_ACK_TIMEOUT_NS);
 	/* RFC 7641 §4.5.2: a newer CON keeps the back-off running. */
-	ck_assert_int_eq(observe_due(o, o->next_tx_ns), OBSERVE_RESEND);
+	ck_assert_int_eq(observe_due(o, o->retx.next_ns), OBSERVE_RESEND);
 	ck_assert_int_eq(observe_sent(o, 8, true, msg, sizeof(msg), 10, 0),
 	    0);
-	ck_assert_uint_eq(o->retx, 1);
+	ck_assert_uint_eq(o->retx.count, 1);
+	ck_assert_uint_eq(o->retx.timeout_ns, 2 * RETX_ACK_TIMEOUT_NS);
+	ck_assert_uint_eq(o->retx.next_ns, 10 + 2 * RETX_ACK_TIMEOUT_NS);
 	ck_assert_uint_eq(o->con_mid, 8);
 	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&pa), 8), o);
 	/* Too big to keep. */
