@@ -769,7 +769,7 @@ send_hvr(struct dtls_server *s, unsigned sock,
 	*q++ = COOKIE_LEN;
 	memcpy(q, cookie, COOKIE_LEN);
 	s->send(s->arg, sock, (const struct sockaddr *)a, alen, p, sizeof(p));
-	METRIC_INC(s->m->dtls_hvr_sent);
+	METRIC_INC(s->m->dtls_hello_verify);
 }
 
 /* Make room for one session: evict the least recently active one. */

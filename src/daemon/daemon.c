@@ -20,6 +20,7 @@
 #include "daemon/fwatch.h"
 #include "adapt/log.h"
 #include "base/net.h"
+#include "proto/metrics.h"
 #include "adapt/sd.h"
 #include "adapt/uring.h"
 #include "serve/worker.h"
@@ -69,36 +70,79 @@ coapd_version(void)
 }
 
 /*
- * SIGUSR1: one line of counters summed over the workers, so an operator
- * (and the tests) can see the DTLS session table without a debugger.
+ * SIGUSR1 report: the counters summed over the workers as "name value"
+ * pairs, the single counters on the first line ("stats, rx N, tx N, ...")
+ * and each array on a line of its own ("stats, drops_truncated N, ...").
+ * A line that would outgrow the buffer continues on the next one, so no
+ * counter is ever cut off.
+ */
+struct stats_line {
+	char	 buf[900];	/* all single counters fit, at 20 digits */
+	size_t	 len;
+	char	 family[32];	/* array on this line; "" for singles */
+};
+
+static void
+stats_flush(struct stats_line *l)
+{
+	if (l->len > 0)
+		log_info("stats, %s", l->buf);
+	l->len = 0;
+	l->buf[0] = '\0';
+}
+
+static void
+stats_add(void *arg, const struct metric_entry *e)
+{
+	struct stats_line	*l = arg;
+	const char		*fam = e->label != NULL ? e->family : "";
+	size_t			 room;
+	int			 n;
+
+	if (strcmp(l->family, fam) != 0) {
+		stats_flush(l);
+		snprintf(l->family, sizeof(l->family), "%s", fam);
+	}
+	room = sizeof(l->buf) - l->len;
+	n = snprintf(l->buf + l->len, room, "%s%s %llu",
+	    l->len > 0 ? ", " : "", e->name, (unsigned long long)e->value);
+	if (n >= 0 && (size_t)n >= room && l->len > 0) {
+		/* Full: end the line here, start the next with this pair. */
+		l->buf[l->len] = '\0';
+		stats_flush(l);
+		room = sizeof(l->buf);
+		n = snprintf(l->buf, room, "%s %llu", e->name,
+		    (unsigned long long)e->value);
+	}
+	if (n < 0)
+		return;
+	l->len += (size_t)n < room ? (size_t)n : room - 1;
+}
+
+/*
+ * SIGUSR1: every counter of the table in metrics.h, summed over the
+ * workers, so an operator (and the tests) can see them without a
+ * debugger; then rx and requests per worker.
  */
 static void
 log_stats(const struct coapd *d)
 {
-	const struct metrics	*m;
-	uint64_t		 v[9] = { 0 };
-	unsigned		 w;
+	const struct metrics	**per, *m;
+	struct metrics		  sum;
+	struct stats_line	  l;
+	unsigned		  w;
 
-	for (w = 0; w < d->nworkers; w++) {
-		m = worker_metrics(d->workers[w]);
-		v[0] += metrics_get(&m->rx);
-		v[1] += metrics_get(&m->tx);
-		v[2] += metrics_get(&m->requests);
-		v[3] += metrics_get(&m->dtls_sessions);
-		v[4] += metrics_get(&m->dtls_handshakes);
-		v[5] += metrics_get(&m->dtls_hvr_sent);
-		v[6] += metrics_get(&m->dtls_handshake_timeouts);
-		v[7] += metrics_get(&m->dtls_handshake_failures);
-		v[8] += metrics_get(&m->dtls_evicted);
+	if ((per = calloc(d->nworkers, sizeof(*per))) == NULL) {
+		log_warnx("stats, out of memory");
+		return;
 	}
-	log_info("stats, rx %llu, tx %llu, requests %llu, dtls_sessions %llu, "
-	    "dtls_handshakes %llu, dtls_hello_verify %llu, "
-	    "dtls_handshake_timeouts %llu, dtls_handshake_failures %llu, "
-	    "dtls_evicted %llu", (unsigned long long)v[0],
-	    (unsigned long long)v[1], (unsigned long long)v[2],
-	    (unsigned long long)v[3], (unsigned long long)v[4],
-	    (unsigned long long)v[5], (unsigned long long)v[6],
-	    (unsigned long long)v[7], (unsigned long long)v[8]);
+	for (w = 0; w < d->nworkers; w++)
+		per[w] = worker_metrics(d->workers[w]);
+	metrics_sum(&sum, per, d->nworkers);
+	free(per);
+	memset(&l, 0, sizeof(l));
+	metrics_foreach(&sum, stats_add, &l);
+	stats_flush(&l);
 	/* Per worker: shows how the steering program spreads clients. */
 	for (w = 0; w < d->nworkers; w++) {
 		m = worker_metrics(d->workers[w]);
@@ -284,32 +328,30 @@ files_changed(struct coapd *d)
 	fchange_unref(c);
 }
 
-int
-coapd_run(const char *path)
+/*
+ * Load the configuration and block the signals this thread reads from a
+ * signalfd.  Returns 0, or the exit status when coapd cannot start.
+ */
+static int
+coapd_init(struct coapd *d, const char *path)
 {
-	struct coapd		 d;
-	struct signalfd_siginfo	 si;
-	struct pollfd		 pfd[2];
-	sigset_t		 set;
-	uint64_t		 wd_usec;
-	char			 status[128];
-	int			 r, timeout_ms, fw_ms, status_code = 0;
-	bool			 run = true;
+	sigset_t	 set;
+	int		 r;
 
-	memset(&d, 0, sizeof(d));
-	d.conf_path = path;
-	d.sigfd = -1;
-	d.env.file_gen = &d.file_gen;
-	handler_table_init(&d.env);
+	memset(d, 0, sizeof(*d));
+	d->conf_path = path;
+	d->sigfd = -1;
+	d->env.file_gen = &d->file_gen;
+	handler_table_init(&d->env);
 	log_init(LOG_LVL_INFO, "coapd");
-	r = cfg_load(path, &d.cfg, err_to_stderr, NULL);
+	r = cfg_load(path, &d->cfg, err_to_stderr, NULL);
 	if (r != 0) {
 		if (r != -EINVAL)
 			fprintf(stderr, "%s: %s\n", path, strerror(-r));
 		return 1;
 	}
-	log_set_level(d.cfg->log_level);
-	d.nworkers = d.cfg->workers;
+	log_set_level(d->cfg->log_level);
+	d->nworkers = d->cfg->workers;
 
 	/* Signals are read from a signalfd by this thread only. */
 	sigemptyset(&set);
@@ -319,71 +361,118 @@ coapd_run(const char *path)
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((d.sigfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
+	if ((d->sigfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
+	return 0;
+}
 
-	if (bind_all(&d) != 0 || start_workers(&d) != 0) {
-		shutdown_all(&d);
-		return 1;
-	}
+/*
+ * Bind the sockets, start the workers and the file watcher, tell systemd.
+ * Returns 0 or a negative errno (the caller then shuts down).
+ */
+static int
+coapd_start(struct coapd *d)
+{
+	char	 status[128];
+	int	 r;
+
+	if ((r = bind_all(d)) != 0 || (r = start_workers(d)) != 0)
+		return r;
 	snprintf(status, sizeof(status), "serving %zu routes with %u "
-	    "workers", d.cfg->nroutes, d.nworkers);
+	    "workers", d->cfg->nroutes, d->nworkers);
 	log_info("coapd %s started, %s", COAPD_VERSION, status);
 	sd_ready(status);
 
 	/* File changes: the caches' generation and Observe (fwatch.h). */
-	if ((r = fwatch_new(&d.fw)) == 0)
-		fwatch_set_cfg(d.fw, d.cfg);
+	if ((r = fwatch_new(&d->fw)) == 0)
+		fwatch_set_cfg(d->fw, d->cfg);
 	else
 		log_warnx("inotify unavailable (%s): file changes are seen "
 		    "within a second, observers are not notified",
 		    strerror(-r));
+	return 0;
+}
+
+/* Act on one signal; false when it asks coapd to stop. */
+static bool
+handle_signal(struct coapd *d, const struct signalfd_siginfo *si)
+{
+	switch (si->ssi_signo) {
+	case SIGHUP:
+		reload(d);
+		break;
+	case SIGUSR1:
+		log_stats(d);
+		break;
+	case SIGINT:
+	case SIGTERM:
+		log_info("signal %d, shutting down", si->ssi_signo);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The main thread's loop until SIGINT/SIGTERM: signals, the inotify
+ * watcher and its coalescing timer, and the watchdog, in one poll().
+ */
+static void
+main_loop(struct coapd *d)
+{
+	struct signalfd_siginfo	 si;
+	struct pollfd		 pfd[2];
+	uint64_t		 wd_usec;
+	int			 r, timeout_ms, fw_ms;
+	bool			 run = true;
 
 	wd_usec = sd_watchdog_usec();
 	timeout_ms = wd_usec ? (int)(wd_usec / 2000) : -1;
-	pfd[0].fd = d.sigfd;
+	pfd[0].fd = d->sigfd;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = -1;
 	pfd[1].events = POLLIN;
 	while (run) {
 		/* fwatch_set_cfg() on reload may change the descriptor. */
-		pfd[1].fd = d.fw != NULL ? fwatch_fd(d.fw) : -1;
-		fw_ms = d.fw != NULL ?
-		    fwatch_timeout_ms(d.fw, clock_now_ns()) : -1;
+		pfd[1].fd = d->fw != NULL ? fwatch_fd(d->fw) : -1;
+		fw_ms = d->fw != NULL ?
+		    fwatch_timeout_ms(d->fw, clock_now_ns()) : -1;
 		r = poll(pfd, 2, fw_ms >= 0 && (timeout_ms < 0 ||
 		    fw_ms < timeout_ms) ? fw_ms : timeout_ms);
 		if (wd_usec)
 			sd_watchdog_ping();
 		if (r > 0 && (pfd[1].revents & POLLIN)) {
-			fwatch_read(d.fw, clock_now_ns());
+			fwatch_read(d->fw, clock_now_ns());
 			/*
 			 * Caches go stale at once; only the notifications
 			 * to observers wait for the coalescing window.
 			 */
-			atomic_fetch_add_explicit(&d.file_gen, 1,
+			atomic_fetch_add_explicit(&d->file_gen, 1,
 			    memory_order_release);
 		}
-		files_changed(&d);
+		files_changed(d);
 		if (r <= 0 || !(pfd[0].revents & POLLIN))
 			continue;
-		if (read(d.sigfd, &si, sizeof(si)) != sizeof(si))
+		if (read(d->sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;
-		switch (si.ssi_signo) {
-		case SIGHUP:
-			reload(&d);
-			break;
-		case SIGUSR1:
-			log_stats(&d);
-			break;
-		case SIGINT:
-		case SIGTERM:
-			log_info("signal %d, shutting down", si.ssi_signo);
-			run = false;
-			break;
-		}
+		run = handle_signal(d, &si);
 	}
+}
+
+int
+coapd_run(const char *path)
+{
+	struct coapd	 d;
+	int		 r;
+
+	if ((r = coapd_init(&d, path)) != 0)
+		return r;
+	if (coapd_start(&d) != 0) {
+		shutdown_all(&d);
+		return 1;
+	}
+	main_loop(&d);
 	sd_stopping();
 	shutdown_all(&d);
 	log_info("stopped");
-	return status_code;
+	return 0;
 }

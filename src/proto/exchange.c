@@ -3,8 +3,9 @@
  *
  * Layout, all allocated in exchange_cache_new() and never resized:
  *
- *  - slots[max]: key, public struct exchange, FIFO links.  Small, so a
- *    lookup touches one slot and never the response bytes;
+ *  - slots[max]: peer, transport, public struct exchange (with the MID),
+ *    FIFO links.  Small, so a lookup touches one slot and never the
+ *    response bytes;
  *  - data[max * COAP_MAX_MSG]: the response datagram of slot i lives at
  *    data + i * COAP_MAX_MSG;
  *  - idx[2^k >= 2 * max]: open addressing with linear probing.  An entry
@@ -30,19 +31,30 @@
 #include <sys/random.h>
 #include <netinet/in.h>
 
+#include "base/net.h"
 #include "proto/coap_msg.h"
 #include "proto/exchange.h"
 
 #define EX_NIL		UINT32_MAX
 #define EX_MAX_ENTRIES	(1u << 24)	/* keeps idx sizes far from 2^32 */
 
+/* The hash input (ex_key_make()); equality is ex_slot_is(). */
 struct ex_key {
 	uint64_t	 w[5];
 };
 
+/* A peer as received: a UDP endpoint (exchange.h). */
+union ex_peer {
+	struct sockaddr		 sa;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+};
+
 struct ex_slot {
 	struct exchange	 ex;		/* what exchange_lookup() returns */
-	struct ex_key	 key;
+	union ex_peer	 peer;
+	socklen_t	 peerlen;
+	uint64_t	 tscope;	/* transport: socket and DTLS session */
 	uint32_t	 hash;
 	uint32_t	 prev;		/* FIFO list; next also chains free */
 	uint32_t	 next;
@@ -109,8 +121,9 @@ ex_hash(const struct exchange_cache *c, const struct ex_key *k)
 }
 
 /*
- * The key is family, address, port and MID.  The IPv6 scope id is part of
- * it too: fe80::1%eth0 and fe80::1%eth1 are different hosts.
+ * The hash input: family, address, port (and the IPv6 scope id), MID and
+ * transport, exactly what ex_slot_is() compares, so that peers
+ * net_addr_same() calls one get one hash.
  */
 static void
 ex_key_make(struct ex_key *k, uint64_t tscope, const struct sockaddr *peer,
@@ -150,12 +163,33 @@ ex_key_make(struct ex_key *k, uint64_t tscope, const struct sockaddr *peer,
 	k->w[4] = tscope;	/* transport: socket and DTLS session */
 }
 
+/*
+ * Slot s holds (tscope, peer, mid)?  The same peer is net_addr_same()'s:
+ * the IPv6 scope id counts, fe80::1%eth0 and fe80::1%eth1 are different
+ * hosts.
+ */
+static inline bool
+ex_slot_is(const struct ex_slot *s, uint64_t tscope,
+    const struct sockaddr *peer, socklen_t peerlen, uint16_t mid)
+{
+	return s->ex.mid == mid && s->tscope == tscope &&
+	    net_addr_same(&s->peer.sa, s->peerlen, peer, peerlen);
+}
+
 static inline bool
 ex_key_eq(const struct ex_key *a, const struct ex_key *b)
 {
 	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) |
 	    (a->w[2] ^ b->w[2]) | (a->w[3] ^ b->w[3]) |
 	    (a->w[4] ^ b->w[4])) == 0;
+}
+
+/* A peer a slot can hold: present, and no longer than a sockaddr_in6. */
+static inline bool
+ex_peer_ok(const struct sockaddr *peer, socklen_t peerlen)
+{
+	return peer != NULL && peerlen >= (socklen_t)sizeof(sa_family_t) &&
+	    peerlen <= (socklen_t)sizeof(union ex_peer);
 }
 
 /*
@@ -180,15 +214,17 @@ ex_expired(const struct exchange_cache *c, const struct ex_slot *s,
 	    now_ns - s->ex.created_ns >= c->lifetime_ns;
 }
 
-/* Index position holding key, or -1. */
+/* Index position holding (tscope, peer, mid) with hash h, or -1. */
 static int64_t
-ex_find(const struct exchange_cache *c, const struct ex_key *k, uint32_t h)
+ex_find(const struct exchange_cache *c, uint64_t tscope,
+    const struct sockaddr *peer, socklen_t peerlen, uint16_t mid, uint32_t h)
 {
 	uint64_t pos = h & c->mask, e;
 
 	while ((e = c->idx[pos]) != 0) {
 		if ((uint32_t)(e >> 32) == h &&
-		    ex_key_eq(&c->slots[(uint32_t)e - 1].key, k))
+		    ex_slot_is(&c->slots[(uint32_t)e - 1], tscope, peer,
+		    peerlen, mid))
 			return (int64_t)pos;
 		pos = (pos + 1) & c->mask;
 	}
@@ -353,9 +389,11 @@ exchange_lookup(struct exchange_cache *c, uint64_t scope,
 	int64_t pos;
 
 	ex_expire(c, now_ns);
+	if (!ex_peer_ok(peer, peerlen))
+		return NULL;
 	ex_key_make(&k, scope, peer, peerlen, mid);
 	h = ex_hash_cached(c, &k);
-	if ((pos = ex_find(c, &k, h)) < 0)
+	if ((pos = ex_find(c, scope, peer, peerlen, mid, h)) < 0)
 		return NULL;
 	s = &c->slots[(uint32_t)c->idx[pos] - 1];
 	/* Only reachable when now_ns went backwards for some caller. */
@@ -383,9 +421,11 @@ exchange_store(struct exchange_cache *c, uint64_t scope,
 		len = 0;
 
 	ex_expire(c, now_ns);
+	if (!ex_peer_ok(peer, peerlen))
+		return;
 	ex_key_make(&k, scope, peer, peerlen, mid);
 	h = ex_hash_cached(c, &k);
-	if ((pos = ex_find(c, &k, h)) >= 0) {
+	if ((pos = ex_find(c, scope, peer, peerlen, mid, h)) >= 0) {
 		/* Replacing (pending -> answered): now the newest entry. */
 		i = (uint32_t)c->idx[pos] - 1;
 		ex_list_unlink(c, i);
@@ -394,7 +434,9 @@ exchange_store(struct exchange_cache *c, uint64_t scope,
 			ex_remove(c, c->head);	/* full: evict the oldest */
 		i = c->free;
 		c->free = c->slots[i].next;
-		c->slots[i].key = k;
+		memcpy(&c->slots[i].peer, peer, peerlen);
+		c->slots[i].peerlen = peerlen;
+		c->slots[i].tscope = scope;
 		c->slots[i].hash = h;
 		ex_idx_insert(c, i, h);
 		c->count++;

@@ -1,7 +1,10 @@
 /*
  * exchange.h - per-worker message deduplication cache (RFC 7252 §4.5).
  *
- * Keyed by (peer address, Message ID).  Memory is allocated once at
+ * Keyed by (transport, peer, Message ID); the same peer is
+ * net_addr_same()'s (family, address, port, IPv6 scope id).  Peers are UDP
+ * endpoints: an address longer than a sockaddr_in6 is never cached (a
+ * lookup misses, a store does nothing).  Memory is allocated once at
  * creation: max_entries slots, each able to hold a whole response datagram.
  * Inserting into a full cache evicts the oldest entry; entries older than
  * the lifetime are treated as absent.  Not thread-safe: one per worker.

@@ -10,9 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 
 #include "base/hash.h"
+#include "base/net.h"
 #include "proto/observe.h"
 
 void
@@ -73,30 +73,16 @@ observe_path_hash(const char *const *parts, size_t n)
 	return h;
 }
 
-/* Same address and port (scope and flow label do not name a client). */
+/*
+ * The observer's endpoint is peer: net_addr_same(), so fe80::1%eth0 and
+ * fe80::1%eth1 are two clients (RFC 7641 §4.1 keys on the endpoint).
+ */
 static bool
-peer_eq(const struct sockaddr_storage *a, socklen_t alen,
-    const struct sockaddr *b, socklen_t blen)
+peer_is(const struct observer *o, const struct sockaddr *peer,
+    socklen_t peerlen)
 {
-	const struct sockaddr_in	*a4, *b4;
-	const struct sockaddr_in6	*a6, *b6;
-
-	if (a->ss_family != b->sa_family || alen != blen)
-		return false;
-	if (b->sa_family == AF_INET) {
-		a4 = (const struct sockaddr_in *)(const void *)a;
-		b4 = (const struct sockaddr_in *)(const void *)b;
-		return a4->sin_port == b4->sin_port &&
-		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-	}
-	if (b->sa_family == AF_INET6) {
-		a6 = (const struct sockaddr_in6 *)(const void *)a;
-		b6 = (const struct sockaddr_in6 *)(const void *)b;
-		return a6->sin6_port == b6->sin6_port &&
-		    memcmp(&a6->sin6_addr, &b6->sin6_addr,
-		    sizeof(a6->sin6_addr)) == 0;
-	}
-	return memcmp(a, b, blen) == 0;
+	return net_addr_same((const struct sockaddr *)&o->peer, o->peerlen,
+	    peer, peerlen);
 }
 
 struct observer *
@@ -111,7 +97,7 @@ observe_find(struct observe_reg *r, unsigned sock,
 		o = r->v[i];
 		if (o->sock == sock && o->tkl == tkl &&
 		    memcmp(o->token, token, tkl) == 0 &&
-		    peer_eq(&o->peer, o->peerlen, peer, peerlen))
+		    peer_is(o, peer, peerlen))
 			return o;
 	}
 	return NULL;
@@ -191,7 +177,7 @@ observe_by_mid(struct observe_reg *r, unsigned sock,
 		o = r->v[i];
 		if (o->sock == sock && ((o->con_pending && o->con_mid == mid) ||
 		    o->last_mid == mid) &&
-		    peer_eq(&o->peer, o->peerlen, peer, peerlen))
+		    peer_is(o, peer, peerlen))
 			return o;
 	}
 	return NULL;
@@ -239,15 +225,11 @@ observe_sent(struct observer *o, uint16_t mid, bool con, const uint8_t *buf,
 	memcpy(o->con_buf, buf, len);
 	o->con_len = len;
 	o->con_mid = mid;
-	if (!o->con_pending) {
-		/* RFC 7252 §4.8: [ACK_TIMEOUT, ACK_TIMEOUT * 1.5). */
-		o->timeout_ns = OBSERVE_ACK_TIMEOUT_NS +
-		    (uint64_t)((OBSERVE_ACK_TIMEOUT_NS / 2) *
-		    ((double)rnd / 4294967296.0));
-		o->retx = 0;
-	}
+	if (o->con_pending)
+		retx_restart(&o->retx, now_ns);
+	else
+		retx_start(&o->retx, now_ns, rnd);
 	o->con_pending = true;
-	o->next_tx_ns = now_ns + o->timeout_ns;
 	return 0;
 }
 
@@ -260,13 +242,9 @@ observe_acked(struct observer *o)
 enum observe_due
 observe_due(struct observer *o, uint64_t now_ns)
 {
-	if (!o->con_pending || now_ns < o->next_tx_ns)
+	bool	 give_up;
+
+	if (!o->con_pending || !retx_due(&o->retx, now_ns, &give_up))
 		return OBSERVE_IDLE;
-	/* RFC 7252 §4.2: at most MAX_RETRANSMIT, doubling the timeout. */
-	if (o->retx >= OBSERVE_MAX_RETRANSMIT)
-		return OBSERVE_GIVE_UP;
-	o->retx++;
-	o->timeout_ns *= 2;
-	o->next_tx_ns = now_ns + o->timeout_ns;
-	return OBSERVE_RESEND;
+	return give_up ? OBSERVE_GIVE_UP : OBSERVE_RESEND;
 }

@@ -4,10 +4,11 @@
  * confirmable, and the retransmission of confirmable notifications
  * (RFC 7252 §4.2).  The engine (notify.c) builds and sends the messages.
  *
- * An observer is keyed by the client's endpoint and the Token of its
- * registration (RFC 7641 §4.1).  It names the file it watches by a hash of
- * the file's path (observe_path_hash()); the main thread's watcher reports
- * changes with the same hash.  A collision only costs a needless check:
+ * An observer is keyed by the client's endpoint (net_addr_same():
+ * address, port and IPv6 scope id) and the Token of its registration
+ * (RFC 7641 §4.1).  It names the file it watches by a hash of the file's
+ * path (observe_path_hash()); the main thread's watcher reports changes
+ * with the same hash.  A collision only costs a needless check:
  * the engine sends nothing when the representation did not change.
  *
  * Not thread-safe: one registry per worker.
@@ -20,14 +21,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "proto/retx.h"
+
 #define OBSERVE_SEQ_MASK	0xffffffu	/* RFC 7641 §3.4: 24 bits */
 #define OBSERVE_PATH_MAX	256
 #define OBSERVE_ETAG_MAX	8
 #define OBSERVE_MSG_MAX		1280	/* COAP_MAX_MSG */
 #define OBSERVE_PSK_ID_MAX	128	/* PSK_IDENTITY_MAX */
-/* RFC 7252 §4.8 default transmission parameters. */
-#define OBSERVE_ACK_TIMEOUT_NS	(2000ULL * 1000 * 1000)
-#define OBSERVE_MAX_RETRANSMIT	4
 /* RFC 7641 §4.5: a CON at least every 24 hours. */
 #define OBSERVE_CON_INTERVAL_NS	(24ULL * 3600 * 1000 * 1000 * 1000)
 
@@ -69,9 +69,7 @@ struct observer {
 	/* The confirmable notification in flight, if any. */
 	bool			 con_pending;
 	uint16_t		 con_mid;
-	unsigned		 retx;		/* retransmissions so far */
-	uint64_t		 timeout_ns;	/* current back-off */
-	uint64_t		 next_tx_ns;
+	struct retx		 retx;		/* its timer (retx.h) */
 	uint8_t			*con_buf;	/* allocated at the first CON */
 	size_t			 con_len;
 };
@@ -144,11 +142,10 @@ bool		 observe_want_con(const struct observer *o, uint64_t now_ns,
 
 /*
  * Record a notification sent at now_ns with Message ID mid.  For a CON,
- * buf[0..len) is kept for retransmission (-ENOMEM when it cannot be) and
- * (-EMSGSIZE above OBSERVE_MSG_MAX) and
- * the timer starts at ACK_TIMEOUT scaled by 1 + rnd / 2^32 * 0.5 (RFC 7252
- * §4.8: ACK_RANDOM_FACTOR 1.5); a CON replacing one in flight keeps its
- * retransmission counter and back-off (RFC 7641 §4.5.2).  Returns 0.
+ * buf[0..len) is kept for retransmission (-ENOMEM when it cannot be,
+ * -EMSGSIZE above OBSERVE_MSG_MAX) and the timer starts with retx_start()
+ * and rnd; a CON replacing one in flight keeps its retransmission counter
+ * and back-off (retx_restart(), RFC 7641 §4.5.2).  Returns 0.
  */
 int		 observe_sent(struct observer *o, uint16_t mid, bool con,
 		    const uint8_t *buf, size_t len, uint64_t now_ns,

@@ -32,6 +32,18 @@ retx_start(struct retx *r, uint64_t now_ns, uint32_t rnd)
 }
 
 /*
+ * A new message takes over the timer of one still in flight (RFC 7641
+ * §4.5.2: a notification replacing an unacknowledged one): the count and
+ * the current timeout stay, the next transmission is one timeout from
+ * now_ns.
+ */
+static inline void
+retx_restart(struct retx *r, uint64_t now_ns)
+{
+	r->next_ns = now_ns + r->timeout_ns;
+}
+
+/*
  * Due at now_ns?  Returns false while not due.  When due, returns true
  * and sets *give_up when MAX_RETRANSMIT were sent already; otherwise the
  * timeout doubles for the next round (§4.2).

@@ -6,8 +6,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 
+#include "base/net.h"
 #include "proto/upload.h"
 
 int
@@ -29,43 +29,21 @@ upload_table_fini(struct upload_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Same address and port; scope and flow label do not name a client. */
-static bool
-upload_peer_eq(const struct upload *u, const struct sockaddr *p,
-    socklen_t plen)
-{
-	const struct sockaddr_in	*a4, *b4;
-	const struct sockaddr_in6	*a6, *b6;
-
-	if (u->peer.ss_family != p->sa_family || u->peerlen != plen)
-		return false;
-	if (p->sa_family == AF_INET) {
-		a4 = (const struct sockaddr_in *)(const void *)&u->peer;
-		b4 = (const struct sockaddr_in *)(const void *)p;
-		return a4->sin_port == b4->sin_port &&
-		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-	}
-	if (p->sa_family == AF_INET6) {
-		a6 = (const struct sockaddr_in6 *)(const void *)&u->peer;
-		b6 = (const struct sockaddr_in6 *)(const void *)p;
-		return a6->sin6_port == b6->sin6_port &&
-		    memcmp(&a6->sin6_addr, &b6->sin6_addr,
-		    sizeof(a6->sin6_addr)) == 0;
-	}
-	return memcmp(&u->peer, p, plen) == 0;
-}
-
 static bool
 upload_key_eq(const struct upload *u, const struct upload_key *k)
 {
-	/* RFC 9175 §3.3: absent and empty Request-Tag differ. */
+	/*
+	 * RFC 9175 §3.3: absent and empty Request-Tag differ.  The same
+	 * uploader is net_addr_same()'s: the IPv6 scope id counts.
+	 */
 	return u->used && u->has_tag == k->has_tag &&
 	    u->taglen == k->taglen &&
 	    (k->taglen == 0 || memcmp(u->tag, k->tag, k->taglen) == 0) &&
 	    u->path_len == k->path_len &&
 	    memcmp(u->path, k->path, k->path_len) == 0 &&
 	    u->scope == k->scope &&
-	    upload_peer_eq(u, k->peer, k->peerlen);
+	    net_addr_same((const struct sockaddr *)&u->peer, u->peerlen,
+	    k->peer, k->peerlen);
 }
 
 struct upload *

@@ -3,8 +3,9 @@
  * pure: it keys, bounds and checks transfers; the file handler does the
  * I/O and keeps its descriptors in the slots.
  *
- * A transfer is identified by the client's address and port, the request
- * path and the Request-Tag (RFC 9175 §3.2): a client may run two uploads
+ * A transfer is identified by the transport, the client's endpoint
+ * (net_addr_same(): address, port and IPv6 scope id), the request path and
+ * the Request-Tag (RFC 9175 §3.2): a client may run two uploads
  * to one path at once by tagging them differently, and an untagged upload
  * is distinct from every tagged one.  The Token is not part of the key: a
  * client may change it between blocks (RFC 7959 §2.3).

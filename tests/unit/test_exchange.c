@@ -231,6 +231,25 @@ START_TEST(peers_distinct)
 	e = exchange_lookup(c, 0, SA(again), 1, 2);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_mem_eq(e->resp, "a", 1);
+	/* The flow label does not name a peer (net_addr_same()). */
+	l1.sin6_flowinfo = htonl(0x12345);
+	ck_assert_mem_eq(exchange_lookup(c, 0, SA(l1), 1, 2)->resp, "1", 1);
+	exchange_cache_free(c);
+}
+END_TEST
+
+/* Only UDP endpoints are cached: a longer address is never stored. */
+START_TEST(long_peer_not_cached)
+{
+	struct exchange_cache *c = exchange_cache_new(4, LIFE);
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_UNIX;
+	exchange_store(c, 0, SA(ss), 1, 1, (const uint8_t *)"u", 1);
+	ck_assert_uint_eq(exchange_count(c), 0);
+	ck_assert_ptr_null(exchange_lookup(c, 0, SA(ss), 1, 2));
+	ck_assert_ptr_null(exchange_lookup(c, 0, NULL, 0, 1, 2));
 	exchange_cache_free(c);
 }
 END_TEST
@@ -316,6 +335,7 @@ exchange_suite(void)
 	tcase_add_test(tc, new_rejects_zero);
 	tcase_add_test(tc, rfc_hit_and_miss);
 	tcase_add_test(tc, scopes_distinct);
+	tcase_add_test(tc, long_peer_not_cached);
 	tcase_add_test(tc, seen_without_response);
 	tcase_add_test(tc, replace);
 	tcase_add_test(tc, evicts_oldest);

@@ -34,6 +34,7 @@
 #include "proto/fchange.h"
 #include "serve/handler.h"
 #include "proto/metrics.h"
+#include "proto/retx.h"
 #include "proto/observe.h"
 
 #define T0_NS	(1000 * NS_PER_SEC)
@@ -345,7 +346,7 @@ START_TEST(rfc7252_con_timeout_removes)
 		now += NS_PER_SEC;
 		dispatch_sweep(d, now);
 	}
-	ck_assert_int_eq(nsent - first, OBSERVE_MAX_RETRANSMIT);
+	ck_assert_int_eq(nsent - first, RETX_MAX_RETRANSMIT);
 	for (j = first; j < nsent; j++) {
 		ck_assert_uint_eq(sent[j].len, sent[2].len);
 		ck_assert_mem_eq(sent[j].buf, sent[2].buf, sent[2].len);

@@ -15,6 +15,7 @@
 
 #include "proto/fchange.h"
 #include "proto/observe.h"
+#include "proto/retx.h"
 
 static struct sockaddr_in pa, pb;
 static struct sockaddr_in6 p6;
@@ -108,6 +109,45 @@ START_TEST(rfc7641_keys)
 END_TEST
 
 /* max_observers: past the limit, no registration (RFC 7641 §4.1). */
+/*
+ * The endpoint includes the IPv6 scope id (net_addr_same()): the same
+ * link-local address on two interfaces is two clients, for registration
+ * and for ACK/RST matching alike.
+ */
+START_TEST(scope_names_the_endpoint)
+{
+	struct observe_reg r;
+	struct sockaddr_in6 l1, l2;
+	struct observer *o1, *o2;
+
+	memset(&l1, 0, sizeof(l1));
+	l1.sin6_family = AF_INET6;
+	l1.sin6_port = htons(5000);
+	inet_pton(AF_INET6, "fe80::1", &l1.sin6_addr);
+	l1.sin6_scope_id = 1;
+	l2 = l1;
+	l2.sin6_scope_id = 2;
+	observe_reg_init(&r, 10);
+	o1 = add(&r, SA(&l1), "t1", "/a");
+	o2 = add(&r, SA(&l2), "t1", "/a");
+	ck_assert_ptr_nonnull(o1);
+	ck_assert_ptr_nonnull(o2);
+	ck_assert_ptr_ne(o1, o2);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_ptr_eq(observe_find(&r, 0, SA(&l2), (const uint8_t *)"t1",
+	    2), o2);
+	o1->last_mid = 0x77;
+	o2->last_mid = 0x99;
+	ck_assert_ptr_null(observe_by_mid(&r, 0, SA(&l2), 0x77));
+	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&l1), 0x77), o1);
+	/* The flow label does not name a client. */
+	l1.sin6_flowinfo = htonl(0x12345);
+	ck_assert_ptr_eq(observe_find(&r, 0, SA(&l1), (const uint8_t *)"t1",
+	    2), o1);
+	observe_reg_fini(&r);
+}
+END_TEST
+
 START_TEST(limit)
 {
 	struct observe_reg r;
@@ -204,22 +244,22 @@ START_TEST(rfc7252_retransmission)
 	ck_assert(o->con_pending);
 	ck_assert_uint_eq(o->con_len, sizeof(msg));
 	ck_assert_mem_eq(o->con_buf, msg, sizeof(msg));
-	t = o->next_tx_ns - now;
-	ck_assert_uint_ge(t, OBSERVE_ACK_TIMEOUT_NS);
-	ck_assert_uint_lt(t, OBSERVE_ACK_TIMEOUT_NS * 3 / 2);
+	t = o->retx.next_ns - now;
+	ck_assert_uint_ge(t, RETX_ACK_TIMEOUT_NS);
+	ck_assert_uint_lt(t, RETX_ACK_TIMEOUT_NS * 3 / 2);
 	ck_assert_int_eq(observe_due(o, now + t - 1), OBSERVE_IDLE);
 	for (;;) {
 		enum observe_due d;
 
-		now = o->next_tx_ns;
+		now = o->retx.next_ns;
 		d = observe_due(o, now);
 		if (d == OBSERVE_GIVE_UP)
 			break;
 		ck_assert_int_eq(d, OBSERVE_RESEND);
 		resends++;
-		ck_assert_uint_eq(o->next_tx_ns - now, o->timeout_ns);
+		ck_assert_uint_eq(o->retx.next_ns - now, o->retx.timeout_ns);
 	}
-	ck_assert_int_eq(resends, OBSERVE_MAX_RETRANSMIT);
+	ck_assert_int_eq(resends, RETX_MAX_RETRANSMIT);
 	/* The ACK stops it; found by MID (and so is the RST). */
 	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&pa), 0x1234), o);
 	ck_assert_ptr_null(observe_by_mid(&r, 0, SA(&pb), 0x1234));
@@ -231,12 +271,14 @@ START_TEST(rfc7252_retransmission)
 	    OBSERVE_IDLE);
 	/* Random factor 0: exactly ACK_TIMEOUT. */
 	ck_assert_int_eq(observe_sent(o, 7, true, msg, sizeof(msg), 0, 0), 0);
-	ck_assert_uint_eq(o->next_tx_ns, OBSERVE_ACK_TIMEOUT_NS);
+	ck_assert_uint_eq(o->retx.next_ns, RETX_ACK_TIMEOUT_NS);
 	/* RFC 7641 §4.5.2: a newer CON keeps the back-off running. */
-	ck_assert_int_eq(observe_due(o, o->next_tx_ns), OBSERVE_RESEND);
+	ck_assert_int_eq(observe_due(o, o->retx.next_ns), OBSERVE_RESEND);
 	ck_assert_int_eq(observe_sent(o, 8, true, msg, sizeof(msg), 10, 0),
 	    0);
-	ck_assert_uint_eq(o->retx, 1);
+	ck_assert_uint_eq(o->retx.count, 1);
+	ck_assert_uint_eq(o->retx.timeout_ns, 2 * RETX_ACK_TIMEOUT_NS);
+	ck_assert_uint_eq(o->retx.next_ns, 10 + 2 * RETX_ACK_TIMEOUT_NS);
 	ck_assert_uint_eq(o->con_mid, 8);
 	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&pa), 8), o);
 	/* Too big to keep. */
@@ -276,6 +318,7 @@ observe_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, path_hash_normalizes);
 	tcase_add_test(tc, rfc7641_keys);
+	tcase_add_test(tc, scope_names_the_endpoint);
 	tcase_add_test(tc, limit);
 	tcase_add_test(tc, rfc7641_sequence);
 	tcase_add_test(tc, rfc7641_con_every);

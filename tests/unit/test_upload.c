@@ -71,7 +71,7 @@ START_TEST(alloc_find_release)
 }
 END_TEST
 
-/* The key: address and port, path, Request-Tag (absent != empty). */
+/* The key: endpoint, path, Request-Tag (absent != empty). */
 START_TEST(rfc9175_request_tag_keys)
 {
 	struct upload_table t;
@@ -100,6 +100,39 @@ START_TEST(rfc9175_request_tag_keys)
 END_TEST
 
 /* Concurrent uploads are bounded; a released slot is reused. */
+/* The uploader's endpoint includes the IPv6 scope id (net_addr_same()). */
+START_TEST(scope_names_the_uploader)
+{
+	struct upload_table t;
+	struct sockaddr_in6 l1, l2;
+	struct upload_key k1, k2;
+	struct upload *u1, *u2;
+
+	memset(&l1, 0, sizeof(l1));
+	l1.sin6_family = AF_INET6;
+	l1.sin6_port = htons(40000);
+	inet_pton(AF_INET6, "fe80::1", &l1.sin6_addr);
+	l1.sin6_scope_id = 1;
+	l2 = l1;
+	l2.sin6_scope_id = 2;
+	k1 = key(&peer_a, "/up/a", "t");
+	k1.peer = (const struct sockaddr *)&l1;
+	k1.peerlen = sizeof(l1);
+	k2 = k1;
+	k2.peer = (const struct sockaddr *)&l2;
+	ck_assert_int_eq(upload_table_init(&t, 4), 0);
+	u1 = upload_alloc(&t, &k1, 1000, 5);
+	ck_assert_ptr_nonnull(u1);
+	ck_assert_ptr_null(upload_find(&t, &k2));
+	u2 = upload_alloc(&t, &k2, 1000, 5);
+	ck_assert_ptr_nonnull(u2);
+	ck_assert_ptr_ne(u1, u2);
+	ck_assert_ptr_eq(upload_find(&t, &k1), u1);
+	ck_assert_ptr_eq(upload_find(&t, &k2), u2);
+	upload_table_fini(&t);
+}
+END_TEST
+
 START_TEST(bounded)
 {
 	struct upload_table t;
@@ -260,6 +293,7 @@ upload_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, alloc_find_release);
 	tcase_add_test(tc, rfc9175_request_tag_keys);
+	tcase_add_test(tc, scope_names_the_uploader);
 	tcase_add_test(tc, bounded);
 	tcase_add_test(tc, too_long_keys);
 	tcase_add_test(tc, rfc7959_order);
