@@ -285,7 +285,8 @@ dtls_describe(char *buf, size_t len)
 /*
  * Addresses.  The key of a session and the bytes wolfSSL hashes into the
  * cookie: only family, port, address (and scope for IPv6), so that two
- * datagrams of one peer always give the same bytes.
+ * datagrams of one peer always give the same bytes.  Those are the fields
+ * net_addr_same() compares, so peers it calls the same hash alike.
  */
 static bool
 canon(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *out,
@@ -331,8 +332,9 @@ find(struct dtls_server *s, unsigned sock, const struct sockaddr_storage *a,
 
 	for (pp = &s->bucket[addr_hash(s, sock, a, alen)]; *pp != NULL;
 	    pp = &(*pp)->hnext)
-		if ((*pp)->sock == sock && (*pp)->addrlen == alen &&
-		    memcmp(&(*pp)->addr, a, alen) == 0)
+		if ((*pp)->sock == sock && net_addr_same(
+		    (const struct sockaddr *)&(*pp)->addr, (*pp)->addrlen,
+		    (const struct sockaddr *)a, alen))
 			return pp;
 	return pp;
 }
