@@ -1,20 +1,8 @@
 /*
  * dtls.c - DTLS 1.2 PSK server over the worker's datagrams (wolfSSL).
- * See dtls.h.  The only file that includes wolfSSL headers.
- *
- * Cookies.  wolfSSL 5.5.4 answers a cookieless ClientHello itself, but
- * only from a WOLFSSL object, i.e. after allocating tens of kilobytes per
- * source address; its cookie callback (wolfSSL_CTX_SetGenCookie) is never
- * called.  So coapd parses the ClientHello and sends the
- * HelloVerifyRequest itself, from the datagram and a per-worker secret,
- * with the very computation wolfSSL uses to check a cookie (HMAC-SHA256
- * over the peer address given to wolfSSL_dtls_set_peer(), client_version,
- * random, session_id, cipher_suites and compression_methods, see its
- * CreateDtlsCookie()).  Only a ClientHello with a valid cookie creates a
- * session; wolfSSL then gets the same secret (wolfSSL_DTLS_SetCookieSecret)
- * and the same address, verifies the cookie again and carries on.  The
- * secret changes every COOKIE_ROTATE_NS; a cookie made with the previous
- * one is still accepted.
+ * See dtls.h; dtls_int.h says how the work is shared with dtls_hello.c
+ * (ClientHello, cookies) and dtls_sess.c (the session table).  The only
+ * file that includes wolfSSL headers.
  *
  * I/O.  Every session has its own receive and send callbacks
  * (wolfSSL_SSLSetIORecv/Send; wolfSSL_SetIORecv is per context): the
@@ -23,15 +11,13 @@
  * Handshake flights are not retransmitted on a timer: a client that misses
  * one retransmits its own flight, and wolfSSL answers that with ours.
  *
- * Sessions.  A hash table on (socket, address) and two lists: handshakes
- * in order of creation (reaped after handshake_timeout_s) and established
- * sessions in order of last traffic (reaped after session_timeout_s,
- * evicted from the cold end when the table is full).
+ * A WOLFSSL object is only made for a peer whose ClientHello carried a
+ * valid cookie (dtls_hello.c); it gets the secret that made the cookie and
+ * checks the cookie again itself.
  */
 #include <sys/random.h>
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,81 +28,16 @@
 #include <wolfssl/wolfio.h>
 #include <wolfssl/wolfcrypt/hmac.h>
 
-#include "base/hash.h"
-#include "adapt/cfg.h"
 #include "base/clock.h"
-#include "adapt/dtls.h"
-#include "adapt/log.h"
-#include "proto/metrics.h"
 #include "base/net.h"
+#include "proto/metrics.h"
 #include "proto/psk.h"
+#include "adapt/cfg.h"
+#include "adapt/dtls.h"
+#include "adapt/dtls_int.h"
+#include "adapt/log.h"
 
-#define COOKIE_LEN		32		/* HMAC-SHA256, as wolfSSL */
-#define SECRET_LEN		32
-#define COOKIE_ROTATE_NS	(300 * NS_PER_SEC)
-#define SWEEP_EVERY_NS		(250 * NS_PER_MS)
 #define CCM8_IANA		"TLS_PSK_WITH_AES_128_CCM_8"
-
-/* DTLS 1.2 wire constants (RFC 6347 §4.1, §4.2.2) */
-#define REC_HDR			13
-#define HS_HDR			12
-#define CT_HANDSHAKE		22
-#define HS_CLIENT_HELLO		1
-#define HS_HELLO_VERIFY		3
-
-struct dtls_sess {
-	struct dtls_sess	*hnext;		/* hash chain */
-	struct dtls_sess	*prev, *next;	/* hs or lru list */
-	struct dtls_server	*srv;
-	WOLFSSL			*ssl;
-	unsigned		 sock;
-	struct sockaddr_storage	 addr;		/* canonical, see canon() */
-	socklen_t		 addrlen;
-	uint64_t		 created_ns;
-	uint64_t		 last_ns; /* last datagram from the peer */
-	bool			 established;
-	uint8_t			 random[32];	/* of the ClientHello */
-	const uint8_t		*in;		/* datagram being processed */
-	size_t			 inlen;
-	char			 identity[PSK_IDENTITY_MAX + 1];
-	uint64_t		 serial;	/* keeps sessions' state apart */
-};
-
-struct sess_list {
-	struct dtls_sess	*head;		/* newest */
-	struct dtls_sess	*tail;		/* oldest */
-};
-
-struct dtls_server {
-	unsigned		 id;
-	const struct cfg	*cfg;
-	WOLFSSL_CTX		*ctx;
-	struct metrics		*m;
-	dtls_send_fn		*send;
-	dtls_app_fn		*app;
-	void			*arg;
-
-	struct dtls_sess	**bucket;
-	size_t			 mask;
-	uint64_t		 seed;
-	size_t			 nsess;
-	size_t			 max_sess;	/* this worker's share */
-	struct sess_list	 hs;		/* handshaking, by creation */
-	struct sess_list	 lru;		/* established, by last use */
-
-	uint8_t			 secret[2][SECRET_LEN];	/* current, previous */
-	uint64_t		 secret_ns;	/* when [0] was made */
-	uint64_t		 next_sweep;
-
-	uint64_t		 next_serial;
-	/*
-	 * wolfSSL hands back a record's plaintext in pieces when the buffer
-	 * is smaller than the record; each piece would then look like a
-	 * message of its own.  A datagram never exceeds the receive buffer.
-	 */
-	uint8_t			 plain[DTLS_PLAIN_MAX];
-	uint8_t			 answer[DTLS_RECORD_MAX];
-};
 
 /*
  * Library-wide.
@@ -283,139 +204,6 @@ dtls_describe(char *buf, size_t len)
 }
 
 /*
- * Addresses.  The key of a session and the bytes wolfSSL hashes into the
- * cookie: only family, port, address (and scope for IPv6), so that two
- * datagrams of one peer always give the same bytes.
- */
-static bool
-canon(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *out,
-    socklen_t *outlen)
-{
-	struct sockaddr_in	*o4 = (struct sockaddr_in *)out;
-	struct sockaddr_in6	*o6 = (struct sockaddr_in6 *)out;
-	const struct sockaddr_in *i4 = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6 *i6 = (const struct sockaddr_in6 *)sa;
-
-	memset(out, 0, sizeof(*out));
-	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(*i4)) {
-		o4->sin_family = AF_INET;
-		o4->sin_port = i4->sin_port;
-		o4->sin_addr = i4->sin_addr;
-		*outlen = sizeof(*o4);
-		return true;
-	}
-	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(*i6)) {
-		o6->sin6_family = AF_INET6;
-		o6->sin6_port = i6->sin6_port;
-		o6->sin6_addr = i6->sin6_addr;
-		o6->sin6_scope_id = i6->sin6_scope_id;
-		*outlen = sizeof(*o6);
-		return true;
-	}
-	return false;
-}
-
-static size_t
-addr_hash(const struct dtls_server *s, unsigned sock,
-    const struct sockaddr_storage *a, socklen_t alen)
-{
-	/* seeded FNV-1a: the table only holds peers that passed a cookie */
-	return (size_t)hash_fold(fnv1a(s->seed ^ sock, a, alen)) & s->mask;
-}
-
-static struct dtls_sess **
-find(struct dtls_server *s, unsigned sock, const struct sockaddr_storage *a,
-    socklen_t alen)
-{
-	struct dtls_sess **pp;
-
-	for (pp = &s->bucket[addr_hash(s, sock, a, alen)]; *pp != NULL;
-	    pp = &(*pp)->hnext)
-		if ((*pp)->sock == sock && (*pp)->addrlen == alen &&
-		    memcmp(&(*pp)->addr, a, alen) == 0)
-			return pp;
-	return pp;
-}
-
-/*
- * Lists.
- */
-
-static void
-list_unlink(struct sess_list *l, struct dtls_sess *x)
-{
-	if (x->prev != NULL)
-		x->prev->next = x->next;
-	else
-		l->head = x->next;
-	if (x->next != NULL)
-		x->next->prev = x->prev;
-	else
-		l->tail = x->prev;
-	x->prev = x->next = NULL;
-}
-
-static void
-list_push(struct sess_list *l, struct dtls_sess *x)
-{
-	x->prev = NULL;
-	x->next = l->head;
-	if (l->head != NULL)
-		l->head->prev = x;
-	else
-		l->tail = x;
-	l->head = x;
-}
-
-static void
-gauge(struct dtls_server *s)
-{
-	atomic_store_explicit(&s->m->dtls_sessions, s->nsess,
-	    memory_order_relaxed);
-}
-
-static void
-sess_free(struct dtls_server *s, struct dtls_sess *x)
-{
-	struct dtls_sess **pp;
-
-	pp = find(s, x->sock, &x->addr, x->addrlen);
-	if (*pp == x)
-		*pp = x->hnext;
-	list_unlink(x->established ? &s->lru : &s->hs, x);
-	wolfSSL_free(x->ssl);
-	explicit_bzero(x->identity, sizeof(x->identity));
-	free(x);
-	s->nsess--;
-	gauge(s);
-}
-
-static void
-peer_fields(const struct dtls_sess *x, char *peer, size_t plen,
-    char *idf, size_t ilen)
-{
-	char	 a[NET_ADDRSTRLEN];
-
-	net_addr_str((const struct sockaddr *)&x->addr, a, sizeof(a));
-	snprintf(peer, plen, "PEER=%s", a);
-	snprintf(idf, ilen, "PSK_IDENTITY=%s", x->identity);
-}
-
-/* Log a session's end at level with its peer and identity as fields. */
-static void
-sess_log(const struct dtls_sess *x, enum log_level lvl, const char *what)
-{
-	char		 peer[NET_ADDRSTRLEN + 8];
-	char		 idf[PSK_IDENTITY_MAX + 16];
-	const char	*fields[3] = { peer, idf, NULL };
-
-	if (!log_enabled(lvl))
-		return;
-	peer_fields(x, peer, sizeof(peer), idf, sizeof(idf));
-	log_fields(lvl, fields, "dtls %s, %s", peer + 5, what);
-}
-
-/*
  * wolfSSL callbacks.
  */
 
@@ -465,7 +253,7 @@ psk_server_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
 	x->identity[idlen] = '\0';
 	k = psk_lookup(x->srv->cfg->dtls.psk, identity, idlen, &klen);
 	if (k == NULL || klen > max_key_len) {
-		sess_log(x, LOG_LVL_NOTICE, "unknown PSK identity");
+		dtls_sess_log(x, LOG_LVL_NOTICE, "unknown PSK identity");
 		return 0;
 	}
 	memcpy(key, k, klen);
@@ -510,24 +298,12 @@ ctx_new(const struct cfg *c, char *err, size_t errlen)
 	return ctx;
 }
 
-static size_t
-share(const struct cfg *c)
-{
-	uint32_t	 w = c->workers ? c->workers : 1;
-	size_t		 n;
-
-	/* dtls.max_sessions is for all workers together */
-	n = (c->dtls.max_sessions + w - 1) / w;
-	return n ? n : 1;
-}
-
 int
 dtls_server_new(struct dtls_server **out, const struct cfg *c, unsigned id,
     struct metrics *m, dtls_send_fn *send_fn, dtls_app_fn *app_fn, void *arg,
     char *err, size_t errlen)
 {
 	struct dtls_server	*s;
-	size_t			 nb;
 
 	*out = NULL;
 	if (dtls_global_init() != 0) {
@@ -542,11 +318,8 @@ dtls_server_new(struct dtls_server **out, const struct cfg *c, unsigned id,
 	s->send = send_fn;
 	s->app = app_fn;
 	s->arg = arg;
-	s->max_sess = share(c);
-	for (nb = 64; nb < s->max_sess && nb < (1u << 20); nb *= 2)
-		;
-	s->mask = nb - 1;
-	if ((s->bucket = calloc(nb, sizeof(*s->bucket))) == NULL) {
+	s->max_sess = dtls_sess_share(c);
+	if (dtls_sess_init(s) != 0) {
 		free(s);
 		return -ENOMEM;
 	}
@@ -574,7 +347,7 @@ dtls_server_set_cfg(struct dtls_server *s, const struct cfg *c)
 	char		 err[256];
 
 	s->cfg = c;
-	s->max_sess = share(c);
+	s->max_sess = dtls_sess_share(c);
 	/* a session holds a reference to its context: old ones live on */
 	if ((ctx = ctx_new(c, err, sizeof(err))) == NULL) {
 		log_warnx("worker %u, dtls: %s; keeping the previous cipher "
@@ -585,256 +358,71 @@ dtls_server_set_cfg(struct dtls_server *s, const struct cfg *c)
 	s->ctx = ctx;
 }
 
-/*
- * The stateless part: ClientHello parsing, cookies, HelloVerifyRequest.
- */
-
-struct hello {
-	const uint8_t	*rec_seq;	/* 6 bytes */
-	uint16_t	 msg_seq;
-	const uint8_t	*version;	/* 2 bytes */
-	const uint8_t	*random;	/* 32 bytes */
-	const uint8_t	*sid;
-	size_t		 sidlen;
-	const uint8_t	*cookie;
-	size_t		 cookielen;
-	const uint8_t	*suites;
-	size_t		 suiteslen;
-	const uint8_t	*comp;
-	size_t		 complen;
-};
-
-static uint32_t
-be24(const uint8_t *p)
+void
+dtls_server_free(struct dtls_server *s)
 {
-	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-}
-
-/* Whether d[0..len) starts with a plaintext ClientHello record. */
-static bool
-is_client_hello(const uint8_t *d, size_t len)
-{
-	return len >= REC_HDR + HS_HDR && d[0] == CT_HANDSHAKE &&
-	    d[3] == 0 && d[4] == 0 && d[REC_HDR] == HS_CLIENT_HELLO;
-}
-
-/*
- * Parse an unfragmented ClientHello (RFC 5246 §7.4.1.2, RFC 6347
- * §4.2.1).  A fragmented one is not answered: a PSK ClientHello is far
- * below any MTU.
- */
-static bool
-parse_hello(const uint8_t *d, size_t len, struct hello *h)
-{
-	size_t		 reclen, bodylen, i;
-	const uint8_t	*b;
-
-	reclen = (size_t)d[11] << 8 | d[12];
-	if (REC_HDR + reclen > len || reclen < HS_HDR)
-		return false;
-	bodylen = be24(d + REC_HDR + 1);
-	if (be24(d + REC_HDR + 6) != 0 || be24(d + REC_HDR + 9) != bodylen ||
-	    HS_HDR + bodylen > reclen)
-		return false;
-	h->rec_seq = d + 5;
-	h->msg_seq = (uint16_t)(d[REC_HDR + 4] << 8 | d[REC_HDR + 5]);
-	b = d + REC_HDR + HS_HDR;
-	if (bodylen < 2 + 32 + 1)
-		return false;
-	h->version = b;
-	h->random = b + 2;
-	i = 34;
-	h->sidlen = b[i++];
-	h->sid = b + i;
-	i += h->sidlen;
-	if (i + 1 > bodylen)
-		return false;
-	h->cookielen = b[i++];
-	h->cookie = b + i;
-	i += h->cookielen;
-	if (i + 2 > bodylen)
-		return false;
-	h->suiteslen = (size_t)b[i] << 8 | b[i + 1];
-	i += 2;
-	h->suites = b + i;
-	i += h->suiteslen;
-	if (i + 1 > bodylen)
-		return false;
-	h->complen = b[i++];
-	h->comp = b + i;
-	i += h->complen;
-	return i <= bodylen;
-}
-
-/* wolfSSL's CreateDtlsCookie(), computed without a WOLFSSL object. */
-static bool
-make_cookie(const uint8_t *secret, const struct sockaddr_storage *a,
-    socklen_t alen, const struct hello *h, uint8_t out[COOKIE_LEN])
-{
-	Hmac	 mac;
-	bool	 ok;
-
-	if (wc_HmacInit(&mac, NULL, INVALID_DEVID) != 0)
-		return false;
-	ok = wc_HmacSetKey(&mac, WC_SHA256, secret, SECRET_LEN) == 0 &&
-	    wc_HmacUpdate(&mac, (const byte *)a, alen) == 0 &&
-	    wc_HmacUpdate(&mac, h->version, 2) == 0 &&
-	    wc_HmacUpdate(&mac, h->random, 32) == 0 &&
-	    wc_HmacUpdate(&mac, h->sid, (word32)h->sidlen) == 0 &&
-	    wc_HmacUpdate(&mac, h->suites, (word32)h->suiteslen) == 0 &&
-	    wc_HmacUpdate(&mac, h->comp, (word32)h->complen) == 0 &&
-	    wc_HmacFinal(&mac, out) == 0;
-	wc_HmacFree(&mac);
-	return ok;
-}
-
-/* Constant time: the cookie must not be guessable byte by byte. */
-static bool
-same(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	uint8_t	 d = 0;
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		d |= a[i] ^ b[i];
-	return d == 0;
-}
-
-static void
-rotate_secret(struct dtls_server *s, uint64_t now_ns)
-{
-	if (now_ns < s->secret_ns + COOKIE_ROTATE_NS)
+	if (s == NULL)
 		return;
-	memcpy(s->secret[1], s->secret[0], SECRET_LEN);
-	if (getrandom(s->secret[0], SECRET_LEN, 0) != SECRET_LEN)
-		return;		/* keep the old one: still secret */
-	s->secret_ns = now_ns;
+	dtls_sess_free_all(s);
+	if (s->ctx != NULL)
+		wolfSSL_CTX_free(s->ctx);
+	explicit_bzero(s->secret, sizeof(s->secret));
+	free(s);
 }
 
 /*
- * Which secret made h's cookie: 0 current, 1 previous, -1 none (then
- * cookie[] holds a fresh one made with the current secret).
+ * What dtls_hello.c and dtls_sess.c need of wolfSSL.
  */
-static int
-check_cookie(struct dtls_server *s, const struct sockaddr_storage *a,
-    socklen_t alen, const struct hello *h, uint8_t cookie[COOKIE_LEN])
+
+int
+dtls_ssl_new(struct dtls_sess *x, const uint8_t *secret)
 {
-	uint8_t	 old[COOKIE_LEN];
-
-	if (!make_cookie(s->secret[0], a, alen, h, cookie))
-		return -2;
-	if (h->cookielen != COOKIE_LEN)
-		return -1;
-	if (same(h->cookie, cookie, COOKIE_LEN))
-		return 0;
-	if (make_cookie(s->secret[1], a, alen, h, old) &&
-	    same(h->cookie, old, COOKIE_LEN))
-		return 1;
-	return -1;
-}
-
-/* RFC 6347 §4.2.1: HelloVerifyRequest, record sequence of the hello. */
-static void
-send_hvr(struct dtls_server *s, unsigned sock,
-    const struct sockaddr_storage *a, socklen_t alen, const struct hello *h,
-    const uint8_t cookie[COOKIE_LEN])
-{
-	uint8_t		 p[REC_HDR + HS_HDR + 3 + COOKIE_LEN];
-	const size_t	 body = 3 + COOKIE_LEN;
-	uint8_t		*q = p;
-
-	*q++ = CT_HANDSHAKE;
-	*q++ = 254;			/* DTLS 1.0, as §4.2.1 recommends */
-	*q++ = 255;
-	*q++ = 0;			/* epoch 0 */
-	*q++ = 0;
-	memcpy(q, h->rec_seq, 6);
-	q += 6;
-	*q++ = (uint8_t)((HS_HDR + body) >> 8);
-	*q++ = (uint8_t)(HS_HDR + body);
-	*q++ = HS_HELLO_VERIFY;
-	*q++ = 0;
-	*q++ = 0;
-	*q++ = (uint8_t)body;
-	*q++ = (uint8_t)(h->msg_seq >> 8);
-	*q++ = (uint8_t)h->msg_seq;
-	*q++ = 0;			/* fragment offset */
-	*q++ = 0;
-	*q++ = 0;
-	*q++ = 0;			/* fragment length = body */
-	*q++ = 0;
-	*q++ = (uint8_t)body;
-	*q++ = 254;			/* server_version */
-	*q++ = 255;
-	*q++ = COOKIE_LEN;
-	memcpy(q, cookie, COOKIE_LEN);
-	s->send(s->arg, sock, (const struct sockaddr *)a, alen, p, sizeof(p));
-	METRIC_INC(s->m->dtls_hello_verify);
-}
-
-/* Make room for one session: evict the least recently active one. */
-static void
-make_room(struct dtls_server *s)
-{
-	struct dtls_sess *h, *e, *v;
-
-	while (s->nsess >= s->max_sess) {
-		h = s->hs.tail;
-		e = s->lru.tail;
-		if (h == NULL && e == NULL)
-			return;
-		v = h == NULL ? e : e == NULL ? h :
-		    h->last_ns <= e->last_ns ? h : e;
-		sess_log(v, LOG_LVL_DEBUG, v->established ?
-		    "session evicted, table full" :
-		    "handshake evicted, table full");
-		METRIC_INC(s->m->dtls_evicted);
-		sess_free(s, v);
-	}
-}
-
-static struct dtls_sess *
-sess_new(struct dtls_server *s, unsigned sock,
-    const struct sockaddr_storage *a, socklen_t alen, const struct hello *h,
-    int which, uint64_t now_ns)
-{
-	struct dtls_sess	*x, **pp;
-
-	make_room(s);
-	if ((x = calloc(1, sizeof(*x))) == NULL)
-		return NULL;
-	x->srv = s;
-	x->sock = sock;
-	x->serial = ++s->next_serial;
-	memcpy(&x->addr, a, alen);
-	x->addrlen = alen;
-	x->created_ns = x->last_ns = now_ns;
-	memcpy(x->random, h->random, sizeof(x->random));
-	if ((x->ssl = wolfSSL_new(s->ctx)) == NULL) {
-		free(x);
-		return NULL;
-	}
+	if ((x->ssl = wolfSSL_new(x->srv->ctx)) == NULL)
+		return -ENOMEM;
 	wolfSSL_SSLSetIORecv(x->ssl, io_recv);
 	wolfSSL_SSLSetIOSend(x->ssl, io_send);
 	wolfSSL_SetIOReadCtx(x->ssl, x);
 	wolfSSL_SetIOWriteCtx(x->ssl, x);
 	wolfSSL_dtls_set_using_nonblock(x->ssl, 1);
-	if (wolfSSL_DTLS_SetCookieSecret(x->ssl, s->secret[which],
-	    SECRET_LEN) != 0 ||
+	if (wolfSSL_DTLS_SetCookieSecret(x->ssl, secret,
+	    DTLS_SECRET_LEN) != 0 ||
 	    wolfSSL_dtls_set_peer(x->ssl, &x->addr, x->addrlen) !=
 	    WOLFSSL_SUCCESS) {
-		wolfSSL_free(x->ssl);
-		free(x);
-		return NULL;
+		dtls_ssl_free(x);
+		return -EIO;
 	}
-	pp = find(s, sock, a, alen);
-	x->hnext = *pp;
-	*pp = x;
-	list_push(&s->hs, x);
-	s->nsess++;
-	gauge(s);
-	return x;
+	return 0;
 }
+
+void
+dtls_ssl_free(struct dtls_sess *x)
+{
+	wolfSSL_free(x->ssl);
+	x->ssl = NULL;
+}
+
+int
+dtls_hmac_sha256(const uint8_t *key, size_t keylen, const struct iovec *iov,
+    size_t n, uint8_t out[DTLS_HMAC_LEN])
+{
+	Hmac	 mac;
+	size_t	 i;
+	bool	 ok;
+
+	if (wc_HmacInit(&mac, NULL, INVALID_DEVID) != 0)
+		return -EIO;
+	ok = wc_HmacSetKey(&mac, WC_SHA256, key, (word32)keylen) == 0;
+	for (i = 0; ok && i < n; i++)
+		ok = wc_HmacUpdate(&mac, iov[i].iov_base,
+		    (word32)iov[i].iov_len) == 0;
+	ok = ok && wc_HmacFinal(&mac, out) == 0;
+	wc_HmacFree(&mac);
+	return ok ? 0 : -EIO;
+}
+
+/*
+ * Records.
+ */
 
 static void
 handshake_done(struct dtls_server *s, struct dtls_sess *x)
@@ -845,9 +433,7 @@ handshake_done(struct dtls_server *s, struct dtls_sess *x)
 	const char	*name, *iana;
 	int		 cs;
 
-	list_unlink(&s->hs, x);
-	x->established = true;
-	list_push(&s->lru, x);
+	dtls_sess_established(s, x);
 	METRIC_INC(s->m->dtls_handshakes);
 	if (!log_enabled(LOG_LVL_INFO))
 		return;
@@ -855,59 +441,72 @@ handshake_done(struct dtls_server *s, struct dtls_sess *x)
 	cs = wolfSSL_get_current_cipher_suite(x->ssl);
 	iana = wolfSSL_get_cipher_name_iana_from_suite((byte)(cs >> 8),
 	    (byte)cs);
-	peer_fields(x, peer, sizeof(peer), idf, sizeof(idf));
+	dtls_sess_fields(x, peer, sizeof(peer), idf, sizeof(idf));
 	log_fields(LOG_LVL_INFO, fields, "dtls %s, handshake done, identity "
 	    "\"%s\", cipher suite %s (%s)", peer + 5, x->identity,
 	    iana ? iana : "?", name ? name : "?");
 }
 
-/* Feed one datagram to a session; may free it. */
+/* Log the wolfSSL error e at lvl as "what: reason". */
 static void
-feed(struct dtls_server *s, struct dtls_sess *x, const uint8_t *d,
+sess_log_error(const struct dtls_sess *x, enum log_level lvl,
+    const char *what, int e)
+{
+	char	 why[128], es[80];
+
+	if (!log_enabled(lvl))
+		return;
+	wolfSSL_ERR_error_string_n((unsigned long)e, es, sizeof(es));
+	snprintf(why, sizeof(why), "%s: %s", what, es);
+	dtls_sess_log(x, lvl, why);
+}
+
+/*
+ * One step of x's handshake with the datagram in x->in.  True when the
+ * session is established (records may follow in the same datagram);
+ * false when it waits for more, or failed and was freed.
+ */
+static bool
+handshake(struct dtls_server *s, struct dtls_sess *x)
+{
+	int	 r, e;
+
+	r = wolfSSL_accept(x->ssl);
+	if (r == WOLFSSL_SUCCESS) {
+		handshake_done(s, x);
+		return true;
+	}
+	e = wolfSSL_get_error(x->ssl, r);
+	if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE) {
+		x->in = NULL;
+		return false;
+	}
+	METRIC_INC(s->m->dtls_handshake_failures);
+	sess_log_error(x, LOG_LVL_NOTICE, "handshake failed", e);
+	dtls_sess_free(s, x);
+	return false;
+}
+
+void
+dtls_feed(struct dtls_server *s, struct dtls_sess *x, const uint8_t *d,
     size_t len, uint64_t now_ns)
 {
-	struct sess_list	*l;
-	size_t			 n;
-	int			 r, e;
+	size_t	 n;
+	int	 r, e;
 
 	x->in = d;
 	x->inlen = len;
-	x->last_ns = now_ns;
-	if (x->established) {
-		l = &s->lru;
-		list_unlink(l, x);
-		list_push(l, x);
-	} else {
-		r = wolfSSL_accept(x->ssl);
-		if (r != WOLFSSL_SUCCESS) {
-			e = wolfSSL_get_error(x->ssl, r);
-			if (e == WOLFSSL_ERROR_WANT_READ ||
-			    e == WOLFSSL_ERROR_WANT_WRITE) {
-				x->in = NULL;
-				return;
-			}
-			METRIC_INC(s->m->dtls_handshake_failures);
-			if (log_enabled(LOG_LVL_NOTICE)) {
-				char why[128], es[80];
-
-				wolfSSL_ERR_error_string_n((unsigned long)e,
-				    es, sizeof(es));
-				snprintf(why, sizeof(why), "handshake failed: "
-				    "%s", es);
-				sess_log(x, LOG_LVL_NOTICE, why);
-			}
-			sess_free(s, x);
-			return;
-		}
-		handshake_done(s, x);
-	}
+	dtls_sess_touch(s, x, now_ns);
+	if (!x->established && !handshake(s, x))
+		return;
 	for (;;) {
 		r = wolfSSL_read(x->ssl, s->plain, sizeof(s->plain));
 		if (r <= 0)
 			break;
 		if ((size_t)r >= sizeof(s->plain)) {
 			/* Cannot happen (see plain); never split a message. */
-			sess_log(x, LOG_LVL_NOTICE, "oversized record dropped");
+			dtls_sess_log(x, LOG_LVL_NOTICE,
+			    "oversized record dropped");
 			continue;
 		}
 		n = s->app(s->arg, x->sock, (const struct sockaddr *)&x->addr,
@@ -923,15 +522,10 @@ feed(struct dtls_server *s, struct dtls_sess *x, const uint8_t *d,
 	if (e == WOLFSSL_ERROR_ZERO_RETURN) {
 		/* close_notify: answer it and forget the session */
 		wolfSSL_shutdown(x->ssl);
-		sess_log(x, LOG_LVL_DEBUG, "close_notify, session closed");
-	} else if (log_enabled(LOG_LVL_DEBUG)) {
-		char why[128], es[80];
-
-		wolfSSL_ERR_error_string_n((unsigned long)e, es, sizeof(es));
-		snprintf(why, sizeof(why), "session closed: %s", es);
-		sess_log(x, LOG_LVL_DEBUG, why);
-	}
-	sess_free(s, x);
+		dtls_sess_log(x, LOG_LVL_DEBUG, "close_notify, session closed");
+	} else
+		sess_log_error(x, LOG_LVL_DEBUG, "session closed", e);
+	dtls_sess_free(s, x);
 }
 
 void
@@ -940,63 +534,23 @@ dtls_input(struct dtls_server *s, unsigned sock, const struct sockaddr *from,
 {
 	struct sockaddr_storage	 a;
 	struct dtls_sess	*x;
-	struct hello		 h;
-	uint8_t			 cookie[COOKIE_LEN];
 	socklen_t		 alen;
-	int			 which;
 
-	if (len < REC_HDR || !canon(from, fromlen, &a, &alen)) {
+	if (len < DTLS_REC_HDR || !dtls_sess_canon(from, fromlen, &a, &alen)) {
 		METRIC_INC(s->m->dtls_dropped);
 		return;
 	}
-	x = *find(s, sock, &a, alen);
-	if (!is_client_hello(data, len)) {
-		if (x == NULL) {
-			/* a record for a session we do not have (any more) */
-			METRIC_INC(s->m->dtls_dropped);
-			return;
-		}
-		feed(s, x, data, len, now_ns);
+	x = dtls_sess_find(s, sock, &a, alen);
+	if (dtls_hello_is(data, len)) {
+		dtls_hello_input(s, sock, &a, alen, x, data, len, now_ns);
 		return;
 	}
-	if (!parse_hello(data, len, &h)) {
+	if (x == NULL) {
+		/* a record for a session we do not have (any more) */
 		METRIC_INC(s->m->dtls_dropped);
 		return;
 	}
-	rotate_secret(s, now_ns);
-	which = check_cookie(s, &a, alen, &h, cookie);
-	if (which == -2) {
-		METRIC_INC(s->m->dtls_dropped);
-		return;
-	}
-	if (x != NULL && memcmp(x->random, h.random, sizeof(x->random)) == 0) {
-		/*
-		 * The hello that made this session again: during the
-		 * handshake our flight was lost and wolfSSL sends it again;
-		 * afterwards it is a stale duplicate, which must not replace
-		 * the session.
-		 */
-		if (!x->established && which >= 0)
-			feed(s, x, data, len, now_ns);
-		else
-			METRIC_INC(s->m->dtls_dropped);
-		return;
-	}
-	if (which < 0) {
-		/* Nothing is kept: a spoofed source costs one datagram. */
-		send_hvr(s, sock, &a, alen, &h, cookie);
-		return;
-	}
-	/* The peer proved its address: a new hello is a new session. */
-	if (x != NULL) {
-		sess_log(x, LOG_LVL_DEBUG, "new ClientHello, session replaced");
-		sess_free(s, x);
-	}
-	if ((x = sess_new(s, sock, &a, alen, &h, which, now_ns)) == NULL) {
-		METRIC_INC(s->m->dtls_dropped);
-		return;
-	}
-	feed(s, x, data, len, now_ns);
+	dtls_feed(s, x, data, len, now_ns);
 }
 
 int
@@ -1007,9 +561,9 @@ dtls_write(struct dtls_server *s, unsigned sock, const struct sockaddr *to,
 	struct dtls_sess	*x;
 	socklen_t		 alen;
 
-	if (!canon(to, tolen, &a, &alen))
+	if (!dtls_sess_canon(to, tolen, &a, &alen))
 		return -EAFNOSUPPORT;
-	x = *find(s, sock, &a, alen);
+	x = dtls_sess_find(s, sock, &a, alen);
 	if (x == NULL || !x->established) {
 		METRIC_INC(s->m->dtls_dropped);
 		return -ENOTCONN;
@@ -1017,58 +571,4 @@ dtls_write(struct dtls_server *s, unsigned sock, const struct sockaddr *to,
 	if (wolfSSL_write(x->ssl, buf, (int)len) != (int)len)
 		return -EIO;
 	return 0;
-}
-
-void
-dtls_sweep(struct dtls_server *s, uint64_t now_ns)
-{
-	const struct cfg_dtls	*d = &s->cfg->dtls;
-	uint64_t		 hs_ns, idle_ns;
-	struct dtls_sess	*x;
-	char			 why[96];
-
-	if (now_ns < s->next_sweep)
-		return;
-	s->next_sweep = now_ns + SWEEP_EVERY_NS;
-	hs_ns = (uint64_t)d->handshake_timeout_s * NS_PER_SEC;
-	idle_ns = (uint64_t)d->session_timeout_s * NS_PER_SEC;
-	/*
-	 * A client whose key is wrong gets no answer to its Finished (the
-	 * record does not decrypt and is dropped) and waits: only this
-	 * frees the state.
-	 */
-	while ((x = s->hs.tail) != NULL && now_ns - x->created_ns >= hs_ns) {
-		snprintf(why, sizeof(why), "handshake not completed within "
-		    "%u s, wrong key?", d->handshake_timeout_s);
-		sess_log(x, LOG_LVL_NOTICE, why);
-		METRIC_INC(s->m->dtls_handshake_timeouts);
-		sess_free(s, x);
-	}
-	while ((x = s->lru.tail) != NULL && now_ns - x->last_ns >= idle_ns) {
-		sess_log(x, LOG_LVL_DEBUG, "session idle, closed");
-		sess_free(s, x);
-	}
-	rotate_secret(s, now_ns);
-}
-
-size_t
-dtls_sessions(const struct dtls_server *s)
-{
-	return s == NULL ? 0 : s->nsess;
-}
-
-void
-dtls_server_free(struct dtls_server *s)
-{
-	if (s == NULL)
-		return;
-	while (s->hs.head != NULL)
-		sess_free(s, s->hs.head);
-	while (s->lru.head != NULL)
-		sess_free(s, s->lru.head);
-	if (s->ctx != NULL)
-		wolfSSL_CTX_free(s->ctx);
-	explicit_bzero(s->secret, sizeof(s->secret));
-	free(s->bucket);
-	free(s);
 }

@@ -19,14 +19,160 @@
 #define OPT_EXT_MAX		(0xffffu + OPT_EXT2_BASE)
 #define PAYLOAD_MARKER		0xff
 
+/*
+ * The parse steps below return COAP_PERR_NONE or the reason the datagram
+ * is refused; coap_msg_parse() turns a reason into -EBADMSG.  Each step
+ * reads from *pp up to end and leaves *pp after what it consumed.
+ */
+
+/*
+ * RFC 7252 §3: the fixed header.  type, code and mid are filled before
+ * any check, so that a malformed CON still gets its RST.
+ */
+static enum coap_perr
+parse_header(struct coap_msg *m, const uint8_t *buf, size_t len)
+{
+	uint8_t	 tkl;
+
+	if (len < COAP_HDR_LEN) {
+		m->type = 0;
+		m->code = 0;
+		m->mid = 0;
+		return COAP_PERR_SHORT;
+	}
+	m->type = (buf[0] >> 4) & 0x03;
+	m->code = buf[1];
+	m->mid = (uint16_t)(buf[2] << 8 | buf[3]);
+
+	/* RFC 7252 §3: unknown versions MUST be silently ignored. */
+	if (buf[0] >> 6 != COAP_VERSION)
+		return COAP_PERR_VERSION;
+	/* RFC 7252 §3: TKL 9..15 MUST be processed as a format error. */
+	tkl = buf[0] & 0x0f;
+	if (tkl > COAP_MAX_TOKEN)
+		return COAP_PERR_TKL;
+	/*
+	 * RFC 7252 §4.1: an Empty message has TKL 0 and no bytes after the
+	 * Message ID; anything else MUST be processed as a format error.
+	 */
+	if (m->code == COAP_EMPTY && (tkl != 0 || len > COAP_HDR_LEN))
+		return COAP_PERR_EMPTY;
+	return COAP_PERR_NONE;
+}
+
+/* The token, tkl bytes (already checked by parse_header()). */
+static enum coap_perr
+parse_token(struct coap_msg *m, uint8_t tkl, const uint8_t **pp,
+    const uint8_t *end)
+{
+	if ((size_t)(end - *pp) < tkl)
+		return COAP_PERR_TRUNC_TOKEN;
+	memcpy(m->token, *pp, tkl);
+	m->tkl = tkl;
+	*pp += tkl;
+	return COAP_PERR_NONE;
+}
+
+/* RFC 7252 §3.1: nibble *v (delta or length) with its extended bytes. */
+static enum coap_perr
+parse_opt_ext(uint32_t *v, const uint8_t **pp, const uint8_t *end)
+{
+	const uint8_t	*p = *pp;
+
+	if (*v == OPT_EXT1) {
+		if (p == end)
+			return COAP_PERR_OPT_TRUNC;
+		*v = (uint32_t)*p++ + OPT_EXT1_BASE;
+	} else if (*v == OPT_EXT2) {
+		if (end - p < 2)
+			return COAP_PERR_OPT_TRUNC;
+		*v = ((uint32_t)p[0] << 8 | p[1]) + OPT_EXT2_BASE;
+		p += 2;
+	}
+	*pp = p;
+	return COAP_PERR_NONE;
+}
+
+/*
+ * One option at *pp (not the payload marker); *num is the number of the
+ * previous one and becomes this one's.
+ */
+static enum coap_perr
+parse_opt(struct coap_msg *m, uint32_t *num, const uint8_t **pp,
+    const uint8_t *end)
+{
+	const uint8_t	*p = *pp;
+	struct coap_opt	*o;
+	uint32_t	 delta, olen;
+	enum coap_perr	 perr;
+
+	delta = *p >> 4;
+	olen = *p++ & 0x0f;
+	/*
+	 * RFC 7252 §3.1: delta 15 outside the marker, and length 15, MUST
+	 * be processed as a format error.
+	 */
+	if (delta == OPT_NIBBLE_RESERVED || olen == OPT_NIBBLE_RESERVED)
+		return COAP_PERR_OPT_NIBBLE;
+	if ((perr = parse_opt_ext(&delta, &p, end)) != COAP_PERR_NONE ||
+	    (perr = parse_opt_ext(&olen, &p, end)) != COAP_PERR_NONE)
+		return perr;
+	*num += delta;
+	if (*num > UINT16_MAX)
+		return COAP_PERR_OPT_NUM;
+	/*
+	 * A value above 65535 bytes cannot arrive in one UDP datagram or
+	 * DTLS record, so it is counted as running past the end; that also
+	 * keeps it within coap_opt.len.
+	 */
+	if (olen > (size_t)(end - p) || olen > UINT16_MAX)
+		return COAP_PERR_OPT_TRUNC;
+	if (m->nopts == COAP_MAX_OPTIONS)
+		return COAP_PERR_OPT_MANY;
+	o = &m->opts[m->nopts++];
+	o->num = (uint16_t)*num;
+	o->len = (uint16_t)olen;
+	o->val = p;
+	*pp = p + olen;
+	return COAP_PERR_NONE;
+}
+
+/* The options, up to the end or the payload marker (left at *pp). */
+static enum coap_perr
+parse_options(struct coap_msg *m, const uint8_t **pp, const uint8_t *end)
+{
+	uint32_t	 num = 0;
+	enum coap_perr	 perr;
+
+	while (*pp < end && **pp != PAYLOAD_MARKER)
+		if ((perr = parse_opt(m, &num, pp, end)) != COAP_PERR_NONE)
+			return perr;
+	return COAP_PERR_NONE;
+}
+
+/* The payload marker and payload at p, if any. */
+static enum coap_perr
+parse_payload(struct coap_msg *m, const uint8_t *p, const uint8_t *end)
+{
+	if (p == end)
+		return COAP_PERR_NONE;
+	p++;				/* PAYLOAD_MARKER */
+	/*
+	 * RFC 7252 §3: a marker followed by a zero-length payload MUST be
+	 * processed as a format error.
+	 */
+	if (p == end)
+		return COAP_PERR_MARKER;
+	m->payload = p;
+	m->payload_len = (size_t)(end - p);
+	return COAP_PERR_NONE;
+}
+
 int
 coap_msg_parse(struct coap_msg *m, const uint8_t *buf, size_t len)
 {
 	const uint8_t	*p, *end;
-	struct coap_opt	*o;
-	uint32_t	 num, delta, olen;
-	uint8_t		 b, tkl;
-	int		 perr;
+	enum coap_perr	 perr;
 
 	m->tkl = 0;
 	m->nopts = 0;
@@ -34,124 +180,18 @@ coap_msg_parse(struct coap_msg *m, const uint8_t *buf, size_t len)
 	m->payload_len = 0;
 	m->perr = COAP_PERR_NONE;
 
-	if (len < COAP_HDR_LEN) {
-		m->type = 0;
-		m->code = 0;
-		m->mid = 0;
-		perr = COAP_PERR_SHORT;
+	if ((perr = parse_header(m, buf, len)) != COAP_PERR_NONE)
 		goto fail;
-	}
-	/* Filled before any check: a malformed CON still gets its RST. */
-	m->type = (buf[0] >> 4) & 0x03;
-	m->code = buf[1];
-	m->mid = (uint16_t)(buf[2] << 8 | buf[3]);
-
-	/* RFC 7252 §3: unknown versions MUST be silently ignored. */
-	if (buf[0] >> 6 != COAP_VERSION) {
-		perr = COAP_PERR_VERSION;
-		goto fail;
-	}
-	/* RFC 7252 §3: TKL 9..15 MUST be processed as a format error. */
-	tkl = buf[0] & 0x0f;
-	if (tkl > COAP_MAX_TOKEN) {
-		perr = COAP_PERR_TKL;
-		goto fail;
-	}
-	/*
-	 * RFC 7252 §4.1: an Empty message has TKL 0 and no bytes after the
-	 * Message ID; anything else MUST be processed as a format error.
-	 */
-	if (m->code == COAP_EMPTY) {
-		if (tkl != 0 || len > COAP_HDR_LEN) {
-			perr = COAP_PERR_EMPTY;
-			goto fail;
-		}
+	if (m->code == COAP_EMPTY)
 		return 0;
-	}
-
 	p = buf + COAP_HDR_LEN;
 	end = buf + len;
-	if ((size_t)(end - p) < tkl) {
-		perr = COAP_PERR_TRUNC_TOKEN;
+	if ((perr = parse_token(m, buf[0] & 0x0f, &p, end)) != COAP_PERR_NONE ||
+	    (perr = parse_options(m, &p, end)) != COAP_PERR_NONE ||
+	    (perr = parse_payload(m, p, end)) != COAP_PERR_NONE)
 		goto fail;
-	}
-	memcpy(m->token, p, tkl);
-	m->tkl = tkl;
-	p += tkl;
-
-	num = 0;
-	while (p < end) {
-		b = *p++;
-		if (b == PAYLOAD_MARKER) {
-			/*
-			 * RFC 7252 §3: a marker followed by a zero-length
-			 * payload MUST be processed as a format error.
-			 */
-			if (p == end) {
-				perr = COAP_PERR_MARKER;
-				goto fail;
-			}
-			m->payload = p;
-			m->payload_len = (size_t)(end - p);
-			break;
-		}
-		delta = b >> 4;
-		olen = b & 0x0f;
-		/*
-		 * RFC 7252 §3.1: delta 15 outside the marker, and length 15,
-		 * MUST be processed as a format error.
-		 */
-		if (delta == OPT_NIBBLE_RESERVED ||
-		    olen == OPT_NIBBLE_RESERVED) {
-			perr = COAP_PERR_OPT_NIBBLE;
-			goto fail;
-		}
-		if (delta == OPT_EXT1) {
-			if (p == end)
-				goto trunc;
-			delta = (uint32_t)*p++ + OPT_EXT1_BASE;
-		} else if (delta == OPT_EXT2) {
-			if (end - p < 2)
-				goto trunc;
-			delta = ((uint32_t)p[0] << 8 | p[1]) + OPT_EXT2_BASE;
-			p += 2;
-		}
-		if (olen == OPT_EXT1) {
-			if (p == end)
-				goto trunc;
-			olen = (uint32_t)*p++ + OPT_EXT1_BASE;
-		} else if (olen == OPT_EXT2) {
-			if (end - p < 2)
-				goto trunc;
-			olen = ((uint32_t)p[0] << 8 | p[1]) + OPT_EXT2_BASE;
-			p += 2;
-		}
-		num += delta;
-		if (num > UINT16_MAX) {
-			perr = COAP_PERR_OPT_NUM;
-			goto fail;
-		}
-		/*
-		 * A value above 65535 bytes cannot arrive in one UDP datagram
-		 * or DTLS record, so it is counted as running past the end;
-		 * that also keeps it within coap_opt.len.
-		 */
-		if (olen > (size_t)(end - p) || olen > UINT16_MAX)
-			goto trunc;
-		if (m->nopts == COAP_MAX_OPTIONS) {
-			perr = COAP_PERR_OPT_MANY;
-			goto fail;
-		}
-		o = &m->opts[m->nopts++];
-		o->num = (uint16_t)num;
-		o->len = (uint16_t)olen;
-		o->val = p;
-		p += olen;
-	}
 	return 0;
 
-trunc:
-	perr = COAP_PERR_OPT_TRUNC;
 fail:
 	m->perr = (uint8_t)perr;
 	m->nopts = 0;

@@ -1,7 +1,8 @@
 /*
  * fuzz_dtls_input.c - libFuzzer target for what an unauthenticated peer
  * reaches in the DTLS server: record and ClientHello parsing, the
- * stateless cookie check and the HelloVerifyRequest (src/adapt/dtls.c).
+ * stateless cookie check and the HelloVerifyRequest (src/adapt/dtls.c,
+ * dtls_hello.c).
  *
  * The input is split at "\n--\n" into datagrams from one peer.  Without a
  * valid cookie (which a fuzzer cannot forge) no session may ever be

@@ -3,7 +3,9 @@
 #  1. a file under src/LAYER includes project headers from its own layer or
 #     below only (base < proto < adapt < serve < daemon), always written
 #     with the layer folder ("proto/coap_msg.h");
-#  2. each outside library is included by its one owner;
+#  2. each outside library is included by its one owner, and a module's
+#     private header (NAME_int.h) by that module's files only (NAME.c,
+#     NAME_*.c in the same folder);
 #  3. no source file over 800 lines and no function over 80 lines
 #     (LINT_SIZES=0 skips this part).
 # Prints every violation, then "lint: ... OK" or exits 1.
@@ -36,6 +38,13 @@ FNR == 1 { split(FILENAME, p, "/"); me = p[2] }
 	else if (r[q[1]] > r[me])
 		printf "%s:%d: %s includes \"%s\" from a layer above\n", \
 		    FILENAME, FNR, me, inc
+	if (n == 2 && q[2] ~ /_int\.h$/) {
+		stem = q[2]; sub(/_int\.h$/, "", stem)
+		split(FILENAME, p, "/")
+		if (q[1] != me || p[3] !~ ("^" stem "(_[a-z0-9_]+)?\\.[ch]$"))
+			printf "%s:%d: \"%s\" is private to src/%s/%s*.c\n", \
+			    FILENAME, FNR, inc, q[1], stem
+	}
 }' src/*/*.[ch])
 [ -n "$out" ] && { echo "$out"; bad=1; }
 
@@ -49,6 +58,7 @@ owner() {	# owner PATTERN FILE...
 }
 owner liburing.h src/adapt/uring.c
 owner libconfig.h src/adapt/cfg_load.c
+# dtls_hello.c and dtls_sess.c reach wolfSSL through dtls.c (dtls_int.h)
 owner wolfssl/ src/adapt/dtls.c
 owner systemd/ src/adapt/sd.c src/adapt/log.c
 

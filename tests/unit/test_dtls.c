@@ -1,5 +1,5 @@
 /*
- * test_dtls.c - the DTLS server (src/adapt/dtls.c) in one process: wolfSSL
+ * test_dtls.c - the DTLS server (src/adapt/dtls*.c) in one process: wolfSSL
  * clients with in-memory I/O talk to a dtls_server through its send and
  * app callbacks.  Stateless cookies (RFC 6347 4.2.1), handshake, records
  * both ways, messages sent later, close_notify, a wrong key reaped, the
