@@ -330,76 +330,62 @@ hf_code(struct coap_resp *resp, uint8_t code)
 	return H_DONE;
 }
 
+/*
+ * The name a GET resolves beneath the route's directory, or NULL when
+ * nothing is served under it (4.04).
+ */
+static const char *
+hf_get_name(const struct cfg_route *r, const char *rest)
+{
+	if (r->static_is_dir) {
+		if (hf_hidden(rest))
+			return NULL;
+		return rest[0] != '\0' ? rest : ".";
+	}
+	/* A file route has nothing beneath it. */
+	if (rest[0] != '\0' || r->static_name == NULL)
+		return NULL;
+	/*
+	 * Resolved beneath its parent like any other name: a file route
+	 * whose target was swapped for a symlink out of the directory stops
+	 * being served rather than following it.
+	 */
+	return r->static_name;
+}
+
+/*
+ * The request path's entry in the worker's cache, or NULL; *fresh when
+ * it may be served without looking at the file again.
+ */
+static struct fcache_entry *
+hf_cache_lookup(const struct h_req *req, bool *fresh)
+{
+	struct hf_worker *hw = req->hstate;
+
+	*fresh = false;
+	if (hw == NULL)
+		return NULL;
+	/* A new snapshot may map this path to another file. */
+	if (hw->cfg_seen != req->cfg) {
+		fcache_clear(hw->fc);
+		hw->cfg_seen = req->cfg;
+	}
+	return fcache_get(hw->fc, req->path, req->path_len,
+	    atomic_load_explicit(hw->gen, memory_order_acquire),
+	    req->now_ns, fresh);
+}
+
+/*
+ * Open name beneath the route and serve it as a file or, on a directory
+ * route, as a listing; e is its stale cache entry, if any.
+ */
 static int
-hf_start(const struct h_req *req, struct coap_resp *resp)
+hf_get_open(const struct h_req *req, const struct hf_query *q,
+    const char *name, struct fcache_entry *e, struct coap_resp *resp)
 {
 	const struct cfg_route *r = req->route;
-	struct hf_worker *hw = req->hstate;
-	struct fcache_entry *e = NULL;
-	struct hf_query q;
 	struct stat st;
-	bool fresh = false;
-	const char *name, *rest = req->rest != NULL ? req->rest : "";
-	uint8_t code;
 	int fd, rc;
-
-	if (r == NULL || r->kind != ROUTE_STATIC)
-		return -EINVAL;
-	/*
-	 * dispatch checked the route's methods; PUT and DELETE are refused
-	 * here too unless the route is writable, whatever methods says.
-	 */
-	switch (req->msg->code) {
-	case COAP_GET:
-		break;
-	case COAP_PUT:
-		if (!r->writable)
-			return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
-		return hf_put(req, resp);
-	case COAP_DELETE:
-		if (!r->writable)
-			return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
-		return hf_delete(req, resp);
-	default:
-		return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
-	}
-	if ((code = hf_query_parse(req->msg, &q)) != 0) {
-		resp->code = code;
-		return H_DONE;
-	}
-	if (r->static_is_dir) {
-		if (hf_hidden(rest)) {
-			resp->code = COAP_NOT_FOUND;
-			return H_DONE;
-		}
-		name = rest[0] != '\0' ? rest : ".";
-	} else {
-		/* A file route has nothing beneath it. */
-		if (rest[0] != '\0' || r->static_name == NULL) {
-			resp->code = COAP_NOT_FOUND;
-			return H_DONE;
-		}
-		/*
-		 * Resolved beneath its parent like any other name: a file
-		 * route whose target was swapped for a symlink out of the
-		 * directory stops being served rather than following it.
-		 */
-		name = r->static_name;
-	}
-
-	if (hw != NULL) {
-		/* A new snapshot may map this path to another file. */
-		if (hw->cfg_seen != req->cfg) {
-			fcache_clear(hw->fc);
-			hw->cfg_seen = req->cfg;
-		}
-		e = fcache_get(hw->fc, req->path, req->path_len,
-		    atomic_load_explicit(hw->gen, memory_order_acquire),
-		    req->now_ns, &fresh);
-		if (e != NULL && fresh)
-			return hf_serve(req, &q, e->ct, e->etag, e->len,
-			    e->data, -1, resp);
-	}
 
 	/*
 	 * O_NONBLOCK: opening a FIFO planted in the tree must not stall the
@@ -417,9 +403,10 @@ hf_start(const struct h_req *req, struct coap_resp *resp)
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 	} else if (S_ISREG(st.st_mode)) {
-		rc = hf_serve_file(req, &q, fd, &st, name, e, resp);
+		rc = hf_serve_file(req, q, fd, &st, name, e, resp);
 	} else if (S_ISDIR(st.st_mode) && r->static_is_dir) {
-		rc = hf_serve_dir(req, &q, fd, rest, resp);
+		rc = hf_serve_dir(req, q, fd,
+		    req->rest != NULL ? req->rest : "", resp);
 	} else {
 		resp->code = COAP_NOT_FOUND;
 		rc = H_DONE;
@@ -428,6 +415,59 @@ hf_start(const struct h_req *req, struct coap_resp *resp)
 	if (e != NULL && rc == H_DONE && resp->code == COAP_NOT_FOUND)
 		fcache_drop(e);
 	return rc;
+}
+
+/* GET of a file, or of a directory's listing, from the cache or disk. */
+static int
+hf_get(const struct h_req *req, struct coap_resp *resp)
+{
+	struct fcache_entry *e;
+	struct hf_query q;
+	const char *name;
+	bool fresh;
+	uint8_t code;
+
+	if ((code = hf_query_parse(req->msg, &q)) != 0) {
+		resp->code = code;
+		return H_DONE;
+	}
+	name = hf_get_name(req->route, req->rest != NULL ? req->rest : "");
+	if (name == NULL) {
+		resp->code = COAP_NOT_FOUND;
+		return H_DONE;
+	}
+	e = hf_cache_lookup(req, &fresh);
+	if (e != NULL && fresh)
+		return hf_serve(req, &q, e->ct, e->etag, e->len, e->data, -1,
+		    resp);
+	return hf_get_open(req, &q, name, e, resp);
+}
+
+static int
+hf_start(const struct h_req *req, struct coap_resp *resp)
+{
+	const struct cfg_route *r = req->route;
+
+	if (r == NULL || r->kind != ROUTE_STATIC)
+		return -EINVAL;
+	/*
+	 * dispatch checked the route's methods; PUT and DELETE are refused
+	 * here too unless the route is writable, whatever methods says.
+	 */
+	switch (req->msg->code) {
+	case COAP_GET:
+		return hf_get(req, resp);
+	case COAP_PUT:
+		if (!r->writable)
+			return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
+		return hf_put(req, resp);
+	case COAP_DELETE:
+		if (!r->writable)
+			return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
+		return hf_delete(req, resp);
+	default:
+		return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
+	}
 }
 
 static void *

@@ -412,6 +412,257 @@ hf_put_finish(const struct h_req *req, struct upload *u, const char *base,
 	return H_DONE;
 }
 
+/* One PUT being handled: its Block1 and the upload it adds to. */
+struct hf_write {
+	const struct h_req	*req;
+	struct hf_worker	*hw;
+	struct block_opt	 b;	/* Block1, or block 0 of a whole body */
+	bool			 blockwise; /* the request carried Block1 */
+	size_t			 blksz;
+	uint64_t		 off;	/* where this block's bytes go */
+	struct upload_key	 k;
+	struct upload		*u;	/* NULL, a table slot, or &one */
+	struct upload		 one;	/* a body of one message: no slot */
+};
+
+/* Read the request's Block1 into w; 0 or the code to refuse it with. */
+static uint8_t
+hf_put_block1(struct hf_write *w)
+{
+	const struct coap_msg *m = w->req->msg;
+	int rc;
+
+	rc = block_opt_get(m, COAP_OPT_BLOCK1, &w->b);
+	if (rc == -EBADMSG)
+		return COAP_BAD_OPTION;
+	if (rc == -EINVAL)
+		return COAP_BAD_REQUEST;
+	w->blockwise = rc == 0;
+	if (!w->blockwise) {
+		w->b.num = 0;
+		w->b.more = false;
+		w->b.szx = BLOCK_SZX_MAX;
+		w->blksz = m->payload_len;
+	} else
+		w->blksz = block_size(w->b.szx);
+	w->off = (uint64_t)w->b.num * w->blksz;
+	return 0;
+}
+
+/* Key the transfer and find it if known; 0 or the code to refuse with. */
+static uint8_t
+hf_put_key(struct hf_write *w)
+{
+	const struct h_req *req = w->req;
+	struct upload_key *k = &w->k;
+	const struct coap_opt *o;
+
+	/* RFC 9175 §3.2: the Request-Tag keeps concurrent uploads apart. */
+	memset(k, 0, sizeof(*k));
+	/* A spoofed plain datagram must not add blocks to a DTLS upload. */
+	k->scope = req->scope;
+	k->peer = req->peer;
+	k->peerlen = req->peerlen;
+	k->path = req->path;
+	k->path_len = req->path_len;
+	if ((o = coap_msg_opt(req->msg, COAP_OPT_REQUEST_TAG)) != NULL) {
+		if (o->len > UPLOAD_TAG_MAX)
+			return COAP_BAD_OPTION;
+		k->has_tag = true;
+		k->tag = o->val;
+		k->taglen = (uint8_t)o->len;
+	}
+	if (w->hw != NULL && k->peer != NULL)
+		w->u = upload_find(&w->hw->up, k);
+	return 0;
+}
+
+/* End w's upload, if any: descriptors closed, temporary file removed. */
+static void
+hf_put_drop(struct hf_write *w)
+{
+	if (w->u == NULL)
+		return;
+	hf_upload_discard(w->u);
+	if (w->u != &w->one)
+		upload_release(&w->hw->up, w->u);
+	w->u = NULL;
+}
+
+/* Fail the PUT with rc, a negative errno, ending its upload. */
+static int
+hf_put_fail(struct hf_write *w, int rc, struct coap_resp *resp)
+{
+	hf_put_drop(w);
+	/* A full disk is the body being too large for this server. */
+	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG)
+		return hf_code(resp, COAP_REQUEST_ENTITY_TOO_LARGE);
+	return rc;
+}
+
+/* A block with more to come: answer 2.31 Continue. */
+static int
+hf_put_continue(const struct hf_write *w, struct coap_resp *resp)
+{
+	uint8_t szx = w->b.szx;
+	int rc;
+
+	/*
+	 * RFC 7959 §2.3: 2.31 Continue with the block acknowledged; a
+	 * smaller SZX than the client's asks it to continue with the
+	 * route's block size (late negotiation, §2.5).
+	 */
+	if ((rc = block_szx_for(w->req->route->block_size)) >= 0 && rc < szx)
+		szx = (uint8_t)rc;
+	resp->code = COAP_CONTINUE;
+	resp->payload_len = 0;
+	coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
+	    block_opt_encode(w->b.num, true, szx));
+	return H_DONE;
+}
+
+/* The whole body is in: publish it as base, end the upload, answer. */
+static int
+hf_put_done(struct hf_write *w, const char *base, struct coap_resp *resp)
+{
+	int rc;
+
+	rc = hf_put_finish(w->req, w->u, base, resp);
+	hf_put_drop(w);
+	if (rc == H_DONE && w->blockwise)
+		coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
+		    block_opt_encode(w->b.num, false, w->b.szx));
+	return rc;
+}
+
+/* A later block: it must continue a transfer we know. */
+static int
+hf_put_next(struct hf_write *w, struct coap_resp *resp)
+{
+	const struct coap_msg *m = w->req->msg;
+	struct upload *u = w->u;
+	struct hf_target t;
+	enum upload_verdict v;
+	int rc;
+
+	if (u == NULL)
+		return hf_code(resp, COAP_REQUEST_ENTITY_INCOMPLETE);
+	v = upload_check(u, u->limit, w->off, m->payload_len, w->b.more,
+	    w->blksz);
+	if (v != UPLOAD_OK) {
+		hf_put_drop(w);
+		if (v == UPLOAD_TOO_LARGE)
+			return hf_too_large(w->req->route, resp);
+		return hf_code(resp, v == UPLOAD_INCOMPLETE ?
+		    COAP_REQUEST_ENTITY_INCOMPLETE : COAP_BAD_REQUEST);
+	}
+	if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len,
+	    w->off)) < 0)
+		return hf_put_fail(w, rc, resp);
+	upload_advance(u, m->payload_len, w->req->now_ns);
+	if (w->b.more)
+		return hf_put_continue(w, resp);
+	/* The target's name, as at the first block. */
+	rc = hf_target_open(w->req, false, &t);
+	if (t.dirfd >= 0)
+		close(t.dirfd);
+	if (rc != 0) {
+		hf_put_drop(w);
+		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+	}
+	return hf_put_done(w, t.base, resp);
+}
+
+/*
+ * May a new transfer write to t?  false when it may not: resp is then the
+ * refusal and t->dirfd is closed.
+ */
+static bool
+hf_put_admit(const struct hf_write *w, struct hf_target *t,
+    struct coap_resp *resp)
+{
+	const struct cfg_route *r = w->req->route;
+	enum upload_verdict v;
+	uint8_t code;
+
+	if ((code = hf_preconditions(w->req->msg, t->exists, &t->st)) != 0) {
+		close(t->dirfd);
+		hf_code(resp, code);
+		return false;
+	}
+	v = upload_check(NULL, r->max_body_bytes, 0, w->req->msg->payload_len,
+	    w->b.more, w->blksz);
+	if (v != UPLOAD_OK) {
+		close(t->dirfd);
+		if (v == UPLOAD_TOO_LARGE)
+			hf_too_large(r, resp);
+		else
+			hf_code(resp, COAP_BAD_REQUEST);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Where the new transfer's state goes: a table slot when blocks follow,
+ * else w->one.  false when no slot is free: resp is then a 5.03 and dirfd
+ * is closed.
+ */
+static bool
+hf_put_slot(struct hf_write *w, int dirfd, struct coap_resp *resp)
+{
+	const struct h_req *req = w->req;
+
+	if (!w->b.more) {
+		/* One message, or one block: no state to keep. */
+		memset(&w->one, 0, sizeof(w->one));
+		w->u = &w->one;
+		return true;
+	}
+	if (w->hw == NULL || w->k.peer == NULL ||
+	    (w->u = upload_alloc(&w->hw->up, &w->k,
+	    req->route->max_body_bytes, req->now_ns)) == NULL) {
+		/* Every slot busy: come back later. */
+		close(dirfd);
+		hf_code(resp, COAP_SERVICE_UNAVAILABLE);
+		coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, HF_BUSY_MAX_AGE);
+		return false;
+	}
+	return true;
+}
+
+/* A first block, or the whole body: a new transfer. */
+static int
+hf_put_first(struct hf_write *w, struct coap_resp *resp)
+{
+	const struct coap_msg *m = w->req->msg;
+	struct hf_target t;
+	struct upload *u;
+	int rc;
+
+	/* RFC 7959 §2.5: block 0 again starts over. */
+	hf_put_drop(w);
+	if ((rc = hf_target_open(w->req, true, &t)) != 0)
+		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+	if (!hf_put_admit(w, &t, resp) || !hf_put_slot(w, t.dirfd, resp))
+		return H_DONE;
+	u = w->u;
+	u->dirfd = t.dirfd;
+	u->existed = t.exists;
+	u->create_only = t.exists == false &&
+	    coap_msg_opt(m, COAP_OPT_IF_NONE_MATCH) != NULL;
+	u->fd = hf_tmp_create(u->dirfd, HF_FILE_MODE, u->tmpname);
+	if (u->fd < 0)
+		return hf_put_fail(w, u->fd, resp);
+	if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len, 0)) < 0)
+		return hf_put_fail(w, rc, resp);
+	if (w->b.more) {
+		upload_advance(u, m->payload_len, w->req->now_ns);
+		return hf_put_continue(w, resp);
+	}
+	return hf_put_done(w, t.base, resp);
+}
+
 /*
  * PUT: create or replace a file (RFC 7252 §5.8.3), whole or in Block1
  * blocks (RFC 7959 §2.5).
@@ -419,181 +670,26 @@ hf_put_finish(const struct h_req *req, struct upload *u, const char *base,
 int
 hf_put(const struct h_req *req, struct coap_resp *resp)
 {
-	const struct coap_msg *m = req->msg;
 	const struct cfg_route *r = req->route;
-	struct hf_worker *hw = req->hstate;
-	struct upload_key k;
-	struct upload *u = NULL, one;
-	struct hf_target t;
-	struct block_opt b;
 	const struct coap_opt *o;
-	enum upload_verdict v;
-	uint64_t off;
+	struct hf_write w;
 	uint32_t size1;
-	size_t blksz, len = m->payload_len;
-	bool blockwise;
-	uint8_t code, szx;
-	int rc;
+	uint8_t code;
 
-	rc = block_opt_get(m, COAP_OPT_BLOCK1, &b);
-	if (rc == -EBADMSG)
-		return hf_code(resp, COAP_BAD_OPTION);
-	if (rc == -EINVAL)
-		return hf_code(resp, COAP_BAD_REQUEST);
-	blockwise = rc == 0;
-	if (!blockwise) {
-		b.num = 0;
-		b.more = false;
-		b.szx = BLOCK_SZX_MAX;
-		blksz = len;
-	} else
-		blksz = block_size(b.szx);
-	off = (uint64_t)b.num * blksz;
-
-	/* RFC 9175 §3.2: the Request-Tag keeps concurrent uploads apart. */
-	memset(&k, 0, sizeof(k));
-	/* A spoofed plain datagram must not add blocks to a DTLS upload. */
-	k.scope = req->scope;
-	k.peer = req->peer;
-	k.peerlen = req->peerlen;
-	k.path = req->path;
-	k.path_len = req->path_len;
-	if ((o = coap_msg_opt(m, COAP_OPT_REQUEST_TAG)) != NULL) {
-		if (o->len > UPLOAD_TAG_MAX)
-			return hf_code(resp, COAP_BAD_OPTION);
-		k.has_tag = true;
-		k.tag = o->val;
-		k.taglen = (uint8_t)o->len;
-	}
-	if (hw != NULL && k.peer != NULL)
-		u = upload_find(&hw->up, &k);
-
+	memset(&w, 0, sizeof(w));
+	w.req = req;
+	w.hw = req->hstate;
+	if ((code = hf_put_block1(&w)) != 0 || (code = hf_put_key(&w)) != 0)
+		return hf_code(resp, code);
 	/* RFC 7959 §4: a Size1 announcing too much is refused up front. */
-	if ((o = coap_msg_opt(m, COAP_OPT_SIZE1)) != NULL &&
+	if ((o = coap_msg_opt(req->msg, COAP_OPT_SIZE1)) != NULL &&
 	    coap_opt_uint(o, &size1) == 0 && size1 > r->max_body_bytes) {
-		if (u != NULL) {
-			hf_upload_discard(u);
-			upload_release(&hw->up, u);
-		}
+		hf_put_drop(&w);
 		return hf_too_large(r, resp);
 	}
-
-	if (off > 0) {
-		/* A later block: it must continue a transfer we know. */
-		if (u == NULL)
-			return hf_code(resp, COAP_REQUEST_ENTITY_INCOMPLETE);
-		v = upload_check(u, u->limit, off, len, b.more, blksz);
-		if (v != UPLOAD_OK) {
-			hf_upload_discard(u);
-			upload_release(&hw->up, u);
-			if (v == UPLOAD_TOO_LARGE)
-				return hf_too_large(r, resp);
-			return hf_code(resp, v == UPLOAD_INCOMPLETE ?
-			    COAP_REQUEST_ENTITY_INCOMPLETE : COAP_BAD_REQUEST);
-		}
-		if ((rc = hf_pwrite_all(u->fd, m->payload, len, off)) < 0)
-			goto fail;
-		upload_advance(u, len, req->now_ns);
-		if (b.more)
-			goto cont;
-		/* The target's name, as at the first block. */
-		rc = hf_target_open(req, false, &t);
-		if (t.dirfd >= 0)
-			close(t.dirfd);
-		if (rc != 0) {
-			hf_upload_discard(u);
-			upload_release(&hw->up, u);
-			return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
-		}
-		rc = hf_put_finish(req, u, t.base, resp);
-		hf_upload_discard(u);
-		upload_release(&hw->up, u);
-		if (rc == H_DONE && blockwise)
-			coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
-			    block_opt_encode(b.num, false, b.szx));
-		return rc;
-	}
-
-	/* A first block, or the whole body: a new transfer. */
-	if (u != NULL) {
-		/* RFC 7959 §2.5: block 0 again starts over. */
-		hf_upload_discard(u);
-		upload_release(&hw->up, u);
-		u = NULL;
-	}
-	if ((rc = hf_target_open(req, true, &t)) != 0)
-		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
-	if ((code = hf_preconditions(m, t.exists, &t.st)) != 0) {
-		close(t.dirfd);
-		return hf_code(resp, code);
-	}
-	v = upload_check(NULL, r->max_body_bytes, 0, len, b.more, blksz);
-	if (v != UPLOAD_OK) {
-		close(t.dirfd);
-		if (v == UPLOAD_TOO_LARGE)
-			return hf_too_large(r, resp);
-		return hf_code(resp, COAP_BAD_REQUEST);
-	}
-	if (b.more) {
-		if (hw == NULL || k.peer == NULL ||
-		    (u = upload_alloc(&hw->up, &k, r->max_body_bytes,
-		    req->now_ns)) == NULL) {
-			/* Every slot busy: come back later. */
-			close(t.dirfd);
-			hf_code(resp, COAP_SERVICE_UNAVAILABLE);
-			coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE,
-			    HF_BUSY_MAX_AGE);
-			return H_DONE;
-		}
-	} else {
-		/* One message, or one block: no state to keep. */
-		memset(&one, 0, sizeof(one));
-		u = &one;
-	}
-	u->dirfd = t.dirfd;
-	u->existed = t.exists;
-	u->create_only = t.exists == false &&
-	    coap_msg_opt(m, COAP_OPT_IF_NONE_MATCH) != NULL;
-	u->fd = hf_tmp_create(u->dirfd, HF_FILE_MODE, u->tmpname);
-	if (u->fd < 0) {
-		rc = u->fd;
-		goto fail;
-	}
-	if ((rc = hf_pwrite_all(u->fd, m->payload, len, 0)) < 0)
-		goto fail;
-	if (b.more) {
-		upload_advance(u, len, req->now_ns);
-		goto cont;
-	}
-	rc = hf_put_finish(req, u, t.base, resp);
-	hf_upload_discard(u);
-	if (rc == H_DONE && blockwise)
-		coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
-		    block_opt_encode(b.num, false, b.szx));
-	return rc;
-
-cont:
-	/*
-	 * RFC 7959 §2.3: 2.31 Continue with the block acknowledged; a
-	 * smaller SZX than the client's asks it to continue with the
-	 * route's block size (late negotiation, §2.5).
-	 */
-	szx = b.szx;
-	if ((rc = block_szx_for(r->block_size)) >= 0 && rc < szx)
-		szx = (uint8_t)rc;
-	resp->code = COAP_CONTINUE;
-	resp->payload_len = 0;
-	coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
-	    block_opt_encode(b.num, true, szx));
-	return H_DONE;
-fail:
-	hf_upload_discard(u);
-	if (u != &one)
-		upload_release(&hw->up, u);
-	/* A full disk is the body being too large for this server. */
-	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG)
-		return hf_code(resp, COAP_REQUEST_ENTITY_TOO_LARGE);
-	return rc;
+	if (w.off > 0)
+		return hf_put_next(&w, resp);
+	return hf_put_first(&w, resp);
 }
 
 /* DELETE (RFC 7252 §5.8.4): 2.02, also when the file was already gone. */
