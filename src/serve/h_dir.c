@@ -144,7 +144,7 @@ hf_serve_dir(const struct h_req *req, const struct hf_query *q, int fd,
 	char base[HF_PATH_MAX], ebuf[HF_ENTRY_MAX];
 	const struct dirent64 *d;
 	struct hf_slice s;
-	struct hf_plan p;
+	struct block2_plan p;
 	uint8_t etag[H_FILE_ETAG_LEN];
 	size_t elen;
 	ssize_t n, i;

@@ -117,15 +117,12 @@ hf_etag_matches(const struct coap_msg *m, const uint8_t etag[H_FILE_ETAG_LEN])
 }
 
 /*
- * Choose the block to send.  The server's size is the route's block_size,
- * capped by what the response buffer holds.  RFC 7959 §2.4: with a Block2
- * in the request we answer with the size asked for or a smaller one; a
- * smaller one renumbers the block so that it still starts at the offset the
- * client asked for (late negotiation).
+ * Choose the block to send (block2_plan()).  The server's size is the
+ * route's block_size, capped by what the response buffer holds.
  */
 int
 hf_plan_make(const struct cfg_route *r, const struct hf_query *q,
-    const struct coap_resp *resp, struct hf_plan *p)
+    const struct coap_resp *resp, struct block2_plan *p)
 {
 	int szx, cap;
 
@@ -136,14 +133,7 @@ hf_plan_make(const struct cfg_route *r, const struct hf_query *q,
 	szx = block_szx_for(r->block_size);
 	if (szx < 0 || szx > cap)
 		szx = cap;
-	p->off = 0;
-	if (q->has_block) {
-		p->off = (uint64_t)q->block.num << (q->block.szx + 4);
-		if (q->block.szx < szx)
-			szx = q->block.szx;
-	}
-	p->szx = (uint8_t)szx;
-	p->len = block_size(p->szx);
+	block2_plan(p, q->has_block ? &q->block : NULL, (uint8_t)szx);
 	return 0;
 }
 
@@ -154,8 +144,8 @@ hf_plan_make(const struct cfg_route *r, const struct hf_query *q,
  */
 bool
 hf_refuse(const struct h_req *req, const struct hf_query *q,
-    const struct hf_plan *p, uint16_t ct, const uint8_t *etag, uint64_t total,
-    struct coap_resp *resp)
+    const struct block2_plan *p, uint16_t ct, const uint8_t *etag,
+    uint64_t total, struct coap_resp *resp)
 {
 	if (q->has_accept && q->accept != ct) {
 		resp->code = COAP_NOT_ACCEPTABLE;
@@ -175,7 +165,7 @@ hf_refuse(const struct h_req *req, const struct hf_query *q,
 	 * option is well formed (so not 4.02), the request is not.  Block 0
 	 * of an empty representation exists and is empty.
 	 */
-	if (p->off > 0 && p->off >= total) {
+	if (block2_past_end(p, total)) {
 		resp->code = COAP_BAD_REQUEST;
 		resp->payload_len = 0;
 		return true;
@@ -190,33 +180,19 @@ hf_refuse(const struct h_req *req, const struct hf_query *q,
  */
 int
 hf_content(const struct h_req *req, const struct hf_query *q,
-    const struct hf_plan *p, uint16_t ct, const uint8_t *etag, uint64_t total,
-    size_t got, struct coap_resp *resp)
+    const struct block2_plan *p, uint16_t ct, const uint8_t *etag,
+    uint64_t total, size_t got, struct coap_resp *resp)
 {
-	uint64_t num = p->off >> (p->szx + 4);
-	bool blockwise, more;
-	int rc = 0;
+	int rc;
 
-	more = p->off + got < total;
-	blockwise = q->has_block || more || p->off > 0;
-	/* RFC 7959 §2.2: NUM has 20 bits; beyond that nothing addresses it. */
-	if (blockwise && num > BLOCK_NUM_MAX)
-		return -EFBIG;
+	/* Block2 and Size2 first: -EFBIG leaves resp as it was. */
+	if ((rc = block2_opts(resp, p, total, got, q->want_size2)) < 0)
+		return rc;
 	resp->code = COAP_CONTENT;
 	resp->payload_len = got;
 	rc |= coap_resp_opt_uint(resp, COAP_OPT_CONTENT_FORMAT, ct);
 	rc |= coap_resp_opt(resp, COAP_OPT_ETAG, etag, H_FILE_ETAG_LEN);
 	rc |= coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, req->route->max_age);
-	if (blockwise)
-		rc |= coap_resp_opt_uint(resp, COAP_OPT_BLOCK2,
-		    block_opt_encode((uint32_t)num, more, p->szx));
-	/*
-	 * RFC 7959 §4: Size2 tells the client the whole size up front; sent
-	 * with the first block, and whenever the request asked for it.
-	 */
-	if (((blockwise && num == 0) || q->want_size2) && total <= UINT32_MAX)
-		rc |= coap_resp_opt_uint(resp, COAP_OPT_SIZE2,
-		    (uint32_t)total);
 	return rc != 0 ? -ENOSPC : 0;
 }
 
@@ -229,7 +205,7 @@ hf_serve(const struct h_req *req, const struct hf_query *q, uint16_t ct,
     const uint8_t *etag, uint64_t total, const uint8_t *mem, int fd,
     struct coap_resp *resp)
 {
-	struct hf_plan p;
+	struct block2_plan p;
 	size_t want, got = 0;
 	ssize_t n;
 	int rc;
@@ -239,7 +215,7 @@ hf_serve(const struct h_req *req, const struct hf_query *q, uint16_t ct,
 	if (hf_refuse(req, q, &p, ct, etag, total, resp))
 		return H_DONE;
 
-	want = p.off + p.len <= total ? p.len : (size_t)(total - p.off);
+	want = block2_len(&p, total);
 	if (mem != NULL) {
 		memcpy(resp->payload, mem + p.off, want);
 		got = want;

@@ -47,13 +47,6 @@ struct hf_query {
 	bool		 want_size2;	/* RFC 7959 §4: Size2 0 in request */
 };
 
-/* Which bytes of the representation this response carries. */
-struct hf_plan {
-	uint8_t		 szx;
-	uint64_t	 off;
-	size_t		 len;		/* block size: most bytes to send */
-};
-
 /* h_file.c */
 
 /* A 64-bit finalizer (splitmix64): spreads every input bit. */
@@ -61,27 +54,30 @@ uint64_t	 hf_mix64(uint64_t x);
 /* Store h big-endian as an ETag of H_FILE_ETAG_LEN bytes. */
 void		 hf_etag_put(uint64_t h, uint8_t out[H_FILE_ETAG_LEN]);
 /*
- * Choose the block of a GET response for route r and the query q, within
- * resp's payload buffer.  Returns 0 or -ENOSPC (buffer under 16 bytes).
+ * Choose the block of a GET response (block2_plan()) for route r and the
+ * query q, within resp's payload buffer.  Returns 0 or -ENOSPC (buffer
+ * under 16 bytes).
  */
 int		 hf_plan_make(const struct cfg_route *r,
 		    const struct hf_query *q, const struct coap_resp *resp,
-		    struct hf_plan *p);
+		    struct block2_plan *p);
 /*
  * Refuse a GET for a representation of content format ct, ETag etag and
  * total bytes when it must be (4.06, 2.03, 4.00).  Returns true when resp
  * is then complete.
  */
 bool		 hf_refuse(const struct h_req *req, const struct hf_query *q,
-		    const struct hf_plan *p, uint16_t ct, const uint8_t *etag,
-		    uint64_t total, struct coap_resp *resp);
+		    const struct block2_plan *p, uint16_t ct,
+		    const uint8_t *etag, uint64_t total,
+		    struct coap_resp *resp);
 /*
  * Make resp a 2.05 carrying got bytes (already in its payload) of that
  * representation, with its options.  Returns 0, -EFBIG or -ENOSPC.
  */
 int		 hf_content(const struct h_req *req, const struct hf_query *q,
-		    const struct hf_plan *p, uint16_t ct, const uint8_t *etag,
-		    uint64_t total, size_t got, struct coap_resp *resp);
+		    const struct block2_plan *p, uint16_t ct,
+		    const uint8_t *etag, uint64_t total, size_t got,
+		    struct coap_resp *resp);
 /* Make resp an answer of code and no payload; returns H_DONE. */
 int		 hf_code(struct coap_resp *resp, uint8_t code);
 
