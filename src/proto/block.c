@@ -1,7 +1,9 @@
 /*
- * block.c - Block-wise transfer option codec (RFC 7959 §2.2).
+ * block.c - Block-wise transfer (RFC 7959): the option codec (§2.2) and
+ * the one planner of Block2 answers (§2.4), used by every GET that slices.
  */
 #include <errno.h>
+#include <stdint.h>
 
 #include "proto/block.h"
 #include "proto/coap_msg.h"
@@ -62,6 +64,61 @@ block_opt_get(const struct coap_msg *m, uint16_t optnum, struct block_opt *b)
 }
 
 void
+block2_plan(struct block2_plan *p, const struct block_opt *asked,
+    uint8_t max_szx)
+{
+	p->asked = asked != NULL;
+	p->szx = max_szx > BLOCK_SZX_MAX ? BLOCK_SZX_MAX : max_szx;
+	p->off = 0;
+	if (asked != NULL) {
+		p->off = (uint64_t)asked->num << (asked->szx + 4);
+		/* RFC 7959 §2.4: the size asked for, or a smaller one. */
+		if (asked->szx < p->szx)
+			p->szx = asked->szx;
+	}
+	p->len = block_size(p->szx);
+}
+
+bool
+block2_past_end(const struct block2_plan *p, uint64_t total)
+{
+	return p->off > 0 && p->off >= total;
+}
+
+size_t
+block2_len(const struct block2_plan *p, uint64_t total)
+{
+	if (p->off >= total)
+		return 0;
+	return total - p->off < p->len ? (size_t)(total - p->off) : p->len;
+}
+
+int
+block2_opts(struct coap_resp *r, const struct block2_plan *p, uint64_t total,
+    size_t got, bool size2_asked)
+{
+	uint64_t num = p->off >> (p->szx + 4);
+	bool blockwise, more;
+	int rc = 0;
+
+	more = p->off + got < total;
+	blockwise = p->asked || more;
+	/* RFC 7959 §2.2: NUM has 20 bits; beyond that nothing addresses it. */
+	if (blockwise && num > BLOCK_NUM_MAX)
+		return -EFBIG;
+	if (blockwise)
+		rc |= coap_resp_opt_uint(r, COAP_OPT_BLOCK2,
+		    block_opt_encode((uint32_t)num, more, p->szx));
+	/*
+	 * RFC 7959 §4: Size2 tells the client the whole size up front; sent
+	 * with the first block, and whenever the request asked for it.
+	 */
+	if (((blockwise && num == 0) || size2_asked) && total <= UINT32_MAX)
+		rc |= coap_resp_opt_uint(r, COAP_OPT_SIZE2, (uint32_t)total);
+	return rc != 0 ? -ENOSPC : 0;
+}
+
+void
 block2_ask(const struct coap_msg *m, struct block_ask *a)
 {
 	a->rc = block_opt_get(m, COAP_OPT_BLOCK2, &a->b);
@@ -75,6 +132,7 @@ block2_respond(struct coap_resp *r, const struct coap_msg *m,
 	struct block_ask	 a;
 
 	block2_ask(m, &a);
+	r->code = 0;
 	return block2_respond_to(r, &a, data, total, max_szx);
 }
 
@@ -82,47 +140,28 @@ int
 block2_respond_to(struct coap_resp *r, const struct block_ask *a,
     const uint8_t *data, size_t total, uint8_t max_szx)
 {
-	uint64_t		 off = 0;
+	struct block2_plan	 p;
 	size_t			 len;
-	uint8_t			 szx = max_szx;
-	bool			 asked, more;
-	int			 rc, cap;
+	int			 cap;
 
 	if ((cap = block_szx_for(r->payload_cap)) < 0)
 		return -ENOSPC;
-	if (szx > cap)
-		szx = (uint8_t)cap;
+	if (max_szx > cap)
+		max_szx = (uint8_t)cap;
 	if (a->rc == -EBADMSG || a->rc == -EINVAL) {
 		r->code = a->rc == -EBADMSG ? COAP_BAD_OPTION :
 		    COAP_BAD_REQUEST;
 		return 0;
 	}
-	asked = a->rc == 0;
-	if (asked) {
-		off = (uint64_t)a->b.num << (a->b.szx + 4);
-		if (a->b.szx < szx)
-			szx = a->b.szx;
-		/* A block past the end does not exist; block 0 always does. */
-		if (off > 0 && off >= total) {
-			r->code = COAP_BAD_REQUEST;
-			return 0;
-		}
+	block2_plan(&p, a->rc == 0 ? &a->b : NULL, max_szx);
+	if (block2_past_end(&p, total)) {
+		r->code = COAP_BAD_REQUEST;
+		return 0;
 	}
-	len = block_size(szx);
-	if (off + len > total)
-		len = (size_t)(total - off);
-	more = off + len < total;
+	len = block2_len(&p, total);
 	if (r->code == 0)
 		r->code = COAP_CONTENT;
-	if (coap_resp_payload(r, data + off, len) != 0)
+	if (coap_resp_payload(r, data + p.off, len) != 0)
 		return -ENOSPC;
-	if (asked || more) {
-		rc = coap_resp_opt_uint(r, COAP_OPT_BLOCK2, block_opt_encode(
-		    (uint32_t)(off >> (szx + 4)), more, szx));
-		if (rc != 0)
-			return rc;
-	}
-	if (((asked || more) && off == 0) || a->size2)
-		return coap_resp_opt_uint(r, COAP_OPT_SIZE2, (uint32_t)total);
-	return 0;
+	return block2_opts(r, &p, total, len, a->size2);
 }

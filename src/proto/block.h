@@ -61,6 +61,46 @@ int		 block_opt_get(const struct coap_msg *m, uint16_t optnum,
 
 struct coap_resp;
 
+/* The block of a representation a response carries (RFC 7959 §2.4). */
+struct block2_plan {
+	bool		 asked;		/* the request carried Block2 */
+	uint8_t		 szx;		/* size exponent of the answer */
+	uint64_t	 off;		/* offset of the block's first byte */
+	size_t		 len;		/* block size: most bytes it holds */
+};
+
+/*
+ * Choose the block answering a request whose Block2 is asked (NULL when
+ * it carried none) on a server whose largest block is max_szx (capped at
+ * BLOCK_SZX_MAX).  Without Block2 the answer starts at 0 with max_szx.
+ * With one it uses the size asked for or max_szx if smaller; a smaller
+ * size is renumbered so the block still starts at the offset the client
+ * asked for (RFC 7959 §2.4, late negotiation).  Pure; fills p.
+ */
+void		 block2_plan(struct block2_plan *p,
+		    const struct block_opt *asked, uint8_t max_szx);
+
+/*
+ * Does p's block start at or past the end of a representation of total
+ * bytes?  Block 0 always exists, also of an empty one.  Such a request
+ * gets 4.00 (RFC 7959 names no code; libcoap and aiocoap use 4.00).
+ */
+bool		 block2_past_end(const struct block2_plan *p, uint64_t total);
+
+/* The bytes of p's block that lie within total (0 when past the end). */
+size_t		 block2_len(const struct block2_plan *p, uint64_t total);
+
+/*
+ * Add the Block2 and Size2 options of a response r that carries got bytes
+ * from p->off of a representation of total bytes.  Block2 when the
+ * transfer is block-wise (the request asked, or more bytes follow), with M
+ * set when they do; Size2 with block 0 of a block-wise transfer or when
+ * size2_asked (RFC 7959 §4), if total fits its 32 bits.  Returns 0, -EFBIG
+ * when the block number exceeds BLOCK_NUM_MAX (nothing added), or -ENOSPC.
+ */
+int		 block2_opts(struct coap_resp *r, const struct block2_plan *p,
+		    uint64_t total, size_t got, bool size2_asked);
+
 /*
  * Answer a GET for a representation held whole in memory (data, total
  * bytes) with the block the request m asks for: payload, Block2 when the
@@ -68,7 +108,7 @@ struct coap_resp;
  * max_szx caps the block size; a smaller size asked for is honoured with
  * the block renumbered to the same offset (§2.4).  Sets r->code to 2.05,
  * or 4.00 (block past the end, SZX 7) or 4.02 (malformed Block2).
- * Returns 0 or -ENOSPC.
+ * Returns 0, -ENOSPC, or -EFBIG (a block number past 20 bits).
  */
 int		 block2_respond(struct coap_resp *r, const struct coap_msg *m,
 		    const uint8_t *data, size_t total, uint8_t max_szx);

@@ -1,0 +1,121 @@
+/*
+ * h_file_int.h - the static file handler's private interface, shared by
+ * the files that make it up (all use the hf_ prefix of the one handler):
+ *
+ *	h_file.c	handler ops, GET of a file, ETag, the small-file cache
+ *	h_file_path.c	resolving a client's name beneath the route's directory
+ *	h_file_dir.c		GET of a directory: its link-format listing
+ *	h_file_upload.c	PUT (whole or Block1) and DELETE on writable routes
+ *
+ * Not for other modules: they use h_file.h and h_file_ops (handler.h).
+ */
+#ifndef COAPD_H_FILE_INT_H
+#define COAPD_H_FILE_INT_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/block.h"
+#include "proto/upload.h"
+#include "serve/h_file.h"
+#include "serve/handler.h"
+
+/* Joined paths; longer requests get 4.04 like any other missing name. */
+#define HF_PATH_MAX	PATH_MAX
+
+struct fcache;
+struct coap_msg;
+struct coap_resp;
+
+/* A worker's state for static routes. */
+struct hf_worker {
+	struct fcache			*fc;
+	const atomic_uint_least64_t	*gen;	/* h_env.file_gen */
+	const struct cfg		*cfg_seen; /* snapshot fc was filled
+						      under */
+	struct upload_table		 up;	/* Block1 uploads */
+};
+
+/* What a GET asked for, beyond its path. */
+struct hf_query {
+	bool		 has_block;
+	struct block_opt block;		/* Block2 of the request */
+	bool		 has_accept;
+	uint32_t	 accept;
+	bool		 want_size2;	/* RFC 7959 §4: Size2 0 in request */
+};
+
+/* h_file.c */
+
+/* A 64-bit finalizer (splitmix64): spreads every input bit. */
+uint64_t	 hf_mix64(uint64_t x);
+/* Store h big-endian as an ETag of H_FILE_ETAG_LEN bytes. */
+void		 hf_etag_put(uint64_t h, uint8_t out[H_FILE_ETAG_LEN]);
+/*
+ * Choose the block of a GET response (block2_plan()) for route r and the
+ * query q, within resp's payload buffer.  Returns 0 or -ENOSPC (buffer
+ * under 16 bytes).
+ */
+int		 hf_plan_make(const struct cfg_route *r,
+		    const struct hf_query *q, const struct coap_resp *resp,
+		    struct block2_plan *p);
+/*
+ * Refuse a GET for a representation of content format ct, ETag etag and
+ * total bytes when it must be (4.06, 2.03, 4.00).  Returns true when resp
+ * is then complete.
+ */
+bool		 hf_refuse(const struct h_req *req, const struct hf_query *q,
+		    const struct block2_plan *p, uint16_t ct,
+		    const uint8_t *etag, uint64_t total,
+		    struct coap_resp *resp);
+/*
+ * Make resp a 2.05 carrying got bytes (already in its payload) of that
+ * representation, with its options.  Returns 0, -EFBIG or -ENOSPC.
+ */
+int		 hf_content(const struct h_req *req, const struct hf_query *q,
+		    const struct block2_plan *p, uint16_t ct,
+		    const uint8_t *etag, uint64_t total, size_t got,
+		    struct coap_resp *resp);
+/* Make resp an answer of code and no payload; returns H_DONE. */
+int		 hf_code(struct coap_resp *resp, uint8_t code);
+
+/* h_file_path.c */
+
+/*
+ * Open path beneath dirfd (openat2 RESOLVE_BENEATH, or a segment walk
+ * without symlinks where openat2 is missing).  Returns the fd or a
+ * negative errno.
+ */
+int		 hf_open(int dirfd, const char *path, int flags);
+/* Does the errno err (positive) mean "nothing to serve by that name"? */
+bool		 hf_errno_not_found(int err);
+/* Does the relative path rest name a dotfile or pass through one? */
+bool		 hf_hidden(const char *rest);
+
+/* h_file_dir.c */
+
+/*
+ * Answer a GET of the directory open at fd, rest beneath the route, with
+ * its listing in link-format (RFC 6690).  Returns H_DONE or a negative
+ * errno.
+ */
+int		 hf_serve_dir(const struct h_req *req, const struct hf_query *q,
+		    int fd, const char *rest, struct coap_resp *resp);
+
+/* h_file_upload.c */
+
+/*
+ * PUT (RFC 7252 §5.8.3, Block1 per RFC 7959 §2.5) and DELETE (§5.8.4) on a
+ * writable route.  Return H_DONE or a negative errno.
+ */
+int		 hf_put(const struct h_req *req, struct coap_resp *resp);
+int		 hf_delete(const struct h_req *req, struct coap_resp *resp);
+/* Set up and tear down a worker's upload table (fini removes temp files). */
+int		 hf_uploads_init(struct upload_table *up);
+void		 hf_uploads_fini(struct upload_table *up);
+/* Reap the uploads idle since before now_ns - the idle limit. */
+void		 hf_uploads_sweep(struct upload_table *up, uint64_t now_ns);
+
+#endif /* COAPD_H_FILE_INT_H */

@@ -1,0 +1,755 @@
+/*
+ * h_file_upload.c - writes on static routes: PUT (whole or Block1, RFC 7959
+ * §2.5) and DELETE, with If-Match / If-None-Match (RFC 7252 §5.10.8).
+ *
+ * A body goes to a temporary file in the target's directory, is fsync'ed
+ * and then renamed over the target (or linked in, for create-only), so a
+ * reader, or a crash at any point, sees the old file or the new one and
+ * never a part of it.
+ *
+ * Known limitation: the writes and fsync run synchronously on the worker;
+ * a slow disk delays the other clients of that worker for as long (see
+ * README, "Uploads").
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/block.h"
+#include "proto/fcache.h"
+#include "adapt/cfg.h"
+#include "proto/coap_msg.h"
+#include "proto/upload.h"
+#include "serve/h_file.h"
+#include "serve/h_file_int.h"
+#include "serve/handler.h"
+
+/* Upload slots per worker: each holds two descriptors. */
+#define HF_UPLOADS_MAX		32
+/* An upload without a block for this long is abandoned. */
+#define HF_UPLOAD_IDLE_NS	(60ULL * 1000 * 1000 * 1000)
+/* Max-Age of a 5.03 when every upload slot is taken. */
+#define HF_BUSY_MAX_AGE		10
+#define HF_FILE_MODE		0644
+
+/* The file a write names: its directory (owned) and its base name. */
+struct hf_target {
+	int		 dirfd;
+	const char	*base;
+	char		 parent[HF_PATH_MAX];
+	bool		 exists;
+	struct stat	 st;
+};
+
+/*
+ * Create the missing directories of rel (a relative path of directories)
+ * beneath rootfd, one level at a time and each resolved beneath the one
+ * before, so no symlink leads the creation out of the tree.
+ */
+static int
+hf_mkdirs(int rootfd, const char *rel)
+{
+	char seg[NAME_MAX + 1];
+	const char *p = rel, *end;
+	int cur = rootfd, fd;
+	size_t n;
+
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		end = strchr(p, '/');
+		n = end != NULL ? (size_t)(end - p) : strlen(p);
+		if (n > NAME_MAX) {
+			fd = -ENAMETOOLONG;
+			goto out;
+		}
+		memcpy(seg, p, n);
+		seg[n] = '\0';
+		p += n;
+		fd = hf_open(cur, seg, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd == -ENOENT) {
+			if (mkdirat(cur, seg, 0755) < 0 && errno != EEXIST) {
+				fd = -errno;
+				goto out;
+			}
+			fd = hf_open(cur, seg, O_PATH | O_DIRECTORY |
+			    O_CLOEXEC);
+		}
+		if (fd < 0)
+			goto out;
+		if (cur != rootfd)
+			close(cur);
+		cur = fd;
+	}
+	fd = 0;
+out:
+	if (cur != rootfd)
+		close(cur);
+	return fd;
+}
+
+/*
+ * Resolve the target of a write.  Returns 0 with t->dirfd open, a CoAP
+ * code (> 0) to answer with, or a negative errno.
+ */
+static int
+hf_target_open(const struct h_req *req, bool create, struct hf_target *t)
+{
+	const struct cfg_route *r = req->route;
+	const char *rest = req->rest != NULL ? req->rest : "", *slash;
+	int fd;
+
+	memset(t, 0, sizeof(*t));
+	t->dirfd = -1;
+	if (!r->static_is_dir) {
+		if (rest[0] != '\0' || r->static_name == NULL)
+			return COAP_NOT_FOUND;
+		t->base = r->static_name;
+		snprintf(t->parent, sizeof(t->parent), ".");
+	} else {
+		/* The directory itself is no file to write. */
+		if (rest[0] == '\0')
+			return COAP_METHOD_NOT_ALLOWED;
+		if (hf_hidden(rest))
+			return COAP_NOT_FOUND;
+		if (strlen(rest) >= sizeof(t->parent))
+			return COAP_NOT_FOUND;
+		if ((slash = strrchr(rest, '/')) == NULL) {
+			snprintf(t->parent, sizeof(t->parent), ".");
+			t->base = rest;
+		} else {
+			memcpy(t->parent, rest, (size_t)(slash - rest));
+			t->parent[slash - rest] = '\0';
+			t->base = slash + 1;
+		}
+		if (t->base[0] == '\0' || strlen(t->base) > NAME_MAX)
+			return COAP_NOT_FOUND;
+	}
+	fd = hf_open(r->static_dirfd, t->parent,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -ENOENT && create && r->create_dirs) {
+		if ((fd = hf_mkdirs(r->static_dirfd, t->parent)) < 0 &&
+		    !hf_errno_not_found(-fd))
+			return fd;
+		fd = hf_open(r->static_dirfd, t->parent,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return hf_errno_not_found(-fd) ? COAP_NOT_FOUND : fd;
+	t->dirfd = fd;
+	if (fstatat(fd, t->base, &t->st, AT_SYMLINK_NOFOLLOW) == 0)
+		t->exists = true;
+	else if (errno != ENOENT) {
+		fd = -errno;
+		close(t->dirfd);
+		t->dirfd = -1;
+		return fd;
+	}
+	/* Only regular files are replaced or deleted: no dirs, no links. */
+	if (t->exists && !S_ISREG(t->st.st_mode)) {
+		close(t->dirfd);
+		t->dirfd = -1;
+		return COAP_METHOD_NOT_ALLOWED;
+	}
+	return 0;
+}
+
+/*
+ * RFC 7252 §5.10.8: If-Match (any of its ETags is current; an empty one
+ * means "exists") and If-None-Match (does not exist).  Returns 0 or 4.12.
+ */
+static uint8_t
+hf_preconditions(const struct coap_msg *m, bool exists, const struct stat *st)
+{
+	uint8_t etag[H_FILE_ETAG_LEN];
+	bool im = false, ok = false;
+	uint16_t i;
+
+	if (exists)
+		h_file_etag(st, etag);
+	for (i = 0; i < m->nopts; i++) {
+		if (m->opts[i].num != COAP_OPT_IF_MATCH)
+			continue;
+		im = true;
+		if (exists && (m->opts[i].len == 0 ||
+		    (m->opts[i].len == H_FILE_ETAG_LEN &&
+		    memcmp(m->opts[i].val, etag, H_FILE_ETAG_LEN) == 0)))
+			ok = true;
+	}
+	if (im && !ok)
+		return COAP_PRECONDITION_FAILED;
+	if (exists && coap_msg_opt(m, COAP_OPT_IF_NONE_MATCH) != NULL)
+		return COAP_PRECONDITION_FAILED;
+	return 0;
+}
+
+/* ".coapd-up-" and 16 hex digits: a dotfile, so never served or listed. */
+static void
+hf_tmp_name(char name[UPLOAD_TMPNAME_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t rnd[8];
+	uint64_t x;
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
+		x = hf_mix64((uint64_t)clock() ^ (uint64_t)getpid() ^
+		    (uint64_t)(uintptr_t)name);
+		memcpy(rnd, &x, sizeof(rnd));
+	}
+	memcpy(name, ".coapd-up-", 10);
+	for (i = 0; i < sizeof(rnd); i++) {
+		name[10 + 2 * i] = hex[rnd[i] >> 4];
+		name[11 + 2 * i] = hex[rnd[i] & 15];
+	}
+	name[10 + 2 * sizeof(rnd)] = '\0';
+}
+
+/*
+ * A new, empty temporary file in dirfd.  Unnamed (O_TMPFILE) where the
+ * file system can: a crash then leaves nothing behind.  Elsewhere a named
+ * dotfile, in name.
+ */
+static int
+hf_tmp_create(int dirfd, mode_t mode, char name[UPLOAD_TMPNAME_MAX])
+{
+	int fd, i;
+
+	name[0] = '\0';
+	fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (fd >= 0)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	for (i = 0; i < 8; i++) {
+		hf_tmp_name(name);
+		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			break;
+	}
+	fd = -errno;
+	name[0] = '\0';
+	return fd;
+}
+
+/* Give an unnamed temporary file the name name; -EEXIST if taken. */
+static int
+hf_link_tmp(int fd, int dirfd, const char *name)
+{
+	char proc[64];
+
+	if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc does not. */
+	if (errno != ENOENT && errno != EPERM)
+		return -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	return -errno;
+}
+
+/* Close u's descriptors and remove its temporary file, if named. */
+static void
+hf_upload_discard(struct upload *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	if (u->tmpname[0] != '\0' && u->dirfd >= 0)
+		(void)unlinkat(u->dirfd, u->tmpname, 0);
+	if (u->dirfd >= 0)
+		close(u->dirfd);
+	u->fd = u->dirfd = -1;
+	u->tmpname[0] = '\0';
+}
+
+static int
+hf_pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Publish u's temporary file as base: fsync it, then rename it over the
+ * target, or for create-only link it in without replacing.  Returns 0,
+ * -EEXIST when create-only found the name taken, or a negative errno.
+ */
+static int
+hf_commit(struct upload *u, const char *base)
+{
+	char tmp[UPLOAD_TMPNAME_MAX];
+	int rc = 0, i;
+
+	if (fsync(u->fd) < 0)
+		return -errno;
+	if (u->tmpname[0] == '\0' && u->create_only) {
+		if ((rc = hf_link_tmp(u->fd, u->dirfd, base)) < 0)
+			return rc;
+	} else if (u->tmpname[0] == '\0') {
+		for (i = 0; i < 8; i++) {
+			hf_tmp_name(tmp);
+			if ((rc = hf_link_tmp(u->fd, u->dirfd, tmp)) != -EEXIST)
+				break;
+		}
+		if (rc < 0)
+			return rc;
+		if (renameat(u->dirfd, tmp, u->dirfd, base) < 0) {
+			rc = -errno;
+			(void)unlinkat(u->dirfd, tmp, 0);
+			return rc;
+		}
+	} else if (u->create_only) {
+		if (renameat2(u->dirfd, u->tmpname, u->dirfd, base,
+		    RENAME_NOREPLACE) < 0) {
+			if (errno != EINVAL)
+				return -errno;
+			/* No RENAME_NOREPLACE here: link does not replace. */
+			if (linkat(u->dirfd, u->tmpname, u->dirfd, base, 0) < 0)
+				return -errno;
+			(void)unlinkat(u->dirfd, u->tmpname, 0);
+		}
+		u->tmpname[0] = '\0';
+	} else {
+		if (renameat(u->dirfd, u->tmpname, u->dirfd, base) < 0)
+			return -errno;
+		u->tmpname[0] = '\0';
+	}
+	/* The rename itself must survive a power cut too. */
+	(void)fsync(u->dirfd);
+	return 0;
+}
+
+/* RFC 7959 §2.9.3: 4.13 says how much would be accepted, in Size1. */
+static int
+hf_too_large(const struct cfg_route *r, struct coap_resp *resp)
+{
+	resp->code = COAP_REQUEST_ENTITY_TOO_LARGE;
+	resp->payload_len = 0;
+	coap_resp_opt_uint(resp, COAP_OPT_SIZE1,
+	    r->max_body_bytes > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)r->max_body_bytes);
+	return H_DONE;
+}
+
+/* Forget the cached copy of a path this worker just changed. */
+static void
+hf_cache_forget(struct hf_worker *hw, const struct h_req *req)
+{
+	struct fcache_entry *e;
+	bool fresh;
+
+	if (hw == NULL)
+		return;
+	e = fcache_get(hw->fc, req->path, req->path_len, 0, 0, &fresh);
+	if (e != NULL)
+		fcache_drop(e);
+}
+
+/* The last block is in: publish the file and answer 2.01 or 2.04. */
+static int
+hf_put_finish(const struct h_req *req, struct upload *u, const char *base,
+    struct coap_resp *resp)
+{
+	uint8_t etag[H_FILE_ETAG_LEN];
+	struct stat st;
+	bool existed;
+	uint8_t code;
+	int rc;
+
+	/*
+	 * The preconditions were checked at the first block; check them
+	 * again now, so an If-Match upload does not replace a file that
+	 * someone else replaced meanwhile.
+	 */
+	existed = fstatat(u->dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (existed && !S_ISREG(st.st_mode))
+		return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
+	if ((code = hf_preconditions(req->msg, existed, &st)) != 0 ||
+	    (u->create_only && existed))
+		return hf_code(resp, COAP_PRECONDITION_FAILED);
+	if (existed)
+		(void)fchmod(u->fd, st.st_mode & 07777);
+	rc = hf_commit(u, base);
+	if (rc == -EEXIST && u->create_only)
+		return hf_code(resp, COAP_PRECONDITION_FAILED);
+	if (rc < 0)
+		return rc;
+	hf_cache_forget(req->hstate, req);
+	/* RFC 7252 §5.8.2: 2.01 when created, 2.04 when replaced. */
+	resp->code = existed ? COAP_CHANGED : COAP_CREATED;
+	resp->payload_len = 0;
+	if (fstat(u->fd, &st) == 0) {
+		h_file_etag(&st, etag);
+		coap_resp_opt(resp, COAP_OPT_ETAG, etag, H_FILE_ETAG_LEN);
+	}
+	return H_DONE;
+}
+
+/* One PUT being handled: its Block1 and the upload it adds to. */
+struct hf_write {
+	const struct h_req	*req;
+	struct hf_worker	*hw;
+	struct block_opt	 b;	/* Block1, or block 0 of a whole body */
+	bool			 blockwise; /* the request carried Block1 */
+	size_t			 blksz;
+	uint64_t		 off;	/* where this block's bytes go */
+	struct upload_key	 k;
+	struct upload		*u;	/* NULL, a table slot, or &one */
+	struct upload		 one;	/* a body of one message: no slot */
+};
+
+/* Read the request's Block1 into w; 0 or the code to refuse it with. */
+static uint8_t
+hf_put_block1(struct hf_write *w)
+{
+	const struct coap_msg *m = w->req->msg;
+	int rc;
+
+	rc = block_opt_get(m, COAP_OPT_BLOCK1, &w->b);
+	if (rc == -EBADMSG)
+		return COAP_BAD_OPTION;
+	if (rc == -EINVAL)
+		return COAP_BAD_REQUEST;
+	w->blockwise = rc == 0;
+	if (!w->blockwise) {
+		w->b.num = 0;
+		w->b.more = false;
+		w->b.szx = BLOCK_SZX_MAX;
+		w->blksz = m->payload_len;
+	} else
+		w->blksz = block_size(w->b.szx);
+	w->off = (uint64_t)w->b.num * w->blksz;
+	return 0;
+}
+
+/* Key the transfer and find it if known; 0 or the code to refuse with. */
+static uint8_t
+hf_put_key(struct hf_write *w)
+{
+	const struct h_req *req = w->req;
+	struct upload_key *k = &w->k;
+	const struct coap_opt *o;
+
+	/* RFC 9175 §3.2: the Request-Tag keeps concurrent uploads apart. */
+	memset(k, 0, sizeof(*k));
+	/* A spoofed plain datagram must not add blocks to a DTLS upload. */
+	k->scope = req->scope;
+	k->peer = req->peer;
+	k->peerlen = req->peerlen;
+	k->path = req->path;
+	k->path_len = req->path_len;
+	if ((o = coap_msg_opt(req->msg, COAP_OPT_REQUEST_TAG)) != NULL) {
+		if (o->len > UPLOAD_TAG_MAX)
+			return COAP_BAD_OPTION;
+		k->has_tag = true;
+		k->tag = o->val;
+		k->taglen = (uint8_t)o->len;
+	}
+	if (w->hw != NULL && k->peer != NULL)
+		w->u = upload_find(&w->hw->up, k);
+	return 0;
+}
+
+/* End w's upload, if any: descriptors closed, temporary file removed. */
+static void
+hf_put_drop(struct hf_write *w)
+{
+	if (w->u == NULL)
+		return;
+	hf_upload_discard(w->u);
+	if (w->u != &w->one)
+		upload_release(&w->hw->up, w->u);
+	w->u = NULL;
+}
+
+/* Fail the PUT with rc, a negative errno, ending its upload. */
+static int
+hf_put_fail(struct hf_write *w, int rc, struct coap_resp *resp)
+{
+	hf_put_drop(w);
+	/* A full disk is the body being too large for this server. */
+	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG)
+		return hf_code(resp, COAP_REQUEST_ENTITY_TOO_LARGE);
+	return rc;
+}
+
+/* A block with more to come: answer 2.31 Continue. */
+static int
+hf_put_continue(const struct hf_write *w, struct coap_resp *resp)
+{
+	uint8_t szx = w->b.szx;
+	int rc;
+
+	/*
+	 * RFC 7959 §2.3: 2.31 Continue with the block acknowledged; a
+	 * smaller SZX than the client's asks it to continue with the
+	 * route's block size (late negotiation, §2.5).
+	 */
+	if ((rc = block_szx_for(w->req->route->block_size)) >= 0 && rc < szx)
+		szx = (uint8_t)rc;
+	resp->code = COAP_CONTINUE;
+	resp->payload_len = 0;
+	coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
+	    block_opt_encode(w->b.num, true, szx));
+	return H_DONE;
+}
+
+/* The whole body is in: publish it as base, end the upload, answer. */
+static int
+hf_put_done(struct hf_write *w, const char *base, struct coap_resp *resp)
+{
+	int rc;
+
+	rc = hf_put_finish(w->req, w->u, base, resp);
+	hf_put_drop(w);
+	if (rc == H_DONE && w->blockwise)
+		coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
+		    block_opt_encode(w->b.num, false, w->b.szx));
+	return rc;
+}
+
+/* A later block: it must continue a transfer we know. */
+static int
+hf_put_next(struct hf_write *w, struct coap_resp *resp)
+{
+	const struct coap_msg *m = w->req->msg;
+	struct upload *u = w->u;
+	struct hf_target t;
+	enum upload_verdict v;
+	int rc;
+
+	if (u == NULL)
+		return hf_code(resp, COAP_REQUEST_ENTITY_INCOMPLETE);
+	v = upload_check(u, u->limit, w->off, m->payload_len, w->b.more,
+	    w->blksz);
+	if (v != UPLOAD_OK) {
+		hf_put_drop(w);
+		if (v == UPLOAD_TOO_LARGE)
+			return hf_too_large(w->req->route, resp);
+		return hf_code(resp, v == UPLOAD_INCOMPLETE ?
+		    COAP_REQUEST_ENTITY_INCOMPLETE : COAP_BAD_REQUEST);
+	}
+	if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len,
+	    w->off)) < 0)
+		return hf_put_fail(w, rc, resp);
+	upload_advance(u, m->payload_len, w->req->now_ns);
+	if (w->b.more)
+		return hf_put_continue(w, resp);
+	/* The target's name, as at the first block. */
+	rc = hf_target_open(w->req, false, &t);
+	if (t.dirfd >= 0)
+		close(t.dirfd);
+	if (rc != 0) {
+		hf_put_drop(w);
+		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+	}
+	return hf_put_done(w, t.base, resp);
+}
+
+/*
+ * May a new transfer write to t?  false when it may not: resp is then the
+ * refusal and t->dirfd is closed.
+ */
+static bool
+hf_put_admit(const struct hf_write *w, struct hf_target *t,
+    struct coap_resp *resp)
+{
+	const struct cfg_route *r = w->req->route;
+	enum upload_verdict v;
+	uint8_t code;
+
+	if ((code = hf_preconditions(w->req->msg, t->exists, &t->st)) != 0) {
+		close(t->dirfd);
+		hf_code(resp, code);
+		return false;
+	}
+	v = upload_check(NULL, r->max_body_bytes, 0, w->req->msg->payload_len,
+	    w->b.more, w->blksz);
+	if (v != UPLOAD_OK) {
+		close(t->dirfd);
+		if (v == UPLOAD_TOO_LARGE)
+			hf_too_large(r, resp);
+		else
+			hf_code(resp, COAP_BAD_REQUEST);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Where the new transfer's state goes: a table slot when blocks follow,
+ * else w->one.  false when no slot is free: resp is then a 5.03 and dirfd
+ * is closed.
+ */
+static bool
+hf_put_slot(struct hf_write *w, int dirfd, struct coap_resp *resp)
+{
+	const struct h_req *req = w->req;
+
+	if (!w->b.more) {
+		/* One message, or one block: no state to keep. */
+		memset(&w->one, 0, sizeof(w->one));
+		w->u = &w->one;
+		return true;
+	}
+	if (w->hw == NULL || w->k.peer == NULL ||
+	    (w->u = upload_alloc(&w->hw->up, &w->k,
+	    req->route->max_body_bytes, req->now_ns)) == NULL) {
+		/* Every slot busy: come back later. */
+		close(dirfd);
+		hf_code(resp, COAP_SERVICE_UNAVAILABLE);
+		coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, HF_BUSY_MAX_AGE);
+		return false;
+	}
+	return true;
+}
+
+/* A first block, or the whole body: a new transfer. */
+static int
+hf_put_first(struct hf_write *w, struct coap_resp *resp)
+{
+	const struct coap_msg *m = w->req->msg;
+	struct hf_target t;
+	struct upload *u;
+	int rc;
+
+	/* RFC 7959 §2.5: block 0 again starts over. */
+	hf_put_drop(w);
+	if ((rc = hf_target_open(w->req, true, &t)) != 0)
+		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+	if (!hf_put_admit(w, &t, resp) || !hf_put_slot(w, t.dirfd, resp))
+		return H_DONE;
+	u = w->u;
+	u->dirfd = t.dirfd;
+	u->existed = t.exists;
+	u->create_only = t.exists == false &&
+	    coap_msg_opt(m, COAP_OPT_IF_NONE_MATCH) != NULL;
+	u->fd = hf_tmp_create(u->dirfd, HF_FILE_MODE, u->tmpname);
+	if (u->fd < 0)
+		return hf_put_fail(w, u->fd, resp);
+	if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len, 0)) < 0)
+		return hf_put_fail(w, rc, resp);
+	if (w->b.more) {
+		upload_advance(u, m->payload_len, w->req->now_ns);
+		return hf_put_continue(w, resp);
+	}
+	return hf_put_done(w, t.base, resp);
+}
+
+/*
+ * PUT: create or replace a file (RFC 7252 §5.8.3), whole or in Block1
+ * blocks (RFC 7959 §2.5).
+ */
+int
+hf_put(const struct h_req *req, struct coap_resp *resp)
+{
+	const struct cfg_route *r = req->route;
+	const struct coap_opt *o;
+	struct hf_write w;
+	uint32_t size1;
+	uint8_t code;
+
+	memset(&w, 0, sizeof(w));
+	w.req = req;
+	w.hw = req->hstate;
+	if ((code = hf_put_block1(&w)) != 0 || (code = hf_put_key(&w)) != 0)
+		return hf_code(resp, code);
+	/* RFC 7959 §4: a Size1 announcing too much is refused up front. */
+	if ((o = coap_msg_opt(req->msg, COAP_OPT_SIZE1)) != NULL &&
+	    coap_opt_uint(o, &size1) == 0 && size1 > r->max_body_bytes) {
+		hf_put_drop(&w);
+		return hf_too_large(r, resp);
+	}
+	if (w.off > 0)
+		return hf_put_next(&w, resp);
+	return hf_put_first(&w, resp);
+}
+
+/* DELETE (RFC 7252 §5.8.4): 2.02, also when the file was already gone. */
+int
+hf_delete(const struct h_req *req, struct coap_resp *resp)
+{
+	struct hf_target t;
+	uint8_t code;
+	int rc;
+
+	if ((rc = hf_target_open(req, false, &t)) != 0) {
+		/* A missing directory: the file is not there either. */
+		if (rc == COAP_NOT_FOUND && t.base != NULL)
+			return hf_code(resp, coap_msg_opt(req->msg,
+			    COAP_OPT_IF_MATCH) != NULL ?
+			    COAP_PRECONDITION_FAILED : COAP_DELETED);
+		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+	}
+	if ((code = hf_preconditions(req->msg, t.exists, &t.st)) != 0) {
+		close(t.dirfd);
+		return hf_code(resp, code);
+	}
+	if (t.exists && unlinkat(t.dirfd, t.base, 0) < 0 && errno != ENOENT) {
+		rc = -errno;
+		close(t.dirfd);
+		return rc;
+	}
+	close(t.dirfd);
+	hf_cache_forget(req->hstate, req);
+	return hf_code(resp, COAP_DELETED);
+}
+
+int
+hf_uploads_init(struct upload_table *up)
+{
+	return upload_table_init(up, HF_UPLOADS_MAX);
+}
+
+void
+hf_uploads_fini(struct upload_table *up)
+{
+	unsigned i;
+
+	/* Uploads in progress are abandoned: their temporary files go. */
+	for (i = 0; i < up->cap; i++)
+		if (up->u[i].used)
+			hf_upload_discard(&up->u[i]);
+	upload_table_fini(up);
+}
+
+/* Uploads abandoned by their clients are reaped. */
+void
+hf_uploads_sweep(struct upload_table *up, uint64_t now_ns)
+{
+	struct upload *u;
+	unsigned cursor = 0;
+
+	while ((u = upload_next_expired(up, now_ns, HF_UPLOAD_IDLE_NS,
+	    &cursor)) != NULL) {
+		hf_upload_discard(u);
+		upload_release(up, u);
+	}
+}
