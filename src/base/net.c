@@ -203,6 +203,27 @@ net_steer_index(const struct sockaddr *peer, unsigned nsocks)
 	return ((a * STEER_MUL) >> 16) % nsocks;
 }
 
+socklen_t
+net_addr_unmap(const struct sockaddr *sa, socklen_t len,
+    struct sockaddr_storage *out)
+{
+	const struct sockaddr_in6	*sin6 = (const void *)sa;
+	struct sockaddr_in		*sin = (struct sockaddr_in *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET6 && len >= sizeof(*sin6) &&
+	    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = sin6->sin6_port;
+		memcpy(&sin->sin_addr, sin6->sin6_addr.s6_addr + 12, 4);
+		return sizeof(*sin);
+	}
+	if (len > sizeof(*out))
+		len = sizeof(*out);
+	memcpy(out, sa, len);
+	return len;
+}
+
 bool
 net_addr_same(const struct sockaddr *a, socklen_t alen,
     const struct sockaddr *b, socklen_t blen)

@@ -22,6 +22,14 @@ int	net_addr_parse(const char *addr, uint16_t port,
 /* "1.2.3.4:5683" or "[::1]:5683" into buf; returns buf. */
 const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
+/*
+ * sa into out, an IPv4-mapped IPv6 address (a dual-stack "::" listener's
+ * IPv4 client) as plain IPv4, so that hooks and backends see "192.0.2.1"
+ * whatever the listener.  Returns the length of out.
+ */
+socklen_t net_addr_unmap(const struct sockaddr *sa, socklen_t len,
+	    struct sockaddr_storage *out);
+
 /* True for loopback addresses (127/8, ::1, ::ffff:127/104). */
 bool	net_addr_is_loopback(const struct sockaddr *sa);
 

@@ -344,6 +344,7 @@ encode(struct bk_pend *p, const struct h_req *req)
 {
 	const struct cfg_route	*rt = req->route;
 	char			 client[NET_ADDRSTRLEN];
+	struct sockaddr_storage	 peer;
 	uint64_t		 t = ++p->bw->next_token;
 	ssize_t			 n;
 	int			 i;
@@ -351,7 +352,8 @@ encode(struct bk_pend *p, const struct h_req *req)
 	for (i = 0; i < BK_TOKEN_LEN; i++)
 		p->token[i] = (uint8_t)(t >> (8 * (BK_TOKEN_LEN - 1 - i)));
 	p->mid = p->bw->next_mid++;
-	net_addr_str(req->peer, client, sizeof(client));
+	(void)net_addr_unmap(req->peer, req->peerlen, &peer);
+	net_addr_str((struct sockaddr *)&peer, client, sizeof(client));
 	n = fwd_encode(p->msg, sizeof(p->msg), req->msg, COAP_TYPE_CON,
 	    p->mid, p->token, BK_TOKEN_LEN,
 	    rt->strip_prefix ? segments(rt->path) : 0, client,

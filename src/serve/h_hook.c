@@ -157,6 +157,8 @@ env_build(struct envb *e, const struct h_req *req, uint64_t body_len,
 {
 	const struct cfg_route	*rt = req->route;
 	char			 host[NI_MAXHOST], port[NI_MAXSERV];
+	struct sockaddr_storage	 peer;
+	socklen_t		 plen;
 	bool			 path_set = false;
 	size_t			 i;
 
@@ -178,8 +180,9 @@ env_build(struct envb *e, const struct h_req *req, uint64_t body_len,
 	env_opt_uint(e, "CONTENT_FORMAT", req->msg, COAP_OPT_CONTENT_FORMAT);
 	env_opt_uint(e, "COAP_ACCEPT", req->msg, COAP_OPT_ACCEPT);
 	env_uint(e, "CONTENT_LENGTH", body_len);
-	if (getnameinfo(req->peer, req->peerlen, host, sizeof(host), port,
-	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+	plen = net_addr_unmap(req->peer, req->peerlen, &peer);
+	if (getnameinfo((struct sockaddr *)&peer, plen, host, sizeof(host),
+	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
 		env_str(e, "REMOTE_ADDR", host);
 		env_str(e, "REMOTE_PORT", port);
 		snprintf(ask->who, sizeof(ask->who), "%s port %s", host, port);
