@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +21,7 @@
 #include "adapt/cfg.h"
 #include "adapt/cfg_int.h"
 #include "adapt/log.h"
+#include "base/net.h"
 #include "proto/psk.h"
 
 #define PSK_FILE_MAX	(64u << 20) /* largest psk_file read */
@@ -287,8 +286,6 @@ ld_conv_tmp_dir(struct ld *ld, const struct config_setting_t *s, const char *key
 static int
 backend_udp(struct cfg_route *r, const char *spec)
 {
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&r->backend_addr;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&r->backend_addr;
 	char			 host[64], *end;
 	const char		*h = spec + 7, *p;
 	unsigned long		 port = 5683;
@@ -315,18 +312,8 @@ backend_udp(struct cfg_route *r, const char *spec)
 			return -EINVAL;
 	} else if (*p != '\0')
 		return -EINVAL;
-	memset(&r->backend_addr, 0, sizeof(r->backend_addr));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		r->backend_addrlen = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		r->backend_addrlen = sizeof(*sin6);
-	} else
-		return -EINVAL;
-	return 0;
+	return net_addr_parse(host, (uint16_t)port, &r->backend_addr,
+	    &r->backend_addrlen);
 }
 
 /*

@@ -27,6 +27,7 @@
 #include "adapt/cfg.h"
 #include "adapt/cfg_int.h"
 #include "proto/coap_msg.h"
+#include "proto/route.h"
 #include "adapt/dtls.h"
 #include "adapt/log.h"
 
@@ -588,29 +589,6 @@ hook_ids(struct ld *ld, const struct config_setting_t *g, const char *key,
 		    "the hook with fewer rights, or run_as_root = true", key);
 }
 
-/* Capture names: [A-Za-z0-9_]+, distinct (proto/route.c agrees). */
-static bool
-caps_ok(const char *path)
-{
-	const char	*p, *q, *e, *names[16];
-	size_t		 lens[16], n = 0, i;
-
-	for (p = strstr(path, "/:"); p != NULL; p = strstr(e, "/:")) {
-		for (q = p + 2, e = q; *e != '\0' && *e != '/'; e++)
-			if (!isalnum((unsigned char)*e) && *e != '_')
-				return false;
-		if (e == q || n == 8)
-			return false;
-		for (i = 0; i < n; i++)
-			if (lens[i] == (size_t)(e - q) &&
-			    memcmp(names[i], q, lens[i]) == 0)
-				return false;
-		names[n] = q;
-		lens[n++] = (size_t)(e - q);
-	}
-	return true;
-}
-
 /* The rules of hook routes, and hook keys elsewhere. */
 static void
 hook_finish(struct ld *ld, const struct config_setting_t *g, const char *key,
@@ -652,7 +630,7 @@ hook_finish(struct ld *ld, const struct config_setting_t *g, const char *key,
 			    "routes", key);
 		return;
 	}
-	if (r->path != NULL && !caps_ok(r->path))
+	if (r->path != NULL && !route_caps_valid(r->path, r->path_len))
 		ld_err(ld, ld_member(g, "path"),
 		    "%s.path: \"%s\": a \":name\" segment needs a name of "
 		    "letters, digits and _, distinct within the path", key,

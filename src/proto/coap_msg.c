@@ -535,6 +535,15 @@ coap_resp_init(struct coap_resp *r, uint8_t *buf, size_t cap)
  * point into the original) encodes correctly.  Handlers mostly add
  * options in ascending order, where nothing moves.
  */
+void
+coap_resp_reset(struct coap_resp *r, uint8_t code)
+{
+	r->code = code;
+	r->nopts = 0;
+	r->optstore_len = 0;
+	r->payload_len = 0;
+}
+
 int
 coap_resp_opt(struct coap_resp *r, uint16_t num, const void *val,
     size_t len)

@@ -235,6 +235,8 @@ struct coap_resp {
 
 /* Reset r with code 0 and an empty payload in buf (cap bytes, not owned). */
 void		 coap_resp_init(struct coap_resp *r, uint8_t *buf, size_t cap);
+/* Drop r's options and payload and set code (an error answer). */
+void		 coap_resp_reset(struct coap_resp *r, uint8_t code);
 /* Copy an option value into r.  Returns 0 or -ENOSPC. */
 int		 coap_resp_opt(struct coap_resp *r, uint16_t num, const void *val,
 		    size_t len);

@@ -45,7 +45,7 @@ parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out)
 static int
 parse_status(const char *s, size_t n)
 {
-	size_t		 k = n;
+	size_t		 k;
 	unsigned	 c, dd;
 
 	for (k = 0; k < n && s[k] != ' '; k++)

@@ -36,8 +36,8 @@ struct route_table {
 	struct route_ent	 ent[];	/* see ent_cmp() */
 };
 
-static unsigned
-seg_count(const char *p, size_t len)
+unsigned
+route_segments(const char *p, size_t len)
 {
 	unsigned	 n = 0;
 	size_t		 i;
@@ -78,6 +78,12 @@ caps_valid(const char *p, size_t len)
 		lens[ncap++] = n;
 	}
 	return ncap;
+}
+
+bool
+route_caps_valid(const char *path, size_t len)
+{
+	return caps_valid(path, len) >= 0;
 }
 
 /* Same shape: equal, with every ":name" segment equal to every other. */
@@ -185,7 +191,7 @@ route_table_build(struct route_table **out, const struct route_spec *routes,
 		t->ent[i].dir = routes[i].prefix;
 		t->ent[i].pattern = caps_valid(routes[i].path,
 		    routes[i].path_len) > 0;
-		t->ent[i].nseg = seg_count(routes[i].path, routes[i].path_len);
+		t->ent[i].nseg = route_segments(routes[i].path, routes[i].path_len);
 		t->ent[i].target = routes[i].target;
 	}
 	qsort(t->ent, n, sizeof(t->ent[0]), ent_cmp);

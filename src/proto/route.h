@@ -54,6 +54,15 @@ struct route_cap {
 #define ROUTE_CAPS_MAX	8
 
 /*
+ * Are the ":name" segments of path[0..len) valid: names of [A-Za-z0-9_],
+ * distinct, at most ROUTE_CAPS_MAX?  (route_table_build() refuses others.)
+ */
+bool	route_caps_valid(const char *path, size_t len);
+
+/* Segments of a route path: "/" 0, "/a/b" 2. */
+unsigned route_segments(const char *path, size_t len);
+
+/*
  * route_match(), also filling caps[0..*ncaps) (room for ROUTE_CAPS_MAX)
  * with the captures of a pattern route.  A route path segment ":name"
  * matches any one segment; a literal route of as many segments wins over

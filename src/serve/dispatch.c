@@ -124,10 +124,7 @@ send_rst(struct dispatch *d, uint16_t mid, uint8_t *out, size_t cap)
 static void
 resp_error(struct coap_resp *r, uint8_t code)
 {
-	r->code = code;
-	r->nopts = 0;
-	r->optstore_len = 0;
-	r->payload_len = 0;
+	coap_resp_reset(r, code);
 }
 
 /* /.well-known/core (RFC 6690 §4), generated from the routes. */

@@ -36,6 +36,7 @@
 #include "base/net.h"
 #include "proto/coap_msg.h"
 #include "proto/fwd.h"
+#include "proto/route.h"
 #include "proto/retx.h"
 #include "serve/handler.h"
 
@@ -144,8 +145,7 @@ pend_free(struct bk_pend *p)
 		bw->svc->untimer(bw->svc->svc, p->timer);
 	if (p->rtimer >= 0)
 		bw->svc->untimer(bw->svc->svc, p->rtimer);
-	if (p->route->pending != NULL)
-		atomic_fetch_sub(p->route->pending, 1);
+	handler_slot_give(p->route->pending);
 	cfg_unref(p->cfg);
 	free(p);
 }
@@ -274,9 +274,7 @@ reply(struct bk_worker *bw, int s, const uint8_t *buf, size_t len,
 		return;
 	}
 	if (fwd_response(xch_resp(p->x), &m) != 0) {
-		xch_resp(p->x)->nopts = 0;
-		xch_resp(p->x)->optstore_len = 0;
-		xch_resp(p->x)->payload_len = 0;
+		coap_resp_reset(xch_resp(p->x), 0);
 		return fail(p, COAP_BAD_GATEWAY, "backend answer too large",
 		    now);
 	}
@@ -313,31 +311,6 @@ on_readable(void *arg, int fd, unsigned revents)
 	watch(bw, s);
 }
 
-/* Take a slot under the route's max_pending. */
-static bool
-take_slot(const struct cfg_route *rt)
-{
-	if (rt->pending == NULL)
-		return true;
-	if (atomic_fetch_add(rt->pending, 1) >= rt->max_pending) {
-		atomic_fetch_sub(rt->pending, 1);
-		return false;
-	}
-	return true;
-}
-
-/* Segments of the route's path ("/" 0, "/a/b" 2). */
-static unsigned
-segments(const char *path)
-{
-	unsigned	 n = 0;
-
-	for (; *path != '\0'; path++)
-		if (*path == '/' && path[1] != '\0')
-			n++;
-	return n;
-}
-
 /* Encode req for the backend into p. */
 static int
 encode(struct bk_pend *p, const struct h_req *req)
@@ -356,7 +329,7 @@ encode(struct bk_pend *p, const struct h_req *req)
 	net_addr_str((struct sockaddr *)&peer, client, sizeof(client));
 	n = fwd_encode(p->msg, sizeof(p->msg), req->msg, COAP_TYPE_CON,
 	    p->mid, p->token, BK_TOKEN_LEN,
-	    rt->strip_prefix ? segments(rt->path) : 0, client,
+	    rt->strip_prefix ? route_segments(rt->path, rt->path_len) : 0, client,
 	    req->psk_identity);
 	if (n < 0)
 		return (int)n;
@@ -396,14 +369,13 @@ bk_start(const struct h_req *req, struct coap_resp *resp)
 
 	if (bw == NULL)
 		return -ENOSYS;
-	if (!take_slot(rt)) {
+	if (!handler_slot_take(rt->pending, rt->max_pending)) {
 		xch_busy(resp);
 		return H_DONE;
 	}
 	if ((s = sock_for(bw, rt->backend_addr.ss_family)) < 0 ||
 	    (p = calloc(1, sizeof(*p))) == NULL) {
-		if (rt->pending != NULL)
-			atomic_fetch_sub(rt->pending, 1);
+		handler_slot_give(rt->pending);
 		return s < 0 ? s : -ENOMEM;
 	}
 	p->bw = bw;

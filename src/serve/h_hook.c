@@ -32,7 +32,7 @@
 
 /* Text of the environment, built in one buffer. */
 struct envb {
-	char	*vars[ENV_MAX + 1];
+	char	*vars[ENV_MAX];
 	size_t	 n;
 	char	 buf[ENV_BYTES];
 	size_t	 len;
@@ -150,10 +150,12 @@ env_opt_uint(struct envb *e, const char *name, const struct coap_msg *m,
 		env_uint(e, name, v);
 }
 
-/* The hook's environment for req (contract: coapd.conf(5)). */
+/*
+ * The hook's environment for req (contract: coapd.conf(5)), but for
+ * CONTENT_LENGTH, known once the body is; and ask's cache key.
+ */
 static int
-env_build(struct envb *e, const struct h_req *req, uint64_t body_len,
-    struct hook_ask *ask)
+env_build(struct envb *e, const struct h_req *req, struct hook_ask *ask)
 {
 	const struct cfg_route	*rt = req->route;
 	char			 host[NI_MAXHOST], port[NI_MAXSERV];
@@ -179,7 +181,6 @@ env_build(struct envb *e, const struct h_req *req, uint64_t body_len,
 	env_params(e, req);
 	env_opt_uint(e, "CONTENT_FORMAT", req->msg, COAP_OPT_CONTENT_FORMAT);
 	env_opt_uint(e, "COAP_ACCEPT", req->msg, COAP_OPT_ACCEPT);
-	env_uint(e, "CONTENT_LENGTH", body_len);
 	plen = net_addr_unmap(req->peer, req->peerlen, &peer);
 	if (getnameinfo((struct sockaddr *)&peer, plen, host, sizeof(host),
 	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
@@ -189,10 +190,7 @@ env_build(struct envb *e, const struct h_req *req, uint64_t body_len,
 	}
 	if (req->psk_identity != NULL)
 		env_str(e, "COAP_PSK_IDENTITY", req->psk_identity);
-	if (e->full)
-		return -E2BIG;
-	e->vars[e->n] = NULL;
-	return 0;
+	return e->full ? -E2BIG : 0;
 }
 
 /* The route's env and ours, in one NULL-terminated array. */
@@ -463,11 +461,12 @@ hook_answer_block(const struct hook_out *o, const struct cfg_route *rt,
 		coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, (uint32_t)o->max_age);
 	if (o->etag_len > 0)
 		coap_resp_opt(resp, COAP_OPT_ETAG, o->etag, o->etag_len);
+	/* a block past the end is 4.00 with nothing of the output's */
 	if (block2_respond_to(resp, a, (const uint8_t *)o->data, o->len,
-	    (uint8_t)(szx < 0 ? 0 : szx)) != 0 || resp->code == COAP_BAD_REQUEST)
-		resp->nopts = 0, resp->optstore_len = 0, resp->payload_len = 0,
-		resp->code = resp->code == COAP_BAD_REQUEST ?
-		    COAP_BAD_REQUEST : COAP_INTERNAL_SERVER_ERROR;
+	    (uint8_t)(szx < 0 ? 0 : szx)) != 0)
+		coap_resp_reset(resp, COAP_INTERNAL_SERVER_ERROR);
+	else if (resp->code == COAP_BAD_REQUEST)
+		coap_resp_reset(resp, COAP_BAD_REQUEST);
 }
 
 /* What a run must remember of req, and the cached output for it. */
@@ -524,7 +523,7 @@ hk_start(const struct h_req *req, struct coap_resp *resp)
 	hw->grace_s = req->cfg->hooks.term_grace_s;
 	ask_of(req, &ask);
 	/* the key first: a cached output is found by path and query */
-	if ((rc = env_build(&e, req, 0, &ask)) != 0) {
+	if (env_build(&e, req, &ask) != 0) {
 		resp->code = COAP_BAD_REQUEST;
 		return H_DONE;
 	}
@@ -532,8 +531,8 @@ hk_start(const struct h_req *req, struct coap_resp *resp)
 		return H_DONE;
 	if ((rc = body(hw, req, resp, &fd, &len)) != 1)
 		return rc;
-	if (env_build(&e, req, len, &ask) != 0 ||
-	    (envp = env_join(&e, req->route)) == NULL) {
+	env_uint(&e, "CONTENT_LENGTH", len);
+	if (e.full || (envp = env_join(&e, req->route)) == NULL) {
 		close(fd);
 		return -ENOMEM;
 	}

@@ -60,6 +60,7 @@ struct hook_run {
 };
 
 static void	on_fd(void *arg, int fd, unsigned revents);
+static void	give_slot(const struct cfg_route *rt);
 static void	on_retry(void *arg, uint64_t now_ns);
 
 /* Watch every open descriptor not watched yet; retry later on failure. */
@@ -116,11 +117,8 @@ run_free(struct hook_run *r)
 		hw->svc->untimer(hw->svc->svc, r->timer);
 	if (r->retry >= 0)
 		hw->svc->untimer(hw->svc->svc, r->retry);
-	if (r->counted) {
-		atomic_fetch_sub(&hook_running_total, 1);
-		if (r->route->running != NULL)
-			atomic_fetch_sub(r->route->running, 1);
-	}
+	if (r->counted)
+		give_slot(r->route);
 	for (pp = &hw->runs; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
@@ -460,22 +458,21 @@ make_pipes(int out[2], int err[2])
 static bool
 take_slot(const struct cfg *c, const struct cfg_route *rt)
 {
-	unsigned	 n;
-
-	n = atomic_fetch_add(&hook_running_total, 1);
-	if (c->hooks.max_running > 0 && n >= c->hooks.max_running) {
-		atomic_fetch_sub(&hook_running_total, 1);
+	if (!handler_slot_take(&hook_running_total, c->hooks.max_running))
 		return false;
-	}
-	if (rt->running == NULL)
-		return true;
-	n = atomic_fetch_add(rt->running, 1);
-	if (rt->max_running > 0 && n >= rt->max_running) {
-		atomic_fetch_sub(rt->running, 1);
-		atomic_fetch_sub(&hook_running_total, 1);
+	if (!handler_slot_take(rt->running, rt->max_running)) {
+		handler_slot_give(&hook_running_total);
 		return false;
 	}
 	return true;
+}
+
+/* Give back what take_slot() took. */
+static void
+give_slot(const struct cfg_route *rt)
+{
+	handler_slot_give(&hook_running_total);
+	handler_slot_give(rt->running);
 }
 
 /* Spawn the route's hook into r; the pipes' far ends are closed here. */
@@ -526,9 +523,7 @@ hook_run_start(struct hook_worker *hw, const struct h_req *req,
 		return H_DONE;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		atomic_fetch_sub(&hook_running_total, 1);
-		if (rt->running != NULL)
-			atomic_fetch_sub(rt->running, 1);
+		give_slot(rt);
 		close(stdin_fd);
 		return -ENOMEM;
 	}

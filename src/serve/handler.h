@@ -124,6 +124,29 @@ struct handler_ops {
 	void		 (*sweep)(void *hstate, uint64_t now_ns);
 };
 
+/*
+ * Take one of max slots counted by n (shared by the workers; NULL or max
+ * 0: no limit).  False when all are taken: answer xch_busy().
+ */
+static inline bool
+handler_slot_take(atomic_uint *n, unsigned max)
+{
+	if (n == NULL)
+		return true;
+	if (atomic_fetch_add(n, 1) >= max && max > 0) {
+		atomic_fetch_sub(n, 1);
+		return false;
+	}
+	return true;
+}
+
+static inline void
+handler_slot_give(atomic_uint *n)
+{
+	if (n != NULL)
+		atomic_fetch_sub(n, 1);
+}
+
 /* The built-in handler kinds, by route kind. */
 void	handler_table_init(struct h_env *env);
 
