@@ -55,7 +55,7 @@ FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 .PHONY: all deps run check unit integ conftest fuzz bench install clean lint \
 	wolfssl check-wolfssl bench-dtls FORCE
 
-all: $(B)/coapd $(BENCH_BIN)
+all: $(B)/coapd $(BENCH_BIN) $(B)/rcvbuf.so
 
 $(B):
 	@mkdir -p $(B)
@@ -85,6 +85,11 @@ $(B)/test_%: tests/unit/test_%.c $(B)/libcoapd.a
 
 $(B)/%: tests/bench/%.c | $(B)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lm -pthread
+
+# LD_PRELOAD shim giving libcoap's server the responder's receive buffer
+# in `make bench` (see the file).
+$(B)/rcvbuf.so: tests/bench/shim/rcvbuf.c | $(B)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
 # Fuzz targets replayed over their corpus by a plain main (no libFuzzer).
 $(B)/fuzz_%-replay: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/libcoapd.a
