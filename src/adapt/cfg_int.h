@@ -242,10 +242,34 @@ struct ld_src *ld_source(struct ld *, const char *name);
 bool	 ld_int_literal(struct ld *, const char *file, unsigned line,
 	    const char *name, char *lit, size_t len, long long *val);
 /*
- * Report setting s, named name, as an unknown key of set, suggesting the
- * nearest known one.
+ * Report setting s, named name, as an unknown key of set: where it belongs
+ * when it is a key of one of set's groups or lists ("path" at the top
+ * level belongs inside routes), else suggesting the nearest known one.
  */
 void	 ld_unknown_key(struct ld *, const struct config_setting_t *s,
 	    const char *name, const char *key, const struct optset *set);
+
+/*
+ * Report val, a value of the enumeration names[0..n-1] ("method", "level"),
+ * as unknown: "KEY: unknown WHAT "VAL" (did you mean "X"?): expected A, B
+ * or C".
+ */
+void	 ld_enum_err(struct ld *, const struct config_setting_t *s,
+	    const char *key, const char *what, const char *val,
+	    const char *const *names, size_t n);
+/*
+ * Line `line` of source file `file` (libconfig's name), without its
+ * leading and trailing blanks, in buf (cut with "..." when too long).
+ * False when the file cannot be read or the line is blank or absent.
+ */
+bool	 ld_src_line(struct ld *, const char *file, unsigned line, char *buf,
+	    size_t len);
+/*
+ * The message for libconfig's parse error `text` at line of file
+ * (libconfig's name), in buf: the file as shown, the line's text, what was
+ * expected, and for an @include that failed the file it names and why.
+ */
+void	 ld_parse_err(struct ld *, const char *file, unsigned line,
+	    const char *text, char *buf, size_t len);
 
 #endif /* COAPD_CFG_INT_H */

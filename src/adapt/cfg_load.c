@@ -693,12 +693,15 @@ ld_init(struct ld *ld, const char *path)
 
 /*
  * Parse the file and its @includes into lc (destroyed by the caller in any
- * case).  libconfig stops at the first syntax error: that one is reported.
+ * case).  libconfig stops at the first syntax error: that one is reported,
+ * with the line and what was expected (ld_parse_err()).
  * Returns 0, -EINVAL after reporting, or -EIO.
  */
 static int
 read_file(struct ld *ld, config_t *lc, cfg_err_fn *err, void *arg)
 {
+	char	 msg[1024];
+
 	config_init(lc);
 	/* @include "x.conf" is relative to this file, as other paths are */
 	config_set_include_dir(lc, ld->c->dir);
@@ -706,10 +709,11 @@ read_file(struct ld *ld, config_t *lc, cfg_err_fn *err, void *arg)
 		return 0;
 	if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
 		return -EIO;
-	emit(err, arg, "%s:%d: %s", config_error_file(lc) ?
-	    config_error_file(lc) : ld->path,
-	    config_error_line(lc), config_error_text(lc));
-	return -EINVAL;
+	ld_parse_err(ld, config_error_file(lc) ? config_error_file(lc) :
+	    ld->path, (unsigned)config_error_line(lc), config_error_text(lc),
+	    msg, sizeof(msg));
+	emit(err, arg, "%s", msg);
+	return ld->nomem ? -ENOMEM : -EINVAL;
 }
 
 /* Hand the errors to err, in file order; returns what cfg_load() does. */
