@@ -32,11 +32,22 @@ WOLF_CFLAGS	:= -I$(abspath $(WOLFSSL))/include
 WOLF_LIBS	:= $(abspath $(WOLFSSL))/lib/libwolfssl.a -lm -pthread
 endif
 
+# `coapd -V`: liburing 2.3 and libsystemd have no version call or macro, so
+# the versions built against come from pkg-config; WOLF_CFLAGS says which
+# wolfSSL (it reaches dtls.o only, rebuilt when it changes).
+VERSION_DEFS	:= -DCOAPD_LIBURING_VERSION='"$(shell pkg-config --modversion liburing 2>/dev/null)"' \
+		   -DCOAPD_LIBSYSTEMD_VERSION='"$(shell pkg-config --modversion libsystemd 2>/dev/null)"'
+ifeq ($(WOLFSSL),)
+WOLF_CFLAGS	+= -DCOAPD_WOLFSSL_BUILD='"system library"'
+else
+WOLF_CFLAGS	+= -DCOAPD_WOLFSSL_BUILD='"static, from $(WOLFSSL)"'
+endif
+
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CPPFLAGS	+= -D_GNU_SOURCE -DCOAPD_VERSION='"$(VERSION)"' \
-		   -DCOAPD_SYSCONFDIR='"$(sysconfdir)"' -Isrc
+		   -DCOAPD_SYSCONFDIR='"$(sysconfdir)"' $(VERSION_DEFS) -Isrc
 ALL_CFLAGS	= $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(WOLF_CFLAGS) -pthread -MMD -MP
 LIBS		= $(PKG_LIBS) $(WOLF_LIBS) -pthread
 

@@ -771,3 +771,13 @@ cfg_load(const char *path, struct cfg **out, cfg_err_fn *err, void *arg)
 	*out = ld.c;
 	return 0;
 }
+
+const char *
+cfg_lib_version(void)
+{
+	static char	 v[32];
+
+	snprintf(v, sizeof(v), "%d.%d.%d", LIBCONFIG_VER_MAJOR,
+	    LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION);
+	return v;
+}

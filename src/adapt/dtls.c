@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,19 @@ dtls_has_ccm8(void)
 
 	default_ciphers(list, sizeof(list));
 	return in_list(list, CCM8_IANA);
+}
+
+const char *
+dtls_lib_version(void)
+{
+	static char	 v[PATH_MAX + 64];
+
+#ifndef COAPD_WOLFSSL_BUILD
+#define COAPD_WOLFSSL_BUILD	"build unknown"
+#endif
+	snprintf(v, sizeof(v), "%s (%s)", wolfSSL_lib_version(),
+	    COAPD_WOLFSSL_BUILD);
+	return v;
 }
 
 void
