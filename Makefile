@@ -68,7 +68,9 @@ FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 .PHONY: all deps run check unit integ conftest fuzz bench install uninstall clean lint \
 	wolfssl check-wolfssl bench-dtls FORCE
 
+# git keeps no modes: the demo key file gets the 0600 coapd requires
 all: $(B)/coapd $(BENCH_BIN)
+	@chmod 0600 conf/coapd.psk
 
 $(B):
 	@mkdir -p $(B)
