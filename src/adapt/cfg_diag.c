@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "adapt/cfg_int.h"
+#include "base/strdist.h"
 
 #define SRC_MAX		(16u << 20) /* largest file re-read for literals */
 
@@ -80,7 +81,7 @@ ld_err(struct ld *ld, const struct config_setting_t *s, const char *fmt, ...)
 {
 	const char	*file;
 	unsigned	 line;
-	char		 msg[512];
+	char		 msg[1280];
 	char		*text;
 	va_list		 ap;
 
@@ -251,36 +252,6 @@ ld_int_literal(struct ld *ld, const char *file, unsigned srcline,
 	return false;
 }
 
-/* Edit distance, for "did you mean", ignoring case; names longer than 31
- * never match. */
-static unsigned
-edit_distance(const char *a, const char *b)
-{
-	unsigned	 row[32], prev, tmp, best;
-	size_t		 i, j, la = strlen(a), lb = strlen(b);
-
-	if (la >= NELEM(row) || lb >= NELEM(row))
-		return UINT_MAX;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			tmp = row[j];
-			best = prev + (tolower((unsigned char)a[i - 1]) !=
-			    tolower((unsigned char)b[j - 1]));
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			prev = tmp;
-		}
-	}
-	return row[lb];
-}
-
 /*
  * The nearest of names[0..n-1] to val, within two edits and fewer edits
  * than val has characters (so that "x" suggests nothing); NULL when none.
@@ -293,7 +264,7 @@ nearest(const char *val, const char *const *names, size_t n)
 	size_t		 i;
 
 	for (i = 0; i < n; i++) {
-		d = edit_distance(val, names[i]);
+		d = str_distance(val, names[i]);
 		if (d < bestd && d < strlen(val)) {
 			bestd = d;
 			best = names[i];

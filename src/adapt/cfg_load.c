@@ -505,7 +505,8 @@ apply_value(struct ld *ld, const config_setting_t *s, const struct opt *o,
 		return store_str(ld, s, o, key, val, base);
 	case OPT_STRV:
 		if ((o->flags & OPT_NONEMPTY) && config_setting_length(s) == 0) {
-			ld_err(ld, s, "%s: empty array", key);
+			ld_err(ld, s, "%s: empty array: at least one value is "
+			    "required", key);
 			return -EINVAL;
 		}
 		apply_strv(ld, s, o, key, base);
@@ -599,7 +600,7 @@ emit(cfg_err_fn *err, void *arg, const char *fmt, ...)
 static void
 emit(cfg_err_fn *err, void *arg, const char *fmt, ...)
 {
-	char	 line[1024];
+	char	 line[1536];
 	va_list	 ap;
 
 	if (err == NULL)

@@ -484,7 +484,7 @@ static int
 check_cipher(struct ld *ld, const struct config_setting_t *s, const char *key,
     const char *val)
 {
-	char	 why[320];
+	char	 why[1024];
 
 	if (dtls_cipher_ok(val, why, sizeof(why)))
 		return 0;

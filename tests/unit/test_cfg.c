@@ -665,7 +665,8 @@ START_TEST(err_methods)
 	    "iPATCH",
 	    "4: routes[1].methods: \"PUT\" needs writable = true",
 	    "5: routes[1].methods: \"Post\" needs writable = true",
-	    "6: routes[2].methods: empty array",
+	    "6: routes[2].methods: empty array: at least one value is "
+	    "required",
 	    "7: routes[3].create_dirs: needs writable = true");
 }
 END_TEST
@@ -724,7 +725,7 @@ START_TEST(err_misc)
 	    "1: log.level: unknown level \"loud\": expected err, warn, notice, "
 	    "info or debug",
 	    "2: dtls.identity_hint: must not be empty",
-	    "3: dtls.ciphers: empty array",
+	    "3: dtls.ciphers: empty array: at least one value is required",
 	    "4: content_formats[0].ext: \".csv\": give the extension without "
 	    "'.' or '/' (\"csv\" for *.csv)",
 	    "4: content_formats[1].ext: required key missing",
