@@ -6,6 +6,8 @@
  * the file names they show, "did you mean", and the source re-read that
  * catches integer literals libconfig wraps.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -383,7 +385,7 @@ include_name(const char *line, char *buf, size_t len)
 		return false;
 	p = line + 8;
 	p += strspn(p, " \t");
-	if (*p++ != '"' || (q = strchr(p, '"')) == NULL ||
+	if (*p++ != '"' || *(q = p + strcspn(p, "\"\n")) != '"' ||
 	    (size_t)(q - p) >= len)
 		return false;
 	snprintf(buf, len, "%.*s", (int)(q - p), p);
@@ -418,6 +420,13 @@ ld_parse_err(struct ld *ld, const char *file, unsigned line,
 		    shown, line, name, src->shown, strerror(e));
 		return;
 	}
+	/* no token there: libconfig reached the end of the file */
+	if (src_line[0] == '\0' && strcmp(text, "syntax error") == 0) {
+		snprintf(buf, len, "%s:%u: libconfig: syntax error at the end "
+		    "of the file: expected the ) ] or } that closes a list, "
+		    "array or group", shown, line);
+		return;
+	}
 	if (src_line[0] == '\0')
 		snprintf(buf, len, "%s:%u: libconfig: %s", shown, line, text);
 	else
@@ -430,4 +439,44 @@ ld_parse_err(struct ld *ld, const char *file, unsigned line,
 	else if (strcmp(text, "duplicate setting name") == 0)
 		snprintf(buf + strlen(buf), len - strlen(buf), ": a key may "
 		    "appear only once in a group");
+}
+
+bool
+ld_include_dir(struct ld *ld, const char *file, unsigned depth, char *buf,
+    size_t len)
+{
+	struct ld_src	*src, *inc;
+	struct stat	 st;
+	const char	*text, *p;
+	char		 name[PATH_MAX], *abs;
+	unsigned	 line;
+	size_t		 si;
+	bool		 found = false;
+
+	/* libconfig refuses nesting deeper than 10 itself */
+	if (depth > 10 || (src = ld_source(ld, file)) == NULL ||
+	    (text = src_text(ld, src)) == NULL)
+		return false;
+	/* ld_source() may move ld->srcs: keep the index (text stays) */
+	si = (size_t)(src - ld->srcs);
+	for (p = text, line = 1; p != NULL && !found; line++) {
+		p += strspn(p, " \t");
+		if (include_name(p, name, sizeof(name)) &&
+		    (abs = name[0] == '/' ? ld_strdup(ld, name) :
+		    ld_abs_path(ld, name)) != NULL) {
+			if (stat(abs, &st) == 0 && S_ISDIR(st.st_mode) &&
+			    (inc = ld_source(ld, name)) != NULL) {
+				snprintf(buf, len, "%s:%u: @include \"%s\": %s "
+				    "is a directory", ld->srcs[si].shown, line,
+				    name, inc->shown);
+				found = true;
+			} else if (stat(abs, &st) == 0)
+				found = ld_include_dir(ld, name, depth + 1, buf,
+				    len);
+			free(abs);
+		}
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+	return found;
 }

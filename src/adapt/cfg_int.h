@@ -4,7 +4,8 @@
  *
  *   cfg_schema.c  the option tables (top_opts[], route_opts[], ...) and the
  *                 hooks of their keys
- *   cfg_files.c   the keys that name files: static targets, the PSK key file
+ *   cfg_files.c   the keys that name files: static targets, the PSK key file;
+ *                 the configuration file's own directory and readability
  *   cfg_load.c    reading with libconfig (its only includer), @include, and
  *                 the generic walker that applies a table to a group
  *   cfg_diag.c    error collection: positions, file names as shown,
@@ -173,6 +174,13 @@ opt_conv_fn	ld_conv_backend;
  * owned by the caller.  NULL (and ld->nomem) when out of memory.
  */
 char	*ld_abs_path(struct ld *, const char *val);
+/* Absolute directory of path (symlinks resolved), malloc'd; NULL: errno. */
+char	*ld_dir_of(const char *path);
+/*
+ * 0 when path opens for reading and is not a directory, else -errno
+ * (libconfig only says "file I/O error").
+ */
+int	 ld_check_readable(const char *path);
 
 /*
  * cfg.c
@@ -271,5 +279,12 @@ bool	 ld_src_line(struct ld *, const char *file, unsigned line, char *buf,
  */
 void	 ld_parse_err(struct ld *, const char *file, unsigned line,
 	    const char *text, char *buf, size_t len);
+/*
+ * Whether file (libconfig's name) or a file it includes has an @include of
+ * a directory, which libconfig 1.5's scanner answers by exiting the
+ * process; then buf holds the message.  depth: 0 for the file given.
+ */
+bool	 ld_include_dir(struct ld *, const char *file, unsigned depth,
+	    char *buf, size_t len);
 
 #endif /* COAPD_CFG_INT_H */
