@@ -23,7 +23,7 @@
 # in a network namespace of its own (only its loopback): nothing else on
 # the machine is reachable or disturbed.
 source "$(dirname "$0")/lib.sh"
-need_cmd unshare ip git tar xxd coap-client-openssl coap-client-gnutls openssl
+need_cmd unshare ip tar xxd coap-client-openssl coap-client-gnutls openssl
 
 if [ -z "${README_NETNS:-}" ]; then
 	[ "$(id -u)" -eq 0 ] || unshare -rn true 2>/dev/null ||
@@ -38,9 +38,13 @@ ip link set lo up || fail "cannot bring up lo in the namespace"
 # --- the scratch copy ----------------------------------------------------------
 W=$T/tree
 mkdir -p "$W"
-(cd "$TOP" && git ls-files -z --cached --others --exclude-standard |
-    tar --null -T - --ignore-failed-read -cf - 2>/dev/null) |
-    tar -xf - -C "$W" || fail "cannot copy the repository"
+# (a git checkout: its files; else, e.g. from a tarball, all but build/)
+if git -C "$TOP" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	(cd "$TOP" && git ls-files -z --cached --others --exclude-standard |
+	    tar --null -T - --ignore-failed-read -cf - 2>/dev/null)
+else
+	tar -C "$TOP" --exclude=./build -cf - .
+fi | tar -xf - -C "$W" || fail "cannot copy the repository"
 # tracked files as in the worktree now, objects as built: make relinks
 # nothing (the copy keeps mtimes); build/wolfssl is shared, read-only use
 mkdir -p "$W/build"
