@@ -325,9 +325,9 @@ void
 ld_unknown_key(struct ld *ld, const struct config_setting_t *s,
     const char *name, const char *key, const struct optset *set)
 {
-	const char	*names[64], *best;
+	const char	*names[64] = { NULL }, *best;
 	char		 where[256];
-	size_t		 i, n;
+	size_t		 i, n, len;
 
 	belongs(name, set, where, sizeof(where));
 	if (where[0] != '\0') {
@@ -338,11 +338,22 @@ ld_unknown_key(struct ld *ld, const struct config_setting_t *s,
 	}
 	for (i = n = 0; i < set->nopts && n < NELEM(names); i++)
 		names[n++] = set->opts[i].name;
-	if ((best = nearest(name, names, n)) != NULL)
+	if ((best = nearest(name, names, n)) != NULL) {
 		ld_err(ld, s, "%s: unknown key (did you mean \"%s\"?)", key,
 		    best);
-	else
-		ld_err(ld, s, "%s: unknown key", key);
+		return;
+	}
+	/* a short list is said in full; the long ones are in the man page */
+	if (n > 8) {
+		ld_err(ld, s, "%s: unknown key (the keys are in coapd.conf(5))",
+		    key);
+		return;
+	}
+	where[0] = '\0';
+	for (i = 0, len = 0; i < n && len < sizeof(where); i++)
+		len += (size_t)snprintf(where + len, sizeof(where) - len,
+		    "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+	ld_err(ld, s, "%s: unknown key: expected %s", key, where);
 }
 
 bool

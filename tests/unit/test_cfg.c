@@ -518,7 +518,7 @@ START_TEST(err_unknown_keys)
 	    "log = { lvl = \"x\"; };\n"
 	    "routes = ( { path = \"/\"; static = \"www\"; hooks = \"x\"; } );\n",
 	    "1: wrokers: unknown key (did you mean \"workers\"?)",
-	    "2: colour: unknown key",
+	    "2: colour: unknown key (the keys are in coapd.conf(5))",
 	    "3: log.lvl: unknown key (did you mean \"level\"?)",
 	    "4: routes[0].hooks: unknown key (did you mean \"hook\"?)");
 }
@@ -745,7 +745,7 @@ START_TEST(err_order)
 	    "1: routes[0].block_size: 3 out of range 16..1024",
 	    "2: max_body_bytes: -1 out of range 0..4294967295",
 	    "3: workers: -1 out of range 0..256",
-	    "4: bogus: unknown key");
+	    "4: bogus: unknown key (the keys are in coapd.conf(5))");
 }
 END_TEST
 
