@@ -295,29 +295,40 @@ ld_enum_err(struct ld *ld, const struct config_setting_t *s, const char *key,
 		    val, list);
 }
 
+static bool
+has_key(const struct optset *set, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < set->nopts; i++)
+		if (strcmp(set->opts[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 /*
- * Where a key unknown in set belongs when it is a key of one of set's
- * groups or lists: "routes = ( { ... } )", or "" when it is none.
+ * Where a key unknown in set belongs when another group of the file has
+ * it: "inside routes = ( { ... } )", "at the top level or inside ...";
+ * "" when none has.  The schema is two levels deep: the top level and its
+ * groups and lists.
  */
 static void
 belongs(const char *name, const struct optset *set, char *buf, size_t len)
 {
+	const struct optset *top = &ld_top_set;
 	const struct opt *o;
-	size_t		 i, n = 0;
+	size_t		 n = 0;
 
 	buf[0] = '\0';
-	for (o = set->opts; o < set->opts + set->nopts; o++) {
+	if (set != top && has_key(top, name))
+		n = (size_t)snprintf(buf, len, "at the top level");
+	for (o = top->opts; o < top->opts + top->nopts; o++) {
 		if ((o->type != OPT_GROUP && o->type != OPT_LIST) ||
-		    o->sub == NULL)
-			continue;
-		for (i = 0; i < o->sub->nopts; i++)
-			if (strcmp(o->sub->opts[i].name, name) == 0)
-				break;
-		if (i == o->sub->nopts)
+		    o->sub == NULL || o->sub == set || !has_key(o->sub, name))
 			continue;
 		n += (size_t)snprintf(buf + n, n < len ? len - n : 0,
-		    o->type == OPT_LIST ? "%s%s = ( { ... } )" :
-		    "%s%s = { ... }", n > 0 ? " or " : "", o->name);
+		    o->type == OPT_LIST ? "%sinside %s = ( { ... } )" :
+		    "%sinside %s = { ... }", n > 0 ? " or " : "", o->name);
 	}
 }
 
@@ -331,9 +342,9 @@ ld_unknown_key(struct ld *ld, const struct config_setting_t *s,
 
 	belongs(name, set, where, sizeof(where));
 	if (where[0] != '\0') {
-		ld_err(ld, s, "%s: unknown key %s: it belongs inside %s", key,
-		    strcmp(key, name) == 0 ? "at the top level" :
-		    "here", where);
+		ld_err(ld, s, "%s: unknown key %s: it belongs %s", key,
+		    strcmp(key, name) == 0 ? "at the top level" : "here",
+		    where);
 		return;
 	}
 	for (i = n = 0; i < set->nopts && n < NELEM(names); i++)
