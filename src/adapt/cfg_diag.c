@@ -340,16 +340,19 @@ ld_unknown_key(struct ld *ld, const struct config_setting_t *s,
 	char		 where[256];
 	size_t		 i, n, len;
 
+	for (i = n = 0; i < set->nopts && n < NELEM(names); i++)
+		names[n++] = set->opts[i].name;
+	best = nearest(name, names, n);
+	/* one edit from a key here is a typo ("hooks" in a route) */
 	belongs(name, set, where, sizeof(where));
-	if (where[0] != '\0') {
+	if (where[0] != '\0' &&
+	    (best == NULL || str_distance(name, best) > 1)) {
 		ld_err(ld, s, "%s: unknown key %s: it belongs %s", key,
 		    strcmp(key, name) == 0 ? "at the top level" : "here",
 		    where);
 		return;
 	}
-	for (i = n = 0; i < set->nopts && n < NELEM(names); i++)
-		names[n++] = set->opts[i].name;
-	if ((best = nearest(name, names, n)) != NULL) {
+	if (best != NULL) {
 		ld_err(ld, s, "%s: unknown key (did you mean \"%s\"?)", key,
 		    best);
 		return;
