@@ -10,6 +10,8 @@ datadir		?= $(prefix)/share
 mandir		?= $(prefix)/share/man
 unitdir		?= /lib/systemd/system
 sysctldir	?= /usr/lib/sysctl.d
+# coapd's state directory (the unit's StateDirectory=coapd)
+statedir	?= /var/lib/coapd
 DESTDIR		?=
 
 CC		?= cc
@@ -30,11 +32,22 @@ WOLF_CFLAGS	:= -I$(abspath $(WOLFSSL))/include
 WOLF_LIBS	:= $(abspath $(WOLFSSL))/lib/libwolfssl.a -lm -pthread
 endif
 
+# `coapd -V`: liburing 2.3 and libsystemd have no version call or macro, so
+# the versions built against come from pkg-config; WOLF_CFLAGS says which
+# wolfSSL (it reaches dtls.o only, rebuilt when it changes).
+VERSION_DEFS	:= -DCOAPD_LIBURING_VERSION='"$(shell pkg-config --modversion liburing 2>/dev/null)"' \
+		   -DCOAPD_LIBSYSTEMD_VERSION='"$(shell pkg-config --modversion libsystemd 2>/dev/null)"'
+ifeq ($(WOLFSSL),)
+WOLF_CFLAGS	+= -DCOAPD_WOLFSSL_BUILD='"system library"'
+else
+WOLF_CFLAGS	+= -DCOAPD_WOLFSSL_BUILD='"static, from $(WOLFSSL)"'
+endif
+
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CPPFLAGS	+= -D_GNU_SOURCE -DCOAPD_VERSION='"$(VERSION)"' \
-		   -DCOAPD_SYSCONFDIR='"$(sysconfdir)"' -Isrc
+		   -DCOAPD_SYSCONFDIR='"$(sysconfdir)"' $(VERSION_DEFS) -Isrc
 ALL_CFLAGS	= $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(WOLF_CFLAGS) -pthread -MMD -MP
 LIBS		= $(PKG_LIBS) $(WOLF_LIBS) -pthread
 
@@ -52,10 +65,12 @@ BENCH_BIN	:= $(BENCH_SRC:tests/bench/%.c=$(B)/%)
 FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 
-.PHONY: all deps run check unit integ conftest fuzz bench install clean lint \
+.PHONY: all deps run check unit integ conftest fuzz bench install uninstall clean lint \
 	wolfssl check-wolfssl bench-dtls FORCE
 
+# git keeps no modes: the demo key file gets the 0600 coapd requires
 all: $(B)/coapd $(BENCH_BIN) $(B)/rcvbuf.so
+	@chmod 0600 conf/coapd.psk
 
 $(B):
 	@mkdir -p $(B)
@@ -168,25 +183,63 @@ LINT_SIZES	?= 1
 lint:
 	@LINT_SIZES=$(LINT_SIZES) sh tests/lint/layers.sh
 
-# The demo tree goes to $(datadir)/coapd/demo and the installed coapd.conf
-# points there, so `coapd -t` passes on a fresh install.
+# `make install` (DESTDIR=... for staging): coapd and coapd-ctl when built,
+# every man/*.N page, the unit, the sysctl drop-in, an empty state
+# directory, the demo tree in $(datadir)/coapd and a coapd.conf pointing at
+# it, so that `coapd -t` passes on a fresh install.  An existing coapd.conf
+# is never replaced: the new one is installed beside it as coapd.conf.new.
+# Only the values that name the demo files change in the installed copy
+# (static, hook[0] and psk_file values that start with demo, demo-hooks/ or
+# are coapd.psk), wherever they sit on their line; nothing else, so that
+# rt = "demo.greeting" stays as it is.
+INSTALL_CONF_SED = -E \
+	-e 's@(^|[[:space:]{;])((static|psk_file)[[:space:]]*=[[:space:]]*)"(demo|demo/[^"]*|coapd\.psk)"@\1\2"$(datadir)/coapd/\4"@g' \
+	-e 's@(^|[[:space:]{;])(hook[[:space:]]*=[[:space:]]*\[[[:space:]]*)"(demo-hooks/[^"]*)"@\1\2"$(datadir)/coapd/\3"@g'
+CONF_DEST	= $(DESTDIR)$(sysconfdir)/coapd.conf
+
 install: $(B)/coapd
 	install -D -m 0755 $(B)/coapd $(DESTDIR)$(sbindir)/coapd
+	@for p in $(B)/coapd-ctl; do [ ! -f $$p ] || { set -x; \
+		install -D -m 0755 $$p $(DESTDIR)$(sbindir)/$${p##*/}; }; done
 	install -d $(DESTDIR)$(sysconfdir) $(DESTDIR)$(datadir)/coapd
+	rm -rf $(DESTDIR)$(datadir)/coapd/demo $(DESTDIR)$(datadir)/coapd/demo-hooks
 	cp -R conf/demo conf/demo-hooks $(DESTDIR)$(datadir)/coapd/
-	sed -E 's#^([[:space:]]*(static|hook)[[:space:]]*=[[:space:][]*)"demo#\1"$(datadir)/coapd/demo#' \
-		conf/coapd.conf > $(DESTDIR)$(sysconfdir)/coapd.conf
-	chmod 0644 $(DESTDIR)$(sysconfdir)/coapd.conf
-	@for m in man/*.[0-9]; do [ -f $$m ] || continue; s=$${m##*.}; \
-		install -D -m 0644 $$m $(DESTDIR)$(mandir)/man$$s/$$(basename $$m); done
+	install -m 0600 conf/coapd.psk $(DESTDIR)$(datadir)/coapd/coapd.psk
+	sed $(INSTALL_CONF_SED) conf/coapd.conf >$(B)/coapd.conf.install
+	@if [ -e $(CONF_DEST) ]; then \
+		install -m 0644 $(B)/coapd.conf.install $(CONF_DEST).new; \
+		echo "install: $(CONF_DEST) exists and is kept;" \
+		    "the new one is $(CONF_DEST).new"; \
+	else \
+		install -m 0644 $(B)/coapd.conf.install $(CONF_DEST); \
+		echo "install: installed $(CONF_DEST)"; \
+	fi
+	@for m in man/*.[0-9]; do [ -f $$m ] || continue; s=$${m##*.}; set -x; \
+		install -D -m 0644 $$m $(DESTDIR)$(mandir)/man$$s/$${m##*/}; \
+		{ set +x; } 2>/dev/null; done
 	install -D -m 0644 systemd/60-coapd.conf \
 		$(DESTDIR)$(sysctldir)/60-coapd.conf
 	install -d $(DESTDIR)$(unitdir)
 	@for u in systemd/*.service; do [ -f $$u ] || continue; \
 		sed -e 's|/usr/local/sbin|$(sbindir)|g' \
 		    -e 's|/etc/coapd.conf|$(sysconfdir)/coapd.conf|g' $$u \
-		    > $(DESTDIR)$(unitdir)/$$(basename $$u); \
-		chmod 0644 $(DESTDIR)$(unitdir)/$$(basename $$u); done
+		    > $(DESTDIR)$(unitdir)/$${u##*/}; \
+		chmod 0644 $(DESTDIR)$(unitdir)/$${u##*/}; done
+	install -d -m 0750 $(DESTDIR)$(statedir)
+
+# Removes what `make install` put there, except coapd.conf (the operator's,
+# edited or not) and the state directory when it holds anything.
+uninstall:
+	rm -f $(DESTDIR)$(sbindir)/coapd $(DESTDIR)$(sbindir)/coapd-ctl
+	rm -rf $(DESTDIR)$(datadir)/coapd
+	rm -f $(CONF_DEST).new $(DESTDIR)$(sysctldir)/60-coapd.conf
+	@for m in man/*.[0-9]; do [ -f $$m ] || continue; s=$${m##*.}; \
+		rm -f $(DESTDIR)$(mandir)/man$$s/$${m##*/}; done
+	@for u in systemd/*.service; do [ -f $$u ] || continue; \
+		rm -f $(DESTDIR)$(unitdir)/$${u##*/}; done
+	-rmdir $(DESTDIR)$(statedir) 2>/dev/null
+	@[ ! -e $(CONF_DEST) ] || \
+		echo "uninstall: $(CONF_DEST) is kept; remove it by hand"
 
 clean:
 	rm -rf $(B)

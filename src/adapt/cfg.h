@@ -172,6 +172,9 @@ typedef void cfg_err_fn(void *arg, const char *line);
  * one reference.  Returns 0, -EINVAL when the file has errors, or another
  * negative errno when it cannot be read.
  */
+/* libconfig's version, for `coapd -V`. */
+const char *cfg_lib_version(void);
+
 int	cfg_load(const char *path, struct cfg **out, cfg_err_fn *err,
 	    void *arg);
 

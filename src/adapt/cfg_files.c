@@ -368,3 +368,41 @@ ld_conv_backend(struct ld *ld, const struct config_setting_t *s, const char *key
 	free(a);
 	return 0;
 }
+
+/* Absolute directory of path (symlinks in the directory resolved). */
+char *
+ld_dir_of(const char *path)
+{
+	char	*copy, *slash, *dir;
+
+	if ((copy = strdup(path)) == NULL)
+		return NULL;
+	slash = strrchr(copy, '/');
+	if (slash == NULL)
+		strcpy(copy, ".");
+	else if (slash == copy)
+		copy[1] = '\0';
+	else
+		*slash = '\0';
+	dir = realpath(copy, NULL);
+	free(copy);
+	return dir;
+}
+
+/*
+ * libconfig only says "file I/O error": find out why ourselves.  An
+ * unreadable file is not a configuration error: the errno goes back to the
+ * caller, which reports it (as for -ENOMEM).
+ */
+int
+ld_check_readable(const char *path)
+{
+	struct stat	 st;
+	int		 fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -errno;
+	rc = fstat(fd, &st) == -1 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	close(fd);
+	return rc;
+}

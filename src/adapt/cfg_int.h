@@ -4,7 +4,8 @@
  *
  *   cfg_schema.c  the option tables (top_opts[], route_opts[], ...) and the
  *                 hooks of their keys
- *   cfg_files.c   the keys that name files: static targets, the PSK key file
+ *   cfg_files.c   the keys that name files: static targets, the PSK key file;
+ *                 the configuration file's own directory and readability
  *   cfg_load.c    reading with libconfig (its only includer), @include, and
  *                 the generic walker that applies a table to a group
  *   cfg_diag.c    error collection: positions, file names as shown,
@@ -173,6 +174,13 @@ opt_conv_fn	ld_conv_backend;
  * owned by the caller.  NULL (and ld->nomem) when out of memory.
  */
 char	*ld_abs_path(struct ld *, const char *val);
+/* Absolute directory of path (symlinks resolved), malloc'd; NULL: errno. */
+char	*ld_dir_of(const char *path);
+/*
+ * 0 when path opens for reading and is not a directory, else -errno
+ * (libconfig only says "file I/O error").
+ */
+int	 ld_check_readable(const char *path);
 
 /*
  * cfg.c
@@ -242,10 +250,41 @@ struct ld_src *ld_source(struct ld *, const char *name);
 bool	 ld_int_literal(struct ld *, const char *file, unsigned line,
 	    const char *name, char *lit, size_t len, long long *val);
 /*
- * Report setting s, named name, as an unknown key of set, suggesting the
- * nearest known one.
+ * Report setting s, named name, as an unknown key of set: where it belongs
+ * when it is a key of one of set's groups or lists ("path" at the top
+ * level belongs inside routes), else suggesting the nearest known one.
  */
 void	 ld_unknown_key(struct ld *, const struct config_setting_t *s,
 	    const char *name, const char *key, const struct optset *set);
+
+/*
+ * Report val, a value of the enumeration names[0..n-1] ("method", "level"),
+ * as unknown: "KEY: unknown WHAT "VAL" (did you mean "X"?): expected A, B
+ * or C".
+ */
+void	 ld_enum_err(struct ld *, const struct config_setting_t *s,
+	    const char *key, const char *what, const char *val,
+	    const char *const *names, size_t n);
+/*
+ * Line `line` of source file `file` (libconfig's name), without its
+ * leading and trailing blanks, in buf (cut with "..." when too long).
+ * False when the file cannot be read or the line is blank or absent.
+ */
+bool	 ld_src_line(struct ld *, const char *file, unsigned line, char *buf,
+	    size_t len);
+/*
+ * The message for libconfig's parse error `text` at line of file
+ * (libconfig's name), in buf: the file as shown, the line's text, what was
+ * expected, and for an @include that failed the file it names and why.
+ */
+void	 ld_parse_err(struct ld *, const char *file, unsigned line,
+	    const char *text, char *buf, size_t len);
+/*
+ * Whether file (libconfig's name) or a file it includes has an @include of
+ * a directory, which libconfig 1.5's scanner answers by exiting the
+ * process; then buf holds the message.  depth: 0 for the file given.
+ */
+bool	 ld_include_dir(struct ld *, const char *file, unsigned depth,
+	    char *buf, size_t len);
 
 #endif /* COAPD_CFG_INT_H */

@@ -10,17 +10,13 @@
  * (cfg_diag.c), then sorted by position and handed to the caller's
  * callback, all of them.
  */
-#include <sys/stat.h>
-
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "adapt/cfg.h"
 #include "adapt/cfg_int.h"
@@ -505,7 +501,8 @@ apply_value(struct ld *ld, const config_setting_t *s, const struct opt *o,
 		return store_str(ld, s, o, key, val, base);
 	case OPT_STRV:
 		if ((o->flags & OPT_NONEMPTY) && config_setting_length(s) == 0) {
-			ld_err(ld, s, "%s: empty array", key);
+			ld_err(ld, s, "%s: empty array: at least one value is "
+			    "required", key);
 			return -EINVAL;
 		}
 		apply_strv(ld, s, o, key, base);
@@ -599,7 +596,7 @@ emit(cfg_err_fn *err, void *arg, const char *fmt, ...)
 static void
 emit(cfg_err_fn *err, void *arg, const char *fmt, ...)
 {
-	char	 line[1024];
+	char	 line[1536];
 	va_list	 ap;
 
 	if (err == NULL)
@@ -622,44 +619,6 @@ msg_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
-/* Absolute directory of path (symlinks in the directory resolved). */
-static char *
-dir_of(const char *path)
-{
-	char	*copy, *slash, *dir;
-
-	if ((copy = strdup(path)) == NULL)
-		return NULL;
-	slash = strrchr(copy, '/');
-	if (slash == NULL)
-		strcpy(copy, ".");
-	else if (slash == copy)
-		copy[1] = '\0';
-	else
-		*slash = '\0';
-	dir = realpath(copy, NULL);
-	free(copy);
-	return dir;
-}
-
-/*
- * libconfig only says "file I/O error": find out why ourselves.  An
- * unreadable file is not a configuration error: the errno goes back to the
- * caller, which reports it (as for -ENOMEM).
- */
-static int
-check_readable(const char *path)
-{
-	struct stat	 st;
-	int		 fd, rc;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -errno;
-	rc = fstat(fd, &st) == -1 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
-	close(fd);
-	return rc;
-}
-
 /* An empty snapshot for path, and the names messages need.  0 or -errno. */
 static int
 ld_init(struct ld *ld, const char *path)
@@ -678,7 +637,7 @@ ld_init(struct ld *ld, const char *path)
 		cfg_free(c);
 		return -ENOMEM;
 	}
-	if ((c->dir = dir_of(path)) == NULL) {
+	if ((c->dir = ld_dir_of(path)) == NULL) {
 		rc = -errno;
 		cfg_free(c);
 		return rc;
@@ -693,23 +652,31 @@ ld_init(struct ld *ld, const char *path)
 
 /*
  * Parse the file and its @includes into lc (destroyed by the caller in any
- * case).  libconfig stops at the first syntax error: that one is reported.
+ * case).  libconfig stops at the first syntax error: that one is reported,
+ * with the line and what was expected (ld_parse_err()).
  * Returns 0, -EINVAL after reporting, or -EIO.
  */
 static int
 read_file(struct ld *ld, config_t *lc, cfg_err_fn *err, void *arg)
 {
+	char	 msg[1024];
+
 	config_init(lc);
 	/* @include "x.conf" is relative to this file, as other paths are */
 	config_set_include_dir(lc, ld->c->dir);
+	if (ld_include_dir(ld, ld->path, 0, msg, sizeof(msg))) {
+		emit(err, arg, "%s", msg);
+		return -EINVAL;
+	}
 	if (config_read_file(lc, ld->path) != CONFIG_FALSE)
 		return 0;
 	if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
 		return -EIO;
-	emit(err, arg, "%s:%d: %s", config_error_file(lc) ?
-	    config_error_file(lc) : ld->path,
-	    config_error_line(lc), config_error_text(lc));
-	return -EINVAL;
+	ld_parse_err(ld, config_error_file(lc) ? config_error_file(lc) :
+	    ld->path, (unsigned)config_error_line(lc), config_error_text(lc),
+	    msg, sizeof(msg));
+	emit(err, arg, "%s", msg);
+	return ld->nomem ? -ENOMEM : -EINVAL;
 }
 
 /* Hand the errors to err, in file order; returns what cfg_load() does. */
@@ -751,7 +718,8 @@ cfg_load(const char *path, struct cfg **out, cfg_err_fn *err, void *arg)
 	int		 rc;
 
 	*out = NULL;
-	if ((rc = check_readable(path)) != 0 || (rc = ld_init(&ld, path)) != 0)
+	if ((rc = ld_check_readable(path)) != 0 ||
+	    (rc = ld_init(&ld, path)) != 0)
 		return rc;
 	if ((rc = read_file(&ld, &lc, err, arg)) == 0) {
 		apply_group(&ld, config_root_setting(&lc), NULL, &ld_top_set,
@@ -766,4 +734,14 @@ cfg_load(const char *path, struct cfg **out, cfg_err_fn *err, void *arg)
 	}
 	*out = ld.c;
 	return 0;
+}
+
+const char *
+cfg_lib_version(void)
+{
+	static char	 v[32];
+
+	snprintf(v, sizeof(v), "%d.%d.%d", LIBCONFIG_VER_MAJOR,
+	    LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION);
+	return v;
 }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "proto/acl.h"
@@ -277,10 +278,14 @@ conv_level(struct ld *ld, const struct config_setting_t *s, const char *key,
 {
 	struct cfg	*c = base;
 
+	/* log_level_parse() also takes "error" and "warning", unlisted */
+	static const char *const names[] = {
+		"err", "warn", "notice", "info", "debug",
+	};
+
 	if (log_level_parse(val, &c->log_level) == 0)
 		return 0;
-	ld_err(ld, s, "%s: unknown level \"%s\" (err, warn, notice, info, "
-	    "debug)", key, val);
+	ld_enum_err(ld, s, key, "level", val, names, NELEM(names));
 	return -EINVAL;
 }
 
@@ -346,13 +351,17 @@ conv_method(struct ld *ld, const struct config_setting_t *s, const char *key,
     const char *val, void *base)
 {
 	struct cfg_route *r = base;
+	const char	*names[NELEM(method_names)];
 	size_t		 i;
 
+	/* "get" is GET: CoAP methods are codes, the names only labels */
 	for (i = 0; i < NELEM(method_names); i++)
-		if (strcmp(val, method_names[i].name) == 0)
+		if (strcasecmp(val, method_names[i].name) == 0)
 			break;
 	if (i == NELEM(method_names)) {
-		ld_err(ld, s, "%s: unknown method \"%s\"", key, val);
+		for (i = 0; i < NELEM(method_names); i++)
+			names[i] = method_names[i].name;
+		ld_enum_err(ld, s, key, "method", val, names, NELEM(names));
 		return -EINVAL;
 	}
 	/*
@@ -475,7 +484,7 @@ static int
 check_cipher(struct ld *ld, const struct config_setting_t *s, const char *key,
     const char *val)
 {
-	char	 why[320];
+	char	 why[1024];
 
 	if (dtls_cipher_ok(val, why, sizeof(why)))
 		return 0;

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "proto/psk.h"
 #include "adapt/cfg.h"
 #include "adapt/dtls.h"
+#include "base/strdist.h"
 #include "adapt/dtls_int.h"
 #include "adapt/log.h"
 
@@ -58,6 +60,8 @@ dtls_global_init(void)
 	pthread_once(&init_once, global_init);
 	return init_rc;
 }
+
+static void	default_ciphers(char *, size_t);
 
 /* Colon-separated name lists of the build: wolfSSL names, IANA names. */
 static void
@@ -87,6 +91,44 @@ in_list(const char *list, const char *name)
 	return false;
 }
 
+/*
+ * "NAME": unknown, with the nearest PSK suite of the build (IANA name,
+ * within three edits) and the list offered by default.
+ */
+static void
+unknown_suite(const char *name, char *iana, char *err, size_t errlen)
+{
+	char		 list[4096], *p, *save = NULL;
+	const char	*best = NULL;
+	unsigned	 d, bestd = 4;
+	size_t		 n;
+
+	for (p = strtok_r(iana, ":", &save); p != NULL;
+	    p = strtok_r(NULL, ":", &save)) {
+		d = str_distance(name, p);
+		if (strstr(p, "PSK") != NULL && d < bestd &&
+		    2 * d < strlen(name)) {
+			bestd = d;
+			best = p;
+		}
+	}
+	n = (size_t)snprintf(err, errlen, "\"%s\": unknown cipher suite", name);
+	if (best != NULL && n < errlen)
+		n += (size_t)snprintf(err + n, errlen - n, " (did you mean "
+		    "\"%s\"?)", best);
+	default_ciphers(list, sizeof(list));
+	if (n < errlen)
+		n += (size_t)snprintf(err + n, errlen - n, ": expected one of");
+	save = NULL;
+	for (p = strtok_r(list, ":", &save); p != NULL && n < errlen;
+	    p = strtok_r(NULL, ":", &save))
+		n += (size_t)snprintf(err + n, errlen - n, "%s %s",
+		    p == list ? "" : ",", p);
+	if (n < errlen)
+		snprintf(err + n, errlen - n, " (IANA or wolfSSL names, see "
+		    "coapd -V)");
+}
+
 bool
 dtls_cipher_ok(const char *name, char *err, size_t errlen)
 {
@@ -108,8 +150,7 @@ dtls_cipher_ok(const char *name, char *err, size_t errlen)
 			    "WOLFSSL=build/wolfssl`", name,
 			    wolfSSL_lib_version());
 		else
-			snprintf(err, errlen, "\"%s\": unknown cipher suite "
-			    "(see coapd -V)", name);
+			unknown_suite(name, iana, err, errlen);
 		return false;
 	}
 	if (strstr(name, "PSK") == NULL) {
@@ -175,6 +216,19 @@ dtls_has_ccm8(void)
 
 	default_ciphers(list, sizeof(list));
 	return in_list(list, CCM8_IANA);
+}
+
+const char *
+dtls_lib_version(void)
+{
+	static char	 v[PATH_MAX + 64];
+
+#ifndef COAPD_WOLFSSL_BUILD
+#define COAPD_WOLFSSL_BUILD	"build unknown"
+#endif
+	snprintf(v, sizeof(v), "%s (%s)", wolfSSL_lib_version(),
+	    COAPD_WOLFSSL_BUILD);
+	return v;
 }
 
 void

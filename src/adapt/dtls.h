@@ -78,6 +78,9 @@ void	dtls_describe(char *buf, size_t len);
  * TLS_PSK_WITH_AES_128_CCM_8.
  */
 bool	dtls_has_ccm8(void);
+/* wolfSSL's version and which build ("system library", "static, from
+ * DIR"), for `coapd -V`. */
+const char *dtls_lib_version(void);
 
 /*
  * Create the DTLS state of worker id for configuration c (borrowed; the

@@ -52,3 +52,14 @@ sd_watchdog_usec(void)
 		return 0;
 	return usec;
 }
+
+const char *
+sd_lib_version(void)
+{
+	/* no version call in libsystemd: pkg-config's, at build time */
+#ifdef COAPD_LIBSYSTEMD_VERSION
+	if (COAPD_LIBSYSTEMD_VERSION[0] != '\0')
+		return COAPD_LIBSYSTEMD_VERSION;
+#endif
+	return "(version unknown)";
+}

@@ -21,4 +21,7 @@ void	sd_watchdog_ping(void);
 /* Watchdog interval in µs when WatchdogSec= is set for us, else 0. */
 uint64_t sd_watchdog_usec(void);
 
+/* libsystemd's version built against, for `coapd -V`. */
+const char *sd_lib_version(void);
+
 #endif /* COAPD_SD_H */

@@ -407,7 +407,11 @@ uring_version(void)
 	snprintf(v, sizeof(v), "%d.%d", IO_URING_VERSION_MAJOR,
 	    IO_URING_VERSION_MINOR);
 	return v;
+#elif defined(COAPD_LIBURING_VERSION)
+	/* liburing before 2.4 has no version macro: pkg-config's, at build */
+	return COAPD_LIBURING_VERSION[0] != '\0' ? COAPD_LIBURING_VERSION :
+	    "(version unknown)";
 #else
-	return "2.3";
+	return "(version unknown)";
 #endif
 }

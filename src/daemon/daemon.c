@@ -58,13 +58,32 @@ coapd_check(const char *path)
 	return 0;
 }
 
+#ifndef COAPD_SYSCONFDIR
+#define COAPD_SYSCONFDIR "/etc"
+#endif
+
 void
 coapd_version(void)
 {
 	char	 dtls[2048];
 
 	printf("coapd %s\n", COAPD_VERSION);
-	printf("liburing %s\n", uring_version());
+	printf("libraries:\n"
+	    "  liburing    %s\n"
+	    "  libconfig   %s\n"
+	    "  libsystemd  %s\n"
+	    "  wolfSSL     %s\n", uring_version(), cfg_lib_version(),
+	    sd_lib_version(), dtls_lib_version());
+	/* what this binary was built with: the settings of the Makefile */
+	printf("features:\n"
+	    "  configuration  %s/coapd.conf (default for -c)\n"
+	    "  transports     CoAP over UDP (io_uring, SO_REUSEPORT), "
+	    "DTLS 1.2 PSK\n"
+	    "  routes         static, hook, backend\n"
+	    "  CCM-8          %s\n"
+	    "  systemd        sd_notify (Type=notify, watchdog), journald "
+	    "fields\n", COAPD_SYSCONFDIR, dtls_has_ccm8() ? "yes" :
+	    "no (wolfSSL without WOLFSSL_STATIC_PSK)");
 	dtls_describe(dtls, sizeof(dtls));
 	fputs(dtls, stdout);
 }

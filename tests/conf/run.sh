@@ -6,7 +6,9 @@
 #                exactly the lines of bad-*.err
 # FILE is passed relative to the repository root, as the .err files expect.
 # CONFTEST_WRAPPER (e.g. "valgrind -q --leak-check=full --error-exitcode=99")
-# runs each case under a tool.  Ends with the documentation check.
+# runs each case under a tool.  Then the shipped conf/coapd.conf, every
+# configuration example of man/coapd.conf.5 (tests/conf/manexamples.sh) and
+# the documentation check.
 #
 # usage: tests/conf/run.sh COAPD_BINARY
 
@@ -81,6 +83,28 @@ for f in tests/conf/good-*.conf tests/conf/bad-*.conf; do
 		;;
 	esac
 done
+
+# the shipped demo configuration, as `make run` uses it
+chmod 0600 conf/coapd.psk
+$CONFTEST_WRAPPER "$bin" -t -c conf/coapd.conf >"$tmp/out" 2>"$tmp/err"
+rc=$?
+printf 'conf/coapd.conf: configuration OK\n' >"$tmp/want"
+if [ $rc -eq 0 ] && cat "$tmp/err" >"$tmp/diff" && [ ! -s "$tmp/err" ] &&
+    diff -u "$tmp/want" "$tmp/out" >"$tmp/diff"; then
+	echo "ok   conf/coapd.conf"
+	pass=$((pass + 1))
+else
+	failed conf/coapd.conf "exit $rc or unexpected output"
+fi
+
+# every configuration example of coapd.conf(5)
+if sh tests/conf/manexamples.sh "$bin" >"$tmp/diff" 2>&1; then
+	echo "ok   man/coapd.conf.5 examples: $(grep -c ' ok ' "$tmp/diff") passed"
+	grep -q skip "$tmp/diff" && cat "$tmp/diff"
+	pass=$((pass + 1))
+else
+	failed man/coapd.conf.5 "an example fails coapd -t"
+fi
 
 if sh tests/conf/doccheck.sh >"$tmp/diff" 2>&1; then
 	echo "ok   doccheck"

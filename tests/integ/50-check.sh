@@ -147,5 +147,15 @@ rc=$?
 assert_eq "$rc" 2 "unknown flag exits 2"
 out=$(timeout 10 "$COAPD" -V)
 assert_contains "$out" "coapd" "-V prints the version"
+# every library with a version number, and every compile-time feature
+for lib in liburing libconfig libsystemd wolfSSL; do
+	assert_true "-V: $lib and its version" \
+	    grep -Eq "^  $lib +[0-9]+(\.[0-9]+)*( |\$)" <<<"$out"
+done
+for feat in configuration transports routes CCM-8 systemd; do
+	assert_true "-V: feature $feat" grep -Eq "^  $feat +[^ ]" <<<"$out"
+done
+assert_contains "$out" "$(pkg-config --modversion libconfig)" \
+    "-V: libconfig's version is the one built against"
 
 finish

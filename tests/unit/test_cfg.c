@@ -492,12 +492,23 @@ END_TEST
 
 START_TEST(err_syntax)
 {
+	char	 want[PATH_MAX + 128];
+
 	BAD("workers = 1;\nrcvbuf_bytes = ;\nnope = 1;\n" ROUTE,
-	    "2: syntax error");
+	    "2: libconfig: syntax error in \"rcvbuf_bytes = ;\": "
+	    "expected NAME = VALUE, with VALUE a number, \"string\", true, false, "
+	    "[ array ], ( list ) or { group }");
 	BAD("workers = 1;\nworkers = 2;\n" ROUTE,
-	    "2: duplicate setting name");
-	BAD("@include \"missing.inc\"\n" ROUTE,
-	    "1: cannot open include file");
+	    "2: libconfig: duplicate setting name in \"workers = 2;\": a key "
+	    "may appear only once in a group");
+	/* the file named absolutely, as conf is */
+	snprintf(want, sizeof(want), "1: @include \"missing.inc\": cannot "
+	    "open %s/missing.inc: No such file or directory", tmp);
+	BAD("@include \"missing.inc\"\n" ROUTE, want);
+	/* a route key at the top level is told where it belongs */
+	BAD("path = \"/x\";\n" ROUTE,
+	    "1: path: unknown key at the top level: it belongs inside "
+	    "routes = ( { ... } )");
 }
 END_TEST
 
@@ -507,7 +518,7 @@ START_TEST(err_unknown_keys)
 	    "log = { lvl = \"x\"; };\n"
 	    "routes = ( { path = \"/\"; static = \"www\"; hooks = \"x\"; } );\n",
 	    "1: wrokers: unknown key (did you mean \"workers\"?)",
-	    "2: colour: unknown key",
+	    "2: colour: unknown key (the keys are in coapd.conf(5))",
 	    "3: log.lvl: unknown key (did you mean \"level\"?)",
 	    "4: routes[0].hooks: unknown key (did you mean \"hook\"?)");
 }
@@ -645,14 +656,17 @@ START_TEST(err_methods)
 	    "  { path = \"/\"; static = \"www\";\n"
 	    "    methods = [ \"GET\", \"PATCHX\" ]; },\n"
 	    "  { path = \"/a\"; static = \"www\"; methods = [ \"PUT\",\n"
-	    "    \"get\" ]; },\n"
+	    "    \"get\", \"Post\" ]; },\n"
 	    "  { path = \"/b\"; static = \"www\"; methods = [ ]; },\n"
 	    "  { path = \"/c\"; static = \"www\"; create_dirs = true; }\n"
 	    ");\n",
-	    "3: routes[0].methods: unknown method \"PATCHX\"",
+	    "3: routes[0].methods: unknown method \"PATCHX\" (did you mean "
+	    "\"PATCH\"?): expected GET, POST, PUT, DELETE, FETCH, PATCH or "
+	    "iPATCH",
 	    "4: routes[1].methods: \"PUT\" needs writable = true",
-	    "5: routes[1].methods: unknown method \"get\"",
-	    "6: routes[2].methods: empty array",
+	    "5: routes[1].methods: \"Post\" needs writable = true",
+	    "6: routes[2].methods: empty array: at least one value is "
+	    "required",
 	    "7: routes[3].create_dirs: needs writable = true");
 }
 END_TEST
@@ -708,10 +722,10 @@ START_TEST(err_misc)
 	    "content_formats = ( { ext = \".csv\"; ct = 1; }, { ct = 2; } );\n"
 	    "routes = ( { path = \"/\"; static = \"www\";\n"
 	    "  title = \"a\\\"b\"; rt = \"\"; } );\n",
-	    "1: log.level: unknown level \"loud\" (err, warn, notice, info, "
-	    "debug)",
+	    "1: log.level: unknown level \"loud\": expected err, warn, notice, "
+	    "info or debug",
 	    "2: dtls.identity_hint: must not be empty",
-	    "3: dtls.ciphers: empty array",
+	    "3: dtls.ciphers: empty array: at least one value is required",
 	    "4: content_formats[0].ext: \".csv\": give the extension without "
 	    "'.' or '/' (\"csv\" for *.csv)",
 	    "4: content_formats[1].ext: required key missing",
@@ -731,7 +745,7 @@ START_TEST(err_order)
 	    "1: routes[0].block_size: 3 out of range 16..1024",
 	    "2: max_body_bytes: -1 out of range 0..4294967295",
 	    "3: workers: -1 out of range 0..256",
-	    "4: bogus: unknown key");
+	    "4: bogus: unknown key (the keys are in coapd.conf(5))");
 }
 END_TEST
 

@@ -492,13 +492,20 @@ END_TEST
 
 START_TEST(cipher_names)
 {
-	char	 err[320], d[2048];
+	char	 err[1024], d[2048];
 
 	ck_assert(dtls_cipher_ok("TLS_PSK_WITH_CHACHA20_POLY1305_SHA256", err,
 	    sizeof(err)));
 	ck_assert(dtls_cipher_ok("PSK-CHACHA20-POLY1305", err, sizeof(err)));
 	ck_assert(!dtls_cipher_ok("NOPE", err, sizeof(err)));
 	ck_assert(strstr(err, "unknown cipher suite") != NULL);
+	/* the suites offered are listed; a near miss gets the nearest */
+	ck_assert(strstr(err, "expected one of TLS_") != NULL);
+	ck_assert(strstr(err, "did you mean") == NULL);
+	ck_assert(!dtls_cipher_ok("TLS_PSK_WITH_CHACHA20_POLY1305_SHA265", err,
+	    sizeof(err)));
+	ck_assert_msg(strstr(err, "(did you mean "
+	    "\"TLS_PSK_WITH_CHACHA20_POLY1305_SHA256\"?)") != NULL, "%s", err);
 	ck_assert(!dtls_cipher_ok("A:B", err, sizeof(err)));
 	ck_assert(!dtls_cipher_ok("", err, sizeof(err)));
 	if (!dtls_has_ccm8()) {

@@ -4,10 +4,11 @@
 # needs WOLFSSL_STATIC_PSK) into OUT_DIR (a static library, headers and a
 # .pc file).  Used by `make wolfssl`.
 #
-# The source comes from the Debian archive this machine already uses: a
-# private deb-src list and a private package-list directory are handed to
-# apt with -o options, so the system's apt configuration is not touched.
-# Exit status 77 (skip) when the source package cannot be fetched.
+# The source comes only from the apt sources this machine is configured
+# with (`apt-get source`): a private deb-src copy of them and a private
+# package-list directory are handed to apt with -o options, so the
+# system's apt configuration is not touched.  Exit status 77 (skip) when
+# no source is configured or the source package cannot be fetched.
 set -eu
 
 OUT=${1:?usage: build.sh OUT_DIR}
@@ -21,28 +22,29 @@ if [ -f "$STAMP" ] && [ -f "$OUT/lib/libwolfssl.a" ]; then
 fi
 mkdir -p "$WORK/apt/lists/partial" "$WORK/apt/parts"
 
-# The archive mirror the system uses (deb822 .sources or one-line .list).
-MIRROR=""
-for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list \
-    /etc/apt/sources.list.d/*.list; do
+# The sources are the ones apt is configured with on this machine, as
+# source (deb-src) entries: every deb822 stanza of sources.list.d/*.sources
+# and every one-line "deb"/"deb-src" entry of sources.list and
+# sources.list.d/*.list, with the same URIs, suites, components and keys.
+# No archive is named here: without configured sources, the build is
+# skipped.
+: >"$WORK/apt/sources.list"
+rm -f "$WORK"/apt/parts/*.sources
+n=0
+for f in /etc/apt/sources.list.d/*.sources; do
 	[ -r "$f" ] || continue
-	MIRROR=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*debian\)\/\{0,1\}$/\1/p;
-	    s/^deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\/debian\)\/\{0,1\}[[:space:]].*/\2/p' \
-	    "$f" | grep -v -- '-security' | head -n 1)
-	[ -n "$MIRROR" ] && break
+	n=$((n + 1))
+	sed 's/^Types:.*/Types: deb-src/' "$f" >"$WORK/apt/parts/$n.sources"
 done
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
-CODENAME=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-SIGNED=""
-[ -r "$KEYRING" ] && SIGNED=" [signed-by=$KEYRING]"
-# The security suite carries the version Debian ships fixes in.
-SECMIRROR=$(echo "$MIRROR" | sed 's,/debian$,/debian-security,')
-cat >"$WORK/apt/sources.list" <<EOL
-deb-src$SIGNED $MIRROR $CODENAME main
-deb-src$SIGNED $MIRROR $CODENAME-updates main
-deb-src$SIGNED $SECMIRROR $CODENAME-security main
-EOL
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+	[ -r "$f" ] || continue
+	sed -n 's/^[[:space:]]*deb\(-src\)\{0,1\}[[:space:]]\{1,\}/deb-src /p' "$f" \
+	    >>"$WORK/apt/sources.list"
+done
+if [ $n -eq 0 ] && [ ! -s "$WORK/apt/sources.list" ]; then
+	echo "wolfssl: no apt sources configured on this machine" >&2
+	exit 77
+fi
 
 APT="apt-get -q -o Dir::Etc::SourceList=$WORK/apt/sources.list
     -o Dir::Etc::SourceParts=$WORK/apt/parts
@@ -50,10 +52,11 @@ APT="apt-get -q -o Dir::Etc::SourceList=$WORK/apt/sources.list
     -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
     -o APT::Sandbox::User=root"
 
-echo "wolfssl: fetching the Debian source package from $MIRROR"
+echo "wolfssl: fetching the source package from the configured apt sources"
 if ! $APT update >"$WORK/apt.log" 2>&1; then
 	cat "$WORK/apt.log" >&2
-	echo "wolfssl: cannot read the deb-src index of $MIRROR" >&2
+	echo "wolfssl: cannot read the deb-src indexes of the configured" \
+	    "apt sources" >&2
 	exit 77
 fi
 rm -rf "$WORK/src"
