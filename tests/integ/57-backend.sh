@@ -344,8 +344,10 @@ codes = list(got.values())
 n503, n504 = codes.count(UNAVAILABLE), codes.count(GATEWAY_TIMEOUT)
 ck.eq(len(got), 1000, "every one of the 1000 requests answered")
 ck.ok(n503 > 0, "past max_pending: %d x 5.03" % n503)
-ck.ok(80 <= n504 <= 100, "about max_pending (100) forwarded and timed out:"
-      " %d x 5.04" % n504)
+# at most max_pending in flight; fewer when the backend's datagram queue
+# fills first (5.03 too), which a loaded machine makes more likely
+ck.ok(20 <= n504 <= 100, "at most max_pending (100) forwarded and timed "
+      "out: %d x 5.04" % n504)
 ck.ok(n503 + n504 == len(got), "only 5.03 and 5.04",
       repr(sorted(set(coap.code_str(x) for x in codes))))
 seen = state().get("requests", 0) - base_req
