@@ -346,13 +346,14 @@ rl_load_init(struct rl_load *l, unsigned throttle_at, unsigned shed_at,
     unsigned normal_below)
 {
 	l->level = RL_NORMAL;
+	l->since_ns = 0;
 	l->throttle_at = throttle_at;
 	l->shed_at = shed_at;
 	l->normal_below = normal_below;
 }
 
 bool
-rl_load_update(struct rl_load *l, unsigned usage_pct)
+rl_load_update(struct rl_load *l, unsigned usage_pct, uint64_t now_ns)
 {
 	enum rl_level	 old = l->level, n = old;
 
@@ -365,8 +366,13 @@ rl_load_update(struct rl_load *l, unsigned usage_pct)
 		n = RL_NORMAL;
 	else if (n == RL_SHEDDING)
 		n = RL_THROTTLED;
+	if (n == old)
+		return false;
+	if (n < old && now_ns - l->since_ns < RL_LOAD_HOLD_NS)
+		return false;
 	l->level = n;
-	return n != old;
+	l->since_ns = now_ns;
+	return true;
 }
 
 const char *

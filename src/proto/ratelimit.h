@@ -96,8 +96,11 @@ uint64_t rl_reaped(const struct rl_table *t);	/* idle, forgotten */
  * resource) at or above shed_at goes to SHEDDING, at or above throttle_at
  * to at least THROTTLED; a level is left downwards only when usage falls
  * below throttle_at (SHEDDING to THROTTLED) or below normal_below (to
- * NORMAL), so a load hovering at a threshold does not flap.
+ * NORMAL), and only RL_LOAD_HOLD_NS after the level was entered, so a
+ * load hovering at a threshold or coming in bursts does not flap.
  */
+#define RL_LOAD_HOLD_NS	(1000000000ULL)
+
 enum rl_level {
 	RL_NORMAL = 0,
 	RL_THROTTLED,
@@ -107,6 +110,7 @@ enum rl_level {
 
 struct rl_load {
 	enum rl_level	 level;
+	uint64_t	 since_ns;	/* level entered */
 	unsigned	 throttle_at;	/* percent */
 	unsigned	 shed_at;
 	unsigned	 normal_below;
@@ -115,8 +119,9 @@ struct rl_load {
 /* normal_below < throttle_at <= shed_at (cfg checks it). */
 void	rl_load_init(struct rl_load *l, unsigned throttle_at,
 	    unsigned shed_at, unsigned normal_below);
-/* Feed usage_pct; returns true when the level changed. */
-bool	rl_load_update(struct rl_load *l, unsigned usage_pct);
+/* Feed usage_pct at now_ns; returns true when the level changed. */
+bool	rl_load_update(struct rl_load *l, unsigned usage_pct,
+	    uint64_t now_ns);
 /* "normal", "throttled", "shedding", or "unknown". */
 const char *rl_level_str(unsigned level);
 /* "address", "identity", "route", or "unknown". */

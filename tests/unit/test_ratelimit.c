@@ -288,25 +288,34 @@ END_TEST
 START_TEST(level_hysteresis)
 {
 	struct rl_load	 l;
+	uint64_t	 now = 0;
 
 	rl_load_init(&l, 75, 90, 50);
 	ck_assert_int_eq(l.level, RL_NORMAL);
-	ck_assert(!rl_load_update(&l, 74));
-	ck_assert(rl_load_update(&l, 75));
+	ck_assert(!rl_load_update(&l, 74, now += 2 * SEC));
+	ck_assert(rl_load_update(&l, 75, now += 2 * SEC));
 	ck_assert_int_eq(l.level, RL_THROTTLED);
-	ck_assert(!rl_load_update(&l, 60));	/* above normal_below */
+	ck_assert(!rl_load_update(&l, 60, now += 2 * SEC));	/* above normal_below */
 	ck_assert_int_eq(l.level, RL_THROTTLED);
-	ck_assert(rl_load_update(&l, 95));
+	ck_assert(rl_load_update(&l, 95, now += 2 * SEC));
 	ck_assert_int_eq(l.level, RL_SHEDDING);
-	ck_assert(!rl_load_update(&l, 80));	/* above throttle_at */
+	ck_assert(!rl_load_update(&l, 80, now += 2 * SEC));	/* above throttle_at */
 	ck_assert_int_eq(l.level, RL_SHEDDING);
-	ck_assert(rl_load_update(&l, 70));
+	ck_assert(rl_load_update(&l, 70, now += 2 * SEC));
 	ck_assert_int_eq(l.level, RL_THROTTLED);
-	ck_assert(rl_load_update(&l, 100));
-	ck_assert(rl_load_update(&l, 49));	/* straight to normal */
+	ck_assert(rl_load_update(&l, 100, now += 2 * SEC));
+	ck_assert(rl_load_update(&l, 49, now += 2 * SEC));	/* straight to normal */
 	ck_assert_int_eq(l.level, RL_NORMAL);
-	ck_assert(!rl_load_update(&l, 50));
-	ck_assert(rl_load_update(&l, 90));	/* normal to shedding */
+	ck_assert(!rl_load_update(&l, 50, now += 2 * SEC));
+	ck_assert(rl_load_update(&l, 90, now += 2 * SEC));	/* normal to shedding */
+	ck_assert_int_eq(l.level, RL_SHEDDING);
+	/* down only after RL_LOAD_HOLD_NS at a level; up at once */
+	ck_assert(!rl_load_update(&l, 10, now + RL_LOAD_HOLD_NS - 1));
+	ck_assert_int_eq(l.level, RL_SHEDDING);
+	ck_assert(rl_load_update(&l, 10, now + RL_LOAD_HOLD_NS));
+	now += RL_LOAD_HOLD_NS;
+	ck_assert(rl_load_update(&l, 80, now + 1));
+	ck_assert(rl_load_update(&l, 95, now + 2));
 	ck_assert_int_eq(l.level, RL_SHEDDING);
 	ck_assert_str_eq(rl_level_str(RL_SHEDDING), "shedding");
 	ck_assert_str_eq(rl_level_str(9), "unknown");
