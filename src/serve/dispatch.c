@@ -101,9 +101,9 @@ dispatch_sweep(struct dispatch *d, uint64_t now_ns)
 
 bool
 dispatch_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns,
-    const char **level)
+    const char **level, unsigned *usage_pct)
 {
-	if (!limit_load(d, io_pct, now_ns))
+	if (!limit_load(d, io_pct, now_ns, usage_pct))
 		return false;
 	*level = rl_level_str(limit_level(d));
 	return true;

@@ -130,10 +130,11 @@ enum coap_code dispatch_prepare(struct dispatch *d,
 /*
  * The worker's receive buffer usage (percent) at now_ns: updates
  * the load level (limit.h).  Returns true when the level changed, with
- * its name in *level (for the worker's log line).
+ * its name in *level and the usage it was decided on in *usage_pct (for
+ * the worker's log line).
  */
 bool	dispatch_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns,
-	    const char **level);
+	    const char **level, unsigned *usage_pct);
 
 /* Periodic housekeeping of the handlers and of Observe. */
 void	dispatch_sweep(struct dispatch *d, uint64_t now_ns);

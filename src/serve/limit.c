@@ -194,7 +194,8 @@ limit_shed(struct dispatch *d, uint8_t *out, size_t cap)
 }
 
 bool
-limit_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns)
+limit_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns,
+    unsigned *usage_pct)
 {
 	struct rl_load	*ld = &d->lim.load;
 	unsigned	 pct = io_pct, x;
@@ -204,6 +205,7 @@ limit_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns)
 	    (unsigned)((uint64_t)d->nx * 100 / d->cfg->max_separate) : 0;
 	if (x > pct)
 		pct = x;
+	*usage_pct = pct;
 	if (!rl_load_update(ld, pct, now_ns))
 		return false;
 	METRIC_INC(d->m->load_entered[ld->level]);

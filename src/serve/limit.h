@@ -61,10 +61,11 @@ size_t	limit_shed(struct dispatch *d, uint8_t *out, size_t cap);
 
 /*
  * The worker's usage: io_pct is its receive buffer ring's (percent);
- * the engine adds its pending exchanges.  Returns true when the level
- * changed (the caller logs it; counted here).
+ * the engine adds its pending exchanges; *usage_pct is the result.
+ * Returns true when the level changed (the caller logs it; counted here).
  */
-bool	limit_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns);
+bool	limit_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns,
+	    unsigned *usage_pct);
 enum rl_level limit_level(const struct dispatch *d);
 
 /* Housekeeping: reap idle buckets, publish gauges and eviction counts. */

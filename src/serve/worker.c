@@ -354,7 +354,7 @@ load_update(struct worker *w, unsigned nrecv, bool nobufs, uint64_t now)
 
 	pct = nobufs || nrecv >= WORKER_NBUFS ? 100 :
 	    nrecv * 100 / WORKER_NBUFS;
-	if (dispatch_load(&w->disp, pct, now, &lvl))
+	if (dispatch_load(&w->disp, pct, now, &lvl, &pct))
 		log_limited(&w->ll_load, now, LOG_LVL_NOTICE, NULL,
 		    "worker %u, load level %s (usage %u%%)", w->id, lvl, pct);
 }
