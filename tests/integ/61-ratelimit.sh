@@ -30,7 +30,8 @@ stats() {
 		sleep 0.1
 	done
 	sleep 0.2
-	grep "stats, " "$COAPD_LOG" | grep -o "[, ]$1 [0-9]*" | tail -1 |
+	grep "stats, " "$COAPD_LOG" | grep -v "stats, worker" |
+	    grep -o "[, ]$1 [0-9]*" | tail -1 |
 	    awk '{ print $2 }'
 }
 
