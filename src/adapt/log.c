@@ -253,7 +253,7 @@ log_limited(struct log_limit *l, uint64_t now_ns, enum log_level level,
 		l->window_ns = now_ns != 0 ? now_ns : 1;
 		l->lines = 0;
 	}
-	if (l->lines >= LOG_LIMIT_BURST) {
+	if (l->lines >= (l->burst != 0 ? l->burst : LOG_LIMIT_BURST)) {
 		l->suppressed++;
 		return false;
 	}

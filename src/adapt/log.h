@@ -50,12 +50,13 @@ void	log_fields(enum log_level level, const char *const *fields,
 
 /*
  * A kind of message a peer can trigger (a failed hook, a silent backend, a
- * failing ring): at most LOG_LIMIT_BURST lines per LOG_LIMIT_WINDOW_NS per
- * kind, the rest counted; the first line of a later window ends with
+ * failing ring): at most burst (default LOG_LIMIT_BURST) lines per
+ * LOG_LIMIT_WINDOW_NS per kind, the rest counted; the first line of a later window ends with
  * "(N similar suppressed)".  One struct per kind and per thread (usually
  * in the worker's state), zero-initialized; not thread-safe.
  */
 struct log_limit {
+	uint32_t	 burst;		/* lines per window; 0: LOG_LIMIT_BURST */
 	uint64_t	 window_ns;	/* start of the current window */
 	uint32_t	 lines;		/* written in it */
 	uint64_t	 suppressed;	/* held back since the last line */

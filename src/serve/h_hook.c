@@ -212,15 +212,18 @@ env_join(const struct envb *e, const struct cfg_route *rt)
 
 /* An unnamed file in hooks.tmp_dir for a request body. */
 static int
-body_file(const struct cfg *c)
+body_file(struct hook_worker *hw, const struct cfg *c)
 {
 	const char	*dir = c->hooks.tmp_dir ? c->hooks.tmp_dir : "/tmp";
-	int		 fd;
+	int		 fd, e;
 
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		log_warn("hooks: temporary file in %s", dir);
-	return fd < 0 ? -errno : fd;
+	if (fd >= 0)
+		return fd;
+	e = errno;
+	log_limited(&hw->ll_tmp, clock_now_ns(), LOG_LVL_WARN, NULL,
+	    "hooks: temporary file in %s: %s", dir, strerror(e));
+	return -e;
 }
 
 static int
@@ -325,7 +328,7 @@ body(struct hook_worker *hw, const struct h_req *req, struct coap_resp *r,
 			*fd = dup(hw->devnull);
 			return *fd < 0 ? -errno : 1;
 		}
-		if ((*fd = body_file(req->cfg)) < 0)
+		if ((*fd = body_file(hw, req->cfg)) < 0)
 			return *fd;
 		if ((rc = write_all(*fd, m->payload, m->payload_len, 0)) != 0) {
 			close(*fd);
@@ -352,7 +355,7 @@ body(struct hook_worker *hw, const struct h_req *req, struct coap_resp *r,
 			xch_busy(r);
 			return H_DONE;
 		}
-		if ((u->fd = body_file(req->cfg)) < 0) {
+		if ((u->fd = body_file(hw, req->cfg)) < 0) {
 			rc = u->fd;
 			upload_drop(hw, u);
 			return rc;

@@ -59,6 +59,10 @@ struct hook_worker {
 	uint32_t		 grace_s;	/* hooks.term_grace_s */
 	uint64_t		 log_sec;	/* stderr rate limit window */
 	unsigned		 log_lines;
+	/* coapd's own lines a client can provoke (log_limited()) */
+	struct log_limit	 ll_fail;	/* a run failed */
+	struct log_limit	 ll_esupp;	/* stderr lines not logged */
+	struct log_limit	 ll_tmp;	/* no temporary file */
 };
 
 /* Runs at once in the whole process (hooks.max_running). */

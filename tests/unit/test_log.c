@@ -50,6 +50,14 @@ burst(void)
 	/* the next window: one line, with the count of the held back */
 	written += log_limited(&l, now + LOG_LIMIT_WINDOW_NS, LOG_LVL_WARN,
 	    NULL, "peer line %d", 8);
+	/* a kind with its own burst */
+	{
+		struct log_limit	 l2 = { .burst = 2 };
+
+		for (i = 0; i < 4; i++)
+			written += 10 * log_limited(&l2, now, LOG_LVL_WARN,
+			    NULL, "own burst %d", i);
+	}
 	/* below the threshold: neither written nor counted */
 	written += log_limited(&l, now + LOG_LIMIT_WINDOW_NS, LOG_LVL_DEBUG,
 	    NULL, "debug line");
@@ -60,7 +68,9 @@ START_TEST(limits_per_window)
 	unsetenv("JOURNAL_STREAM");	/* stderr, whatever runs us */
 	log_init(LOG_LVL_INFO, "t");
 	capture(burst);
-	ck_assert_int_eq(written, LOG_LIMIT_BURST + 1);
+	ck_assert_int_eq(written, LOG_LIMIT_BURST + 1 + 2 * 10);
+	ck_assert_ptr_nonnull(strstr(out, "own burst 1\n"));
+	ck_assert_ptr_null(strstr(out, "own burst 2"));
 	ck_assert_ptr_nonnull(strstr(out, "peer line 4\n"));
 	ck_assert_ptr_null(strstr(out, "peer line 5"));
 	ck_assert_ptr_null(strstr(out, "peer line 7"));
