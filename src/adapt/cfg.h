@@ -146,6 +146,8 @@ struct cfg_limits {
 	uint32_t	 shed_at_percent;
 	uint32_t	 normal_below_percent;
 	uint32_t	 shed_max_age_s;	/* Max-Age of a 5.03 when shedding */
+	uint32_t	 max_uploads;	/* Block1 transfers per worker and
+					   handler kind (static, hook) */
 	/* end of the rate limit and load shedding block */
 };
 

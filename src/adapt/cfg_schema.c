@@ -244,6 +244,10 @@ static const struct opt limits_opts[] = {
 	{ .name = "shed_max_age_s", .type = OPT_INT,
 	  FLD(struct cfg_limits, shed_max_age_s),
 	  .min = 0, .max = 3600, .def = 5 },
+	/* upload tables are made when the workers start */
+	{ .name = "max_uploads", .type = OPT_INT,
+	  FLD(struct cfg_limits, max_uploads),
+	  .min = 1, .max = 4096, .def = 32, .flags = OPT_RESTART },
 	/* end of the rate limit and load shedding keys */
 };
 

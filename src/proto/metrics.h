@@ -53,6 +53,8 @@
 	X(rl_reaped, COUNTER, "idle rate limit buckets forgotten")	\
 	X(dedup_evicted, COUNTER,					\
 	    "live dedup entries evicted, dedup_entries reached")	\
+	X(uploads_refused, COUNTER,					\
+	    "Block1 uploads refused, limits.max_uploads reached")	\
 	X(observe_refused, COUNTER,					\
 	    "Observe registrations refused, max_observers reached")	\
 	X(load_level, GAUGE, "load level: 0 normal, 1 throttled, 2 shedding") \

@@ -23,6 +23,7 @@
 #include "adapt/log.h"
 #include "base/clock.h"
 #include "base/net.h"
+#include "serve/dispatch.h"
 #include "serve/h_hook_int.h"
 
 #define ENV_MAX		64		/* variables besides the route's */
@@ -352,6 +353,8 @@ body(struct hook_worker *hw, const struct h_req *req, struct coap_resp *r,
 	if (u == NULL) {
 		u = upload_alloc(&hw->up, &k, rt->max_body_bytes, req->now_ns);
 		if (u == NULL) {
+			if (req->engine != NULL)
+				METRIC_INC(req->engine->m->uploads_refused);
 			xch_busy(r);
 			return H_DONE;
 		}
@@ -557,7 +560,7 @@ hk_worker_init(const struct cfg *c, const struct h_env *env,
 	hw->grace_s = c->hooks.term_grace_s;
 	hw->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (hw->devnull < 0 ||
-	    upload_table_init(&hw->up, HOOK_UPLOADS_MAX) != 0) {
+	    upload_table_init(&hw->up, c->limits.max_uploads) != 0) {
 		if (hw->devnull >= 0)
 			close(hw->devnull);
 		free(hw);
