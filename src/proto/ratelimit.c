@@ -285,6 +285,12 @@ rl_take(struct rl_table *t, const struct rl_key *key, uint32_t rate,
 		T = 1;
 	tat = e->tat_ns > now_ns ? e->tat_ns : now_ns;
 	limit = now_ns + (uint64_t)burst * T;
+	/*
+	 * A debt from a slower rate (before a reload, or while throttled)
+	 * is no deeper than an empty bucket at the rate in force.
+	 */
+	if (tat > limit)
+		e->tat_ns = tat = limit;
 	if (tat + T > limit) {
 		/* a token comes back when tat + T - limit has passed */
 		v.wait_ns = tat + T - limit;

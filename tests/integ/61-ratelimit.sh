@@ -110,4 +110,27 @@ assert_true "4.29 counted per bucket (address)" \
 assert_eq "$(stats rate_limited_route)" 1 "one refusal counted for the route"
 assert_eq "$(stats drops_rate_limited_non)" 9 "9 NONs dropped, counted"
 
+# A reload applies a new rate at once, even to a client in debt.
+sed -i 's/rate = 2; burst = 5;/rate = 1000; burst = 5;/' "$T/coapd.conf"
+kill -HUP "$COAPD_PID"
+for _ in $(seq 50); do
+	grep -q "reloaded, " "$COAPD_LOG" && break
+	sleep 0.1
+done
+sleep 0.2
+py_checks "after a reload to 1000/s client A is served" <<'PY'
+import os, time
+import coap
+from coap import Client, Checker
+ck = Checker()
+a = Client(int(os.environ["PORT"]), src="127.0.0.2")
+codes = []
+for i in range(5):
+    m = a.get("/hello", timeout=1.0, tries=1)
+    codes.append(m.code if m is not None else None)
+    time.sleep(0.01)
+ck.eq(codes, [coap.CONTENT] * 5, "5 requests 10 ms apart: all 2.05")
+ck.done()
+PY
+
 finish

@@ -93,6 +93,12 @@ START_TEST(bucket_burst_then_rate)
 	for (i = 0; i < 5; i++)
 		ck_assert_uint_eq(rl_take(t, &k, 2, 5, now).wait_ns, 0);
 	ck_assert_uint_ne(rl_take(t, &k, 2, 5, now).wait_ns, 0);
+	/* a slow rate's debt: a faster rate in force applies at once */
+	for (i = 0; i < 5; i++)
+		rl_take(t, &k, 1, 5, now);	/* 5 s of debt at 1/s */
+	ck_assert_uint_eq(rl_take(t, &k, 100, 5, now + 10 * MS).wait_ns,
+	    10 * MS);			/* empty at 100/s: one in 10 ms */
+	ck_assert_uint_eq(rl_take(t, &k, 100, 5, now + 20 * MS).wait_ns, 0);
 	/* rate 0: no limit */
 	for (i = 0; i < 100; i++)
 		ck_assert_uint_eq(rl_take(t, &k, 0, 5, now).wait_ns, 0);
