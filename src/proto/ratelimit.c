@@ -269,20 +269,25 @@ struct rl_verdict
 rl_take(struct rl_table *t, const struct rl_key *key, uint32_t rate,
     uint32_t burst, uint64_t now_ns)
 {
+	return rl_take_ns(t, key, rate == 0 ? 0 : NS_PER_SEC / rate, burst,
+	    now_ns);
+}
+
+struct rl_verdict
+rl_take_ns(struct rl_table *t, const struct rl_key *key, uint64_t T,
+    uint32_t burst, uint64_t now_ns)
+{
 	struct rl_verdict	 v = { 0, 0 };
 	struct rl_ent		*e;
-	uint64_t		 T, tat, limit;
+	uint64_t		 tat, limit;
 
 	v.slot = rl_find(t, key, now_ns);
 	e = &t->ent[v.slot];
 	e->seen_ns = now_ns;
-	if (rate == 0)
+	if (T == 0)
 		return v;
 	if (burst == 0)
 		burst = 1;
-	T = NS_PER_SEC / rate;
-	if (T == 0)
-		T = 1;
 	tat = e->tat_ns > now_ns ? e->tat_ns : now_ns;
 	limit = now_ns + (uint64_t)burst * T;
 	/*

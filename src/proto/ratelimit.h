@@ -72,6 +72,9 @@ struct rl_verdict {
  */
 struct rl_verdict rl_take(struct rl_table *t, const struct rl_key *key,
 	    uint32_t rate, uint32_t burst, uint64_t now_ns);
+/* The same with the emission interval (1 s / rate) given: 0 is no limit. */
+struct rl_verdict rl_take_ns(struct rl_table *t, const struct rl_key *key,
+	    uint64_t interval_ns, uint32_t burst, uint64_t now_ns);
 
 /*
  * For a refused NON: true at most once per interval_ns per bucket (the

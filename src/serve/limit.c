@@ -56,13 +56,13 @@ limit_set_cfg(struct dispatch *d)
 	ld->normal_below = c->normal_below_percent;
 }
 
-/* The rate in force: half of it while throttled (issue 16). */
-static uint32_t
-eff_rate(const struct dispatch *d, uint32_t rate)
+/* The interval of rate in force: twice as long while throttled. */
+static uint64_t
+interval(const struct dispatch *d, uint32_t rate)
 {
-	if (rate > 1 && d->lim.load.level != RL_NORMAL)
-		return rate / 2;
-	return rate;
+	uint64_t	 T = NS_PER_SEC / rate;
+
+	return d->lim.load.level != RL_NORMAL ? 2 * T : T;
 }
 
 /* One bucket; remembers which refused, for limit_refuse(). */
@@ -72,7 +72,7 @@ take(struct dispatch *d, const struct rl_key *k, enum rl_kind kind,
 {
 	struct rl_verdict	 v;
 
-	v = rl_take(d->lim.rl, k, eff_rate(d, rate), burst, now_ns);
+	v = rl_take_ns(d->lim.rl, k, interval(d, rate), burst, now_ns);
 	if (v.wait_ns != 0) {
 		d->lim.slot = v.slot;
 		d->lim.kind = kind;

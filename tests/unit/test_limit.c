@@ -265,6 +265,12 @@ START_TEST(throttled_half_rate)
 	now += 500 * MS;
 	ck_assert_uint_eq(get("10.0.0.1", "hello"), COAP_CONTENT);
 	ck_assert_uint_eq(metrics_get(&met.load_entered[RL_THROTTLED]), 1);
+	/* the route's 1/s is halved too (an interval of 2 s) */
+	ck_assert_uint_eq(get("10.0.0.9", "strict"), COAP_CONTENT);
+	now += 1000 * MS;
+	ck_assert_uint_eq(get("10.0.0.9", "strict"), COAP_TOO_MANY_REQUESTS);
+	now += 1000 * MS;
+	ck_assert_uint_eq(get("10.0.0.9", "strict"), COAP_CONTENT);
 	teardown();
 }
 END_TEST
