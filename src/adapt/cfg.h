@@ -94,6 +94,10 @@ struct cfg_route {
 	uint32_t	 max_pending;	/* exchanges at once, all workers */
 	atomic_uint	*pending;	/* like running */
 
+	/* per-route rate limit (ratelimit.h), on top of limits.rate */
+	uint32_t	 rate;		/* requests/s per client; 0: none */
+	uint32_t	 burst;		/* 0: rate */
+
 	char		**allow;	/* "psk:...", "net:..." entries */
 	size_t		 nallow;
 	struct acl	*acl;		/* compiled allow; NULL: everyone */
@@ -128,6 +132,25 @@ struct cfg_hooks {
 	uint64_t	 max_cache_bytes; /* Block2 outputs kept per worker */
 };
 
+/*
+ * The `limits` group (issue 16).  Rate limits and load shedding: */
+struct cfg_limits {
+	uint32_t	 rate;		/* requests/s per address; 0: off */
+	uint32_t	 burst;
+	uint32_t	 identity_rate;	/* requests/s per PSK identity */
+	uint32_t	 identity_burst;
+	uint32_t	 ipv6_prefix;	/* IPv6 clients grouped per /N */
+	uint32_t	 max_clients;	/* buckets per worker */
+	uint32_t	 client_idle_s;	/* idle buckets forgotten after */
+	uint32_t	 throttle_at_percent;	/* load levels (ratelimit.h) */
+	uint32_t	 shed_at_percent;
+	uint32_t	 normal_below_percent;
+	uint32_t	 shed_max_age_s;	/* Max-Age of a 5.03 when shedding */
+	uint32_t	 max_uploads;	/* Block1 transfers per worker and
+					   handler kind (static, hook) */
+	/* end of the rate limit and load shedding block */
+};
+
 struct cfg {
 	atomic_uint		 refs;
 	char			*file;		/* config file as given */
@@ -158,6 +181,7 @@ struct cfg {
 
 	struct cfg_dtls		 dtls;
 	struct cfg_hooks	 hooks;
+	struct cfg_limits	 limits;
 };
 
 /*

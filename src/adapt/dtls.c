@@ -367,6 +367,11 @@ dtls_server_new(struct dtls_server **out, const struct cfg *c, unsigned id,
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
 	s->id = id;
+	/*
+	 * A completed handshake needs a key: one line each is what an
+	 * operator wants, up to 10 a second per worker.
+	 */
+	s->ll_done.burst = 100;
 	s->cfg = c;
 	s->m = m;
 	s->send = send_fn;
@@ -496,9 +501,9 @@ handshake_done(struct dtls_server *s, struct dtls_sess *x)
 	iana = wolfSSL_get_cipher_name_iana_from_suite((byte)(cs >> 8),
 	    (byte)cs);
 	dtls_sess_fields(x, peer, sizeof(peer), idf, sizeof(idf));
-	log_fields(LOG_LVL_INFO, fields, "dtls %s, handshake done, identity "
-	    "\"%s\", cipher suite %s (%s)", peer + 5, x->identity,
-	    iana ? iana : "?", name ? name : "?");
+	log_limited(&s->ll_done, clock_now_ns(), LOG_LVL_INFO, fields,
+	    "dtls %s, handshake done, identity \"%s\", cipher suite %s (%s)",
+	    peer + 5, x->identity, iana ? iana : "?", name ? name : "?");
 }
 
 /* Log the wolfSSL error e at lvl as "what: reason". */

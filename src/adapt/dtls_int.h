@@ -84,6 +84,9 @@ struct dtls_server {
 	uint64_t		 next_sweep;	/* dtls_sweep() idle until */
 
 	uint64_t		 next_serial;	/* the last one given */
+	/* session lines a peer can provoke, above debug (log_limited()) */
+	struct log_limit	 ll_sess;
+	struct log_limit	 ll_done;	/* handshakes done */
 	/*
 	 * wolfSSL hands back a record's plaintext in pieces when the buffer
 	 * is smaller than the record; each piece would then look like a

@@ -165,7 +165,12 @@ dtls_sess_log(const struct dtls_sess *x, enum log_level lvl, const char *what)
 	if (!log_enabled(lvl))
 		return;
 	dtls_sess_fields(x, peer, sizeof(peer), idf, sizeof(idf));
-	log_fields(lvl, fields, "dtls %s, %s", peer + 5, what);
+	/* debug lines are per packet anyway; the others are rate-limited */
+	if (lvl >= LOG_LVL_DEBUG)
+		log_fields(lvl, fields, "dtls %s, %s", peer + 5, what);
+	else
+		log_limited(&x->srv->ll_sess, clock_now_ns(), lvl, fields,
+		    "dtls %s, %s", peer + 5, what);
 }
 
 /* Make room for one session: evict the least recently active one. */

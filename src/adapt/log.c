@@ -237,3 +237,37 @@ log_fields(enum log_level level, const char *const *fields,
 	log_vmsg(level, fields, 0, fmt, ap);
 	va_end(ap);
 }
+
+bool
+log_limited(struct log_limit *l, uint64_t now_ns, enum log_level level,
+    const char *const *fields, const char *fmt, ...)
+{
+	char		 msg[LOG_LINE_MAX];
+	va_list		 ap;
+	size_t		 n;
+	int		 r;
+
+	if (!log_enabled(level))
+		return false;
+	if (l->window_ns == 0 || now_ns - l->window_ns >= LOG_LIMIT_WINDOW_NS) {
+		l->window_ns = now_ns != 0 ? now_ns : 1;
+		l->lines = 0;
+	}
+	if (l->lines >= (l->burst != 0 ? l->burst : LOG_LIMIT_BURST)) {
+		l->suppressed++;
+		return false;
+	}
+	l->lines++;
+	va_start(ap, fmt);
+	r = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return false;
+	n = (size_t)r < sizeof(msg) ? (size_t)r : sizeof(msg) - 1;
+	if (l->suppressed > 0 && n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - n, " (%llu similar suppressed)",
+		    (unsigned long long)l->suppressed);
+	l->suppressed = 0;
+	log_emit(level, fields, msg);
+	return true;
+}

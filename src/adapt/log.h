@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_LVL_ERR = 3,	/* syslog priorities, so <N> prefixes match */
@@ -46,6 +47,31 @@ void	fatalx(const char *fmt, ...)
  */
 void	log_fields(enum log_level level, const char *const *fields,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * A kind of message a peer can trigger (a failed hook, a silent backend, a
+ * failing ring): at most burst (default LOG_LIMIT_BURST) lines per
+ * LOG_LIMIT_WINDOW_NS per kind, the rest counted; the first line of a later window ends with
+ * "(N similar suppressed)".  One struct per kind and per thread (usually
+ * in the worker's state), zero-initialized; not thread-safe.
+ */
+struct log_limit {
+	uint32_t	 burst;		/* lines per window; 0: LOG_LIMIT_BURST */
+	uint64_t	 window_ns;	/* start of the current window */
+	uint32_t	 lines;		/* written in it */
+	uint64_t	 suppressed;	/* held back since the last line */
+};
+
+#define LOG_LIMIT_WINDOW_NS	(10 * 1000000000ULL)
+#define LOG_LIMIT_BURST		5
+
+/*
+ * log_fields() through the limiter l at now_ns (CLOCK_MONOTONIC).  fields
+ * may be NULL.  Returns true when the line was written.
+ */
+bool	log_limited(struct log_limit *l, uint64_t now_ns,
+	    enum log_level level, const char *const *fields,
+	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #define log_debugf(...) do {						\
 	if (log_enabled(LOG_LVL_DEBUG))					\

@@ -290,6 +290,10 @@ reload(struct coapd *d)
 	if (!listen_same(d->cfg, c))
 		log_warnx("reload: listen and workers cannot change while "
 		    "running; restart coapd to apply them");
+	if (d->cfg->limits.max_clients != c->limits.max_clients ||
+	    d->cfg->limits.max_uploads != c->limits.max_uploads)
+		log_warnx("reload: limits.max_clients and max_uploads cannot "
+		    "change while running; restart coapd to apply them");
 	log_set_level(c->log_level);
 	for (w = 0; w < d->nworkers; w++)
 		worker_set_cfg(d->workers[w], c);

@@ -72,6 +72,7 @@ struct exchange_cache {
 	uint32_t	 head;		/* oldest */
 	uint32_t	 tail;		/* newest */
 	uint32_t	 free;		/* free slot stack */
+	uint64_t	 evicted;	/* live entries pushed out, full */
 	struct ex_key	 last_key;	/* key hashed by the previous call */
 	uint32_t	 last_hash;
 };
@@ -430,8 +431,10 @@ exchange_store(struct exchange_cache *c, uint64_t scope,
 		i = (uint32_t)c->idx[pos] - 1;
 		ex_list_unlink(c, i);
 	} else {
-		if (c->free == EX_NIL)
+		if (c->free == EX_NIL) {
 			ex_remove(c, c->head);	/* full: evict the oldest */
+			c->evicted++;
+		}
 		i = c->free;
 		c->free = c->slots[i].next;
 		memcpy(&c->slots[i].peer, peer, peerlen);
@@ -459,4 +462,16 @@ uint32_t
 exchange_count(const struct exchange_cache *c)
 {
 	return c->count;
+}
+
+uint64_t
+exchange_evicted(const struct exchange_cache *c)
+{
+	return c->evicted;
+}
+
+void
+exchange_expire(struct exchange_cache *c, uint64_t now_ns)
+{
+	ex_expire(c, now_ns);
 }

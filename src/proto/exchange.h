@@ -52,4 +52,10 @@ void	exchange_store(struct exchange_cache *c, uint64_t scope,
 /* Number of live entries (for metrics and tests). */
 uint32_t exchange_count(const struct exchange_cache *c);
 
+/* Live entries evicted because the cache was full (for metrics). */
+uint64_t exchange_evicted(const struct exchange_cache *c);
+
+/* Forget the entries expired at now_ns (the sweep: counts stay true). */
+void	exchange_expire(struct exchange_cache *c, uint64_t now_ns);
+
 #endif /* COAPD_EXCHANGE_H */

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/ratelimit.h"
+
 /*
  * Single counters: X(field, type, help).  The field name is the name
  * reported; type is COUNTER (only grows) or GAUGE (goes up and down).
@@ -43,7 +45,20 @@
 	    "DTLS handshakes not completed in time")			\
 	X(dtls_handshake_failures, COUNTER, "DTLS handshakes failed")	\
 	X(dtls_evicted, COUNTER, "DTLS sessions evicted, table full")	\
-	X(dtls_dropped, COUNTER, "DTLS records nobody takes")
+	X(dtls_dropped, COUNTER, "DTLS records nobody takes")		\
+	/* rate limits, load shedding, bounded state (ratelimit.h) */	\
+	X(rl_clients, GAUGE, "rate limit buckets held")			\
+	X(rl_evicted, COUNTER,						\
+	    "rate limit buckets evicted, limits.max_clients reached")	\
+	X(rl_reaped, COUNTER, "idle rate limit buckets forgotten")	\
+	X(dedup_evicted, COUNTER,					\
+	    "live dedup entries evicted, dedup_entries reached")	\
+	X(uploads_refused, COUNTER,					\
+	    "Block1 uploads refused, limits.max_uploads reached")	\
+	X(observe_refused, COUNTER,					\
+	    "Observe registrations refused, max_observers reached")	\
+	X(load_level, GAUGE, "load level: 0 normal, 1 throttled, 2 shedding") \
+	X(shed_503, COUNTER, "new requests answered 5.03, shedding load")
 
 /*
  * Why a datagram was dropped without an answer: X(CONSTANT, name, help)
@@ -59,7 +74,10 @@
 	X(UNEXPECTED, unexpected, "ACK, RST or NON response nobody waits for") \
 	X(TRUNCATED, truncated, "datagram larger than a receive buffer") \
 	X(NOBUFS, no_buffers, "kernel had no receive buffer")		\
-	X(SEND_FAILED, send_failed, "sendmsg failed")
+	X(SEND_FAILED, send_failed, "sendmsg failed")			\
+	X(RATE_NON, rate_limited_non,					\
+	    "NON over its rate, its one 4.29 this second already sent")	\
+	X(SHED_NON, shed_non, "NON dropped while shedding load")
 
 enum drop_reason {
 #define METRICS_X_ENUM(c, name, help)	DROP_##c,
@@ -80,7 +98,11 @@ enum drop_reason {
 	X(resp_class, METRICS_RESP_CLASSES, "class", metrics_resp_class_str, \
 	    "responses sent, by code class")				\
 	X(drops, DROP_REASONS, "reason", drop_reason_str,		\
-	    "datagrams dropped without an answer, by reason")
+	    "datagrams dropped without an answer, by reason")		\
+	X(rate_limited, RL_KINDS, "bucket", rl_kind_str,		\
+	    "requests over a rate limit, by bucket")			\
+	X(load_entered, RL_LEVELS, "level", rl_level_str,		\
+	    "load level changes, by level entered")
 
 struct metrics {
 #define METRICS_X_FIELD(f, type, help)	atomic_uint_least64_t f;

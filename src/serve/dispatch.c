@@ -16,6 +16,7 @@
 #include "serve/xch.h"
 
 #define WELLKNOWN	"/.well-known/core"
+#define REQ_LIMITED	0x100	/* request(): over a route's rate */
 
 int
 dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
@@ -34,6 +35,11 @@ dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
 	    (uint64_t)c->exchange_lifetime_s * NS_PER_SEC);
 	if (d->xc == NULL)
 		return -ENOMEM;
+	if (limit_init(d, seed) != 0) {
+		exchange_cache_free(d->xc);
+		d->xc = NULL;
+		return -ENOMEM;
+	}
 	for (k = 0; k < HANDLER_KINDS; k++)
 		if ((ops = handler_for(env, (unsigned)k)) != NULL &&
 		    ops->worker_init != NULL)
@@ -54,6 +60,7 @@ dispatch_set_cfg(struct dispatch *d, struct cfg *c)
 {
 	d->cfg = c;
 	notify_set_cfg(d);
+	limit_set_cfg(d);
 }
 
 void
@@ -71,6 +78,7 @@ dispatch_fini(struct dispatch *d)
 			ops->worker_fini(d->hstate[k]);
 	exchange_cache_free(d->xc);
 	d->xc = NULL;
+	limit_fini(d);
 }
 
 void
@@ -84,6 +92,21 @@ dispatch_sweep(struct dispatch *d, uint64_t now_ns)
 		    ops->sweep != NULL && d->hstate[k] != NULL)
 			ops->sweep(d->hstate[k], now_ns);
 	notify_sweep(d, now_ns);
+	/* counts stay true without traffic; the cache outlives reloads */
+	exchange_expire(d->xc, now_ns);
+	atomic_store_explicit(&d->m->dedup_evicted, exchange_evicted(d->xc),
+	    memory_order_relaxed);
+	limit_sweep(d, now_ns);
+}
+
+bool
+dispatch_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns,
+    const char **level, unsigned *usage_pct)
+{
+	if (!limit_load(d, io_pct, now_ns, usage_pct))
+		return false;
+	*level = rl_level_str(limit_level(d));
+	return true;
 }
 
 uint64_t
@@ -255,6 +278,9 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		resp_error(r, COAP_METHOD_NOT_ALLOWED);
 		return H_DONE;
 	}
+	/* a route's own rate, stricter than limits.rate (limit.c) */
+	if ((d->lim.wait_ns = limit_route(d, p, rt, now_ns)) != 0)
+		return REQ_LIMITED;
 	d->xlast = NULL;
 	d->cur_ops = ops;
 	s = ops->start(&req, r);
@@ -373,7 +399,9 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 {
 	struct coap_msg		*m = &d->msg;
 	const struct exchange	*ex;
+	uint64_t		 wait;
 	size_t			 n;
+	int			 s;
 
 	METRIC_INC(d->m->rx);
 	if (!screen(d, p, in, len, now_ns, out, cap, &n))
@@ -388,8 +416,16 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 		    now_ns, NULL, 0);
 		return drop(d, DROP_BAD_NON);
 	}
+	/* issue 16: shed, then the client's buckets (limit.c) */
+	if (limit_shedding(d))
+		return limit_shed(d, out, cap);
+	if ((wait = limit_client(d, p, now_ns)) != 0)
+		return limit_refuse(d, wait, now_ns, out, cap);
 	METRIC_INC(d->m->requests);
-	if (request(d, p, m, now_ns) == H_PENDING) {
+	s = request(d, p, m, now_ns);
+	if (s == REQ_LIMITED)
+		return limit_refuse(d, d->lim.wait_ns, now_ns, out, cap);
+	if (s == H_PENDING) {
 		/* Answer comes later; remember the MID for duplicates. */
 		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
 		    now_ns, NULL, 0);

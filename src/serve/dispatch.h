@@ -22,6 +22,7 @@
 #include "proto/observe.h"
 #include "proto/route.h"
 #include "serve/handler.h"
+#include "serve/limit.h"
 
 struct exchange_cache;
 struct fchange;
@@ -83,6 +84,8 @@ struct dispatch {
 	const struct handler_ops *cur_ops;	/* of the running start() */
 	struct coap_resp	 xresp;		/* filled by the handler */
 	uint8_t			 xpayload[COAP_PAYLOAD_MAX];
+
+	struct limit_state	 lim;		/* rate limits, load (limit.c) */
 };
 
 /*
@@ -123,6 +126,15 @@ enum coap_code dispatch_prepare(struct dispatch *d,
 	    const struct cfg_route *rt, size_t path_len, const char *rest,
 	    uint64_t now_ns, struct h_req *req,
 	    const struct handler_ops **ops);
+
+/*
+ * The worker's receive buffer usage (percent) at now_ns: updates
+ * the load level (limit.h).  Returns true when the level changed, with
+ * its name in *level and the usage it was decided on in *usage_pct (for
+ * the worker's log line).
+ */
+bool	dispatch_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns,
+	    const char **level, unsigned *usage_pct);
 
 /* Periodic housekeeping of the handlers and of Observe. */
 void	dispatch_sweep(struct dispatch *d, uint64_t now_ns);

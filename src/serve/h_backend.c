@@ -41,7 +41,6 @@
 #include "serve/handler.h"
 
 #define BK_TOKEN_LEN	8
-#define BK_LOGS_SEC	10		/* dropped replies logged per second */
 
 enum { S_UNIX, S_UDP4, S_UDP6, S_N };
 
@@ -56,8 +55,10 @@ struct bk_worker {
 	uint64_t		 next_token;
 	uint16_t		 next_mid;
 	uint32_t		 rnd;
-	uint64_t		 log_sec;
-	unsigned		 log_n;
+	/* lines a client can provoke, per kind (log_limited()) */
+	struct log_limit	 ll_drop;	/* replies we cannot use */
+	struct log_limit	 ll_timeout;
+	struct log_limit	 ll_unavail;
 };
 
 struct bk_pend {
@@ -79,18 +80,12 @@ struct bk_pend {
 
 static void	on_readable(void *arg, int fd, unsigned revents);
 
-/* A reply we cannot use: counted in the log, at most BK_LOGS_SEC/s. */
+/* A reply we cannot use: logged, rate-limited. */
 static void
 drop_log(struct bk_worker *bw, const char *why)
 {
-	uint64_t	 sec = clock_now_ns() / NS_PER_SEC;
-
-	if (sec != bw->log_sec) {
-		bw->log_sec = sec;
-		bw->log_n = 0;
-	}
-	if (bw->log_n++ < BK_LOGS_SEC)
-		log_warnx("backend reply dropped: %s", why);
+	log_limited(&bw->ll_drop, clock_now_ns(), LOG_LVL_WARN, NULL,
+	    "backend reply dropped: %s", why);
 }
 
 static void
@@ -171,7 +166,8 @@ on_timeout(void *arg, uint64_t now_ns)
 	struct bk_pend	*p = arg;
 
 	p->timer = -1;
-	log_warnx("backend %s (route %s): no answer within %u s",
+	log_limited(&p->bw->ll_timeout, now_ns, LOG_LVL_WARN, NULL,
+	    "backend %s (route %s): no answer within %u s",
 	    p->route->backend, p->route->path, p->route->timeout_s);
 	fail(p, COAP_GATEWAY_TIMEOUT, "backend timed out", now_ns);
 }
@@ -352,7 +348,8 @@ first_send(struct bk_pend *p, struct coap_resp *resp)
 		return rc;
 	}
 	snprintf(why, sizeof(why), "backend unavailable: %s", strerror(-rc));
-	log_warnx("backend %s (route %s): %s", rt->backend, rt->path,
+	log_limited(&p->bw->ll_unavail, clock_now_ns(), LOG_LVL_WARN, NULL,
+	    "backend %s (route %s): %s", rt->backend, rt->path,
 	    strerror(-rc));
 	resp->code = COAP_BAD_GATEWAY;
 	coap_resp_payload(resp, why, strlen(why));

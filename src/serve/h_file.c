@@ -452,7 +452,6 @@ hf_worker_init(const struct cfg *c, const struct h_env *env,
 {
 	struct hf_worker *hw;
 
-	(void)c;
 	(void)svc;
 	if (env == NULL || env->file_gen == NULL)
 		return NULL;
@@ -462,7 +461,7 @@ hf_worker_init(const struct cfg *c, const struct h_env *env,
 		free(hw);
 		return NULL;
 	}
-	if (hf_uploads_init(&hw->up) != 0) {
+	if (hf_uploads_init(&hw->up, c) != 0) {
 		fcache_free(hw->fc);
 		free(hw);
 		return NULL;

@@ -113,7 +113,7 @@ int		 hf_serve_dir(const struct h_req *req, const struct hf_query *q,
 int		 hf_put(const struct h_req *req, struct coap_resp *resp);
 int		 hf_delete(const struct h_req *req, struct coap_resp *resp);
 /* Set up and tear down a worker's upload table (fini removes temp files). */
-int		 hf_uploads_init(struct upload_table *up);
+int		 hf_uploads_init(struct upload_table *up, const struct cfg *c);
 void		 hf_uploads_fini(struct upload_table *up);
 /* Reap the uploads idle since before now_ns - the idle limit. */
 void		 hf_uploads_sweep(struct upload_table *up, uint64_t now_ns);

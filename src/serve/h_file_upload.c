@@ -32,10 +32,9 @@
 #include "proto/upload.h"
 #include "serve/h_file.h"
 #include "serve/h_file_int.h"
+#include "serve/dispatch.h"
 #include "serve/handler.h"
 
-/* Upload slots per worker: each holds two descriptors. */
-#define HF_UPLOADS_MAX		32
 /* An upload without a block for this long is abandoned. */
 #define HF_UPLOAD_IDLE_NS	(60ULL * 1000 * 1000 * 1000)
 /* Max-Age of a 5.03 when every upload slot is taken. */
@@ -623,6 +622,8 @@ hf_put_slot(struct hf_write *w, int dirfd, struct coap_resp *resp)
 	    (w->u = upload_alloc(&w->hw->up, &w->k,
 	    req->route->max_body_bytes, req->now_ns)) == NULL) {
 		/* Every slot busy: come back later. */
+		if (req->engine != NULL)
+			METRIC_INC(req->engine->m->uploads_refused);
 		close(dirfd);
 		hf_code(resp, COAP_SERVICE_UNAVAILABLE);
 		coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, HF_BUSY_MAX_AGE);
@@ -723,9 +724,10 @@ hf_delete(const struct h_req *req, struct coap_resp *resp)
 }
 
 int
-hf_uploads_init(struct upload_table *up)
+hf_uploads_init(struct upload_table *up, const struct cfg *c)
 {
-	return upload_table_init(up, HF_UPLOADS_MAX);
+	/* limits.max_uploads slots; each holds two descriptors */
+	return upload_table_init(up, c->limits.max_uploads);
 }
 
 void

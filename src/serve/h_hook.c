@@ -23,6 +23,7 @@
 #include "adapt/log.h"
 #include "base/clock.h"
 #include "base/net.h"
+#include "serve/dispatch.h"
 #include "serve/h_hook_int.h"
 
 #define ENV_MAX		64		/* variables besides the route's */
@@ -212,15 +213,18 @@ env_join(const struct envb *e, const struct cfg_route *rt)
 
 /* An unnamed file in hooks.tmp_dir for a request body. */
 static int
-body_file(const struct cfg *c)
+body_file(struct hook_worker *hw, const struct cfg *c)
 {
 	const char	*dir = c->hooks.tmp_dir ? c->hooks.tmp_dir : "/tmp";
-	int		 fd;
+	int		 fd, e;
 
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		log_warn("hooks: temporary file in %s", dir);
-	return fd < 0 ? -errno : fd;
+	if (fd >= 0)
+		return fd;
+	e = errno;
+	log_limited(&hw->ll_tmp, clock_now_ns(), LOG_LVL_WARN, NULL,
+	    "hooks: temporary file in %s: %s", dir, strerror(e));
+	return -e;
 }
 
 static int
@@ -325,7 +329,7 @@ body(struct hook_worker *hw, const struct h_req *req, struct coap_resp *r,
 			*fd = dup(hw->devnull);
 			return *fd < 0 ? -errno : 1;
 		}
-		if ((*fd = body_file(req->cfg)) < 0)
+		if ((*fd = body_file(hw, req->cfg)) < 0)
 			return *fd;
 		if ((rc = write_all(*fd, m->payload, m->payload_len, 0)) != 0) {
 			close(*fd);
@@ -349,10 +353,12 @@ body(struct hook_worker *hw, const struct h_req *req, struct coap_resp *r,
 	if (u == NULL) {
 		u = upload_alloc(&hw->up, &k, rt->max_body_bytes, req->now_ns);
 		if (u == NULL) {
+			if (req->engine != NULL)
+				METRIC_INC(req->engine->m->uploads_refused);
 			xch_busy(r);
 			return H_DONE;
 		}
-		if ((u->fd = body_file(req->cfg)) < 0) {
+		if ((u->fd = body_file(hw, req->cfg)) < 0) {
 			rc = u->fd;
 			upload_drop(hw, u);
 			return rc;
@@ -554,7 +560,7 @@ hk_worker_init(const struct cfg *c, const struct h_env *env,
 	hw->grace_s = c->hooks.term_grace_s;
 	hw->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (hw->devnull < 0 ||
-	    upload_table_init(&hw->up, HOOK_UPLOADS_MAX) != 0) {
+	    upload_table_init(&hw->up, c->limits.max_uploads) != 0) {
 		if (hw->devnull >= 0)
 			close(hw->devnull);
 		free(hw);

@@ -21,7 +21,6 @@
 
 #define HOOK_CACHE_SLOTS	32	/* outputs kept for Block2, per worker */
 #define HOOK_KEY_MAX		512	/* path '?' query of a cached output */
-#define HOOK_UPLOADS_MAX	16	/* Block1 bodies in progress, per worker */
 #define HOOK_ERR_LINE_MAX	256	/* one stderr line logged, at most */
 #define HOOK_ERR_LINES_RUN	20	/* stderr lines logged per run */
 #define HOOK_ERR_LINES_SEC	50	/* stderr lines logged per worker/s */
@@ -59,6 +58,10 @@ struct hook_worker {
 	uint32_t		 grace_s;	/* hooks.term_grace_s */
 	uint64_t		 log_sec;	/* stderr rate limit window */
 	unsigned		 log_lines;
+	/* coapd's own lines a client can provoke (log_limited()) */
+	struct log_limit	 ll_fail;	/* a run failed */
+	struct log_limit	 ll_esupp;	/* stderr lines not logged */
+	struct log_limit	 ll_tmp;	/* no temporary file */
 };
 
 /* Runs at once in the whole process (hooks.max_running). */

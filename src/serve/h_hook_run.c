@@ -126,7 +126,8 @@ run_free(struct hook_run *r)
 			break;
 		}
 	if (r->esuppressed > 0)
-		log_warnx("hook %s (%s): %u more stderr lines not logged",
+		log_limited(&hw->ll_esupp, clock_now_ns(), LOG_LVL_WARN, NULL,
+		    "hook %s (%s): %u more stderr lines not logged",
 		    r->route->path, r->ask.who, r->esuppressed);
 	cfg_unref(r->cfg);
 	free(r->out);
@@ -241,7 +242,8 @@ fail(struct hook_run *r, struct coap_resp *resp, uint8_t code,
 {
 	resp->code = code;
 	coap_resp_payload(resp, why, strlen(why));
-	log_warnx("hook %s[%d] (%s): %s", r->route->path, (int)r->pid,
+	log_limited(&r->hw->ll_fail, clock_now_ns(), LOG_LVL_WARN, NULL,
+	    "hook %s[%d] (%s): %s", r->route->path, (int)r->pid,
 	    r->ask.who, why);
 }
 

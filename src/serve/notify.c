@@ -150,8 +150,11 @@ notify_request(struct dispatch *d, const struct dispatch_peer *p,
 	o = observe_add(&d->obs, p->addr, p->addrlen, p->sock, m->token,
 	    m->tkl, d->path, strlen(d->path), h,
 	    (uint32_t)(now_ns >> 20));
-	if (o == NULL)
-		return;		/* full: answered without Observe */
+	if (o == NULL) {
+		/* full: answered without Observe (RFC 7641 §4.1 allows it) */
+		METRIC_INC(d->m->observe_refused);
+		return;
+	}
 	o->has_block = has_block;
 	o->szx = has_block ? b.szx : 0;
 	/* Kept to check the route's `allow` again at each notification. */

@@ -87,6 +87,10 @@ struct worker {
 	unsigned		*free_slots;	/* stack of free indices */
 	unsigned		 nfree;
 
+	/* log lines peers can provoke (log_limited()) */
+	struct log_limit	 ll_wait;
+	struct log_limit	 ll_load;
+
 	/* start-up handshake with the main thread */
 	sem_t			 started;
 	int			 start_err;
@@ -335,23 +339,47 @@ run_timers(struct worker *w, uint64_t now)
 	return a < b ? a : b;
 }
 
+/*
+ * The load level (dispatch_load()) from what one wake-up found: the
+ * datagrams waiting in the buffer ring, as a share of it (all of it when
+ * the kernel ran out of buffers).  Send slots are no measure: a batch
+ * fills them just before they are submitted, and when none is free the
+ * answer is sent directly.
+ */
+static void
+load_update(struct worker *w, unsigned nrecv, bool nobufs, uint64_t now)
+{
+	const char	*lvl;
+	unsigned	 pct;
+
+	pct = nobufs || nrecv >= WORKER_NBUFS ? 100 :
+	    nrecv * 100 / WORKER_NBUFS;
+	if (dispatch_load(&w->disp, pct, now, &lvl, &pct))
+		log_limited(&w->ll_load, now, LOG_LVL_NOTICE, NULL,
+		    "worker %u, load level %s (usage %u%%)", w->id, lvl, pct);
+}
+
 static void
 loop(struct worker *w)
 {
 	struct uring_event	 ev[WORKER_BATCH];
 	struct uring_dgram	 g;
 	uint64_t		 now, next_sweep = 0, next_timer = UINT64_MAX;
-	unsigned		 i, n, idx;
+	unsigned		 i, n, idx, nrecv;
+	bool			 nobufs;
 	int			 r;
 
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
 		r = uring_wait(w->u, wait_ns(w, next_timer));
 		if (r < 0) {
-			log_warnx("worker %u, io_uring wait failed: %s", w->id,
+			log_limited(&w->ll_wait, clock_now_ns(), LOG_LVL_WARN,
+			    NULL, "worker %u, io_uring wait failed: %s", w->id,
 			    strerror(-r));
 			continue;
 		}
 		now = clock_now_ns();
+		nrecv = 0;
+		nobufs = false;
 		while ((n = uring_events(w->u, ev, WORKER_BATCH)) > 0) {
 			for (i = 0; i < n; i++) {
 				idx = UD_IDX(ev[i].ud);
@@ -359,11 +387,14 @@ loop(struct worker *w)
 				case UD_RECV:
 					r = uring_dgram(w->u, &ev[i], &g);
 					if (r == 0) {
+						nrecv++;
 						handle_dgram(w, idx, &g, now);
 						uring_buf_release(w->u, g.bid);
-					} else if (r == -ENOBUFS)
+					} else if (r == -ENOBUFS) {
+						nobufs = true;
 						METRIC_INC(
 						    w->m.drops[DROP_NOBUFS]);
+					}
 					if (!uring_event_more(&ev[i]))
 						uring_recv_multishot(w->u, idx,
 						    ev[i].ud);
@@ -400,6 +431,7 @@ loop(struct worker *w)
 			if (n < WORKER_BATCH)
 				break;
 		}
+		load_update(w, nrecv, nobufs, now);
 		if (now >= next_sweep) {
 			dispatch_sweep(&w->disp, now);
 			if (w->dtls_srv != NULL)

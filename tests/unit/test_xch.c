@@ -482,7 +482,13 @@ START_TEST(bounded)
 	ck_assert_ptr_nonnull(ma = coap_msg_opt(&m, COAP_OPT_MAX_AGE));
 	ck_assert_int_eq(coap_opt_uint(ma, &v), 0);
 	ck_assert_uint_gt(v, 0);
-	ck_assert_uint_eq(counter(&worker_metrics(w)->xch_busy), 1);
+	/*
+	 * With max_separate = 1 the one pending exchange is 100 % of the
+	 * table: the worker sheds load (limit.c) before xch.c is asked.
+	 * Either way the client gets 5.03 with Max-Age, counted once.
+	 */
+	ck_assert_uint_eq(counter(&worker_metrics(w)->xch_busy) +
+	    counter(&worker_metrics(w)->shed_503), 1);
 }
 END_TEST
 
