@@ -10,6 +10,10 @@ datadir		?= $(prefix)/share
 mandir		?= $(prefix)/share/man
 unitdir		?= /lib/systemd/system
 sysctldir	?= /usr/lib/sysctl.d
+localstatedir	?= /var
+# The unit's StateDirectory=coapd: the only place ProtectSystem=strict
+# leaves writable, so the installed writable route lives here.
+statedir	?= $(localstatedir)/lib/coapd
 DESTDIR		?=
 
 CC		?= cc
@@ -164,12 +168,18 @@ lint:
 	@LINT_SIZES=$(LINT_SIZES) sh tests/lint/layers.sh
 
 # The demo tree goes to $(datadir)/coapd/demo and the installed coapd.conf
-# points there, so `coapd -t` passes on a fresh install.
+# points there, so `coapd -t` passes on a fresh install; the writable
+# route goes to $(statedir)/upload (systemd creates it, StateDirectory=;
+# created here too for a start outside systemd), and the commented
+# psk_file names the credential the unit loads (LoadCredential=).
 install: $(B)/coapd
 	install -D -m 0755 $(B)/coapd $(DESTDIR)$(sbindir)/coapd
 	install -d $(DESTDIR)$(sysconfdir) $(DESTDIR)$(datadir)/coapd
+	install -d -m 0750 $(DESTDIR)$(statedir)/upload
 	cp -R conf/demo conf/demo-hooks $(DESTDIR)$(datadir)/coapd/
-	sed -E 's#^([[:space:]]*(static|hook)[[:space:]]*=[[:space:][]*)"demo#\1"$(datadir)/coapd/demo#' \
+	sed -E -e 's#^([[:space:]]*static[[:space:]]*=[[:space:]]*)"demo/upload"#\1"$(statedir)/upload"#' \
+		-e 's#^([[:space:]]*(static|hook)[[:space:]]*=[[:space:][]*)"demo#\1"$(datadir)/coapd/demo#' \
+		-e 's#^(\#[[:space:]]*psk_file[[:space:]]*=[[:space:]]*)"coapd.psk"#\1"credential:coapd.psk"#' \
 		conf/coapd.conf > $(DESTDIR)$(sysconfdir)/coapd.conf
 	chmod 0644 $(DESTDIR)$(sysconfdir)/coapd.conf
 	@for m in man/*.[0-9]; do [ -f $$m ] || continue; s=$${m##*.}; \
