@@ -146,7 +146,10 @@ struct cfg {
 	uint32_t		 max_observers;	/* total, per worker share */
 	uint32_t		 observe_con_every;
 	uint64_t		 max_body_bytes; /* default for routes */
+	uint32_t		 shutdown_grace_s; /* SIGTERM: pending
+						     exchanges finish */
 	enum log_level		 log_level;
+	bool			 log_access;	/* one line per request */
 
 	struct cfg_route	*routes;
 	size_t			 nroutes;

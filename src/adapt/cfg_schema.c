@@ -68,6 +68,8 @@ static const struct optset listen_set = {
 static const struct opt log_opts[] = {
 	{ .name = "level", .type = OPT_STR, FLD(struct cfg, log_level),
 	  .sdef = "info", .conv = conv_level },
+	{ .name = "access", .type = OPT_BOOL, FLD(struct cfg, log_access),
+	  .def = false },
 };
 
 static const struct optset log_set = {
@@ -237,6 +239,10 @@ static const struct opt top_opts[] = {
 	{ .name = "max_body_bytes", .type = OPT_INT,
 	  FLD(struct cfg, max_body_bytes),
 	  .min = 0, .max = UINT32_MAX, .def = 16 << 20 },
+	/* SIGTERM: pending exchanges get this long (daemon.c, drain) */
+	{ .name = "shutdown_grace_s", .type = OPT_INT,
+	  FLD(struct cfg, shutdown_grace_s),
+	  .min = 0, .max = 3600, .def = 10 },
 	{ .name = "log", .type = OPT_GROUP, .off = 0, .sub = &log_set },
 	{ .name = "dtls", .type = OPT_GROUP, FLD(struct cfg, dtls),
 	  .sub = &dtls_set },

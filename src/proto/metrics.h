@@ -59,7 +59,8 @@
 	X(UNEXPECTED, unexpected, "ACK, RST or NON response nobody waits for") \
 	X(TRUNCATED, truncated, "datagram larger than a receive buffer") \
 	X(NOBUFS, no_buffers, "kernel had no receive buffer")		\
-	X(SEND_FAILED, send_failed, "sendmsg failed")
+	X(SEND_FAILED, send_failed, "sendmsg failed")			\
+	X(DRAINING, draining, "request while stopping (SIGTERM)")
 
 enum drop_reason {
 #define METRICS_X_ENUM(c, name, help)	DROP_##c,

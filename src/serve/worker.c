@@ -26,6 +26,7 @@
 #include "adapt/uring.h"
 #include "serve/svc.h"
 #include "serve/worker.h"
+#include "serve/xch.h"
 
 #define WORKER_SQ_ENTRIES	2048
 #define WORKER_NBUFS		2048	/* receive buffers, power of two */
@@ -63,6 +64,9 @@ struct worker {
 	bool			 tick_ok;	/* multishot timeout armed */
 	_Atomic(struct cfg *)	 pending_cfg;	/* handed over by main */
 	atomic_bool		 stop;
+	atomic_uint_least64_t	 beat;		/* one per loop turn */
+	atomic_uint_least64_t	 drain_until;	/* ns; 0: not draining */
+	atomic_bool		 done;		/* the loop has ended */
 	int			 evfd;		/* wakes the loop */
 	uint64_t		 evbuf;
 
@@ -177,6 +181,24 @@ worker_dtls_send(void *arg, unsigned sock, const struct sockaddr *to,
 	worker_send_raw(arg, sock, to, tolen, buf, len);
 }
 
+/*
+ * Stopping (worker_drain): new requests are dropped unanswered, as if
+ * the server were already gone, so the client retries against the next
+ * instance; ACKs and RSTs still reach the separate responses in flight.
+ * A request is a CON or NON (type 0 or 1) with a method code (class 0,
+ * not 0.00).
+ */
+static bool
+drain_drops(struct worker *w, const uint8_t *in, size_t len)
+{
+	if (atomic_load_explicit(&w->drain_until, memory_order_relaxed) == 0)
+		return false;
+	if (len < 4 || ((in[0] >> 4) & 3) > 1 || in[1] == 0 || in[1] >> 5)
+		return false;
+	METRIC_INC(w->m.drops[DROP_DRAINING]);
+	return true;
+}
+
 /* dtls_app_fn: a decrypted CoAP message from an authenticated peer. */
 static size_t
 worker_dtls_app(void *arg, unsigned sock, const struct sockaddr *from,
@@ -186,6 +208,8 @@ worker_dtls_app(void *arg, unsigned sock, const struct sockaddr *from,
 	struct worker		*w = arg;
 	struct dispatch_peer	 p;
 
+	if (drain_drops(w, in, len))
+		return 0;
 	p.addr = from;
 	p.addrlen = fromlen;
 	p.psk_identity = identity;
@@ -218,6 +242,8 @@ handle_dgram(struct worker *w, unsigned sock, const struct uring_dgram *g,
 			    g->data, g->len, now_ns);
 		return;
 	}
+	if (drain_drops(w, g->data, g->len))
+		return;
 	p.addr = g->name;
 	p.addrlen = g->namelen;
 	p.psk_identity = NULL;
@@ -335,6 +361,19 @@ run_timers(struct worker *w, uint64_t now)
 	return a < b ? a : b;
 }
 
+/*
+ * Stopping gracefully: the loop ends once no exchange is pending (hooks,
+ * backends, separate responses awaiting their ACK) or at the deadline.
+ */
+static bool
+drained(struct worker *w, uint64_t now)
+{
+	uint64_t until = atomic_load_explicit(&w->drain_until,
+	    memory_order_relaxed);
+
+	return until != 0 && (xch_count(&w->disp) == 0 || now >= until);
+}
+
 static void
 loop(struct worker *w)
 {
@@ -345,6 +384,8 @@ loop(struct worker *w)
 	int			 r;
 
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		/* The watchdog's proof of progress (worker_beat()). */
+		atomic_fetch_add_explicit(&w->beat, 1, memory_order_relaxed);
 		r = uring_wait(w->u, wait_ns(w, next_timer));
 		if (r < 0) {
 			log_warnx("worker %u, io_uring wait failed: %s", w->id,
@@ -408,6 +449,8 @@ loop(struct worker *w)
 		}
 		/* two early returns while nothing is due */
 		next_timer = run_timers(w, now);
+		if (drained(w, now))
+			break;
 	}
 }
 
@@ -472,6 +515,7 @@ worker_main(void *arg)
 		return NULL;
 	}
 	loop(w);
+	atomic_store(&w->done, true);
 	dispatch_fini(&w->disp);
 	svc_free(w->svc);
 	dtls_server_free(w->dtls_srv);
@@ -568,6 +612,25 @@ worker_stop(struct worker *w)
 {
 	atomic_store(&w->stop, true);
 	wake(w);
+}
+
+void
+worker_drain(struct worker *w, uint64_t until_ns)
+{
+	atomic_store(&w->drain_until, until_ns != 0 ? until_ns : 1);
+	wake(w);
+}
+
+bool
+worker_done(const struct worker *w)
+{
+	return atomic_load(&w->done);
+}
+
+uint64_t
+worker_beat(const struct worker *w)
+{
+	return atomic_load_explicit(&w->beat, memory_order_relaxed);
 }
 
 void
