@@ -2,6 +2,8 @@
  * access.c - the access log: formatting only; log.c sends it to journald
  * (fields) or stderr (" name=value" appended).
  */
+#include <netinet/in.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +33,12 @@ access_log(const struct sockaddr *peer, const char *identity,
 	const char	*fields[8];
 	int		 n = 0;
 
+	struct sockaddr_storage	 plain;
+
+	/* a dual-stack listener's IPv4 client reads as IPv4 */
+	net_addr_unmap(peer, peer->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in), &plain);
+	peer = (const struct sockaddr *)&plain;
 	net_addr_str(peer, a, sizeof(a));
 	snprintf(f_peer, sizeof(f_peer), "PEER=%s", a);
 	fields[n++] = f_peer;
