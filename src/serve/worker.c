@@ -474,6 +474,22 @@ dtls_init(struct worker *w)
 	return r;
 }
 
+/* The ring restricted to the operations coapd uses, then enabled. */
+static int
+seal(struct worker *w)
+{
+	int	 r, rerr;
+
+	r = uring_seal(w->u, &rerr);
+	if (r != 0)
+		snprintf(w->start_msg, sizeof(w->start_msg), "cannot enable "
+		    "the io_uring: %s", strerror(-r));
+	else if (rerr != 0 && w->id == 0)
+		log_warnx("io_uring restrictions refused (%s): the rings run "
+		    "unrestricted", strerror(-rerr));
+	return r;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -488,6 +504,8 @@ worker_main(void *arg)
 		    strerror(-r));
 		r = 0;
 	}
+	if (r == 0)
+		r = seal(w);
 	if (r == 0 && (r = slots_init(w)) != 0)
 		snprintf(w->start_msg, sizeof(w->start_msg),
 		    "out of memory for send slots");
