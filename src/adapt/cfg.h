@@ -150,6 +150,11 @@ struct cfg {
 						     exchanges finish */
 	enum log_level		 log_level;
 	bool			 log_access;	/* one line per request */
+	char			*user;		/* drop to it after binding */
+	char			*group;
+	bool			 drop;		/* user set: uid/gid below */
+	uid_t			 uid;
+	gid_t			 gid;
 
 	struct cfg_route	*routes;
 	size_t			 nroutes;

@@ -39,7 +39,8 @@
  * hooks rely on (noted at the entry).
  */
 
-static opt_conv_fn	conv_level, conv_ext, conv_path, conv_method;
+static opt_conv_fn	conv_level, conv_ext, conv_path, conv_method, conv_user,
+			conv_group;
 static opt_check_fn	check_address, check_attr, check_allow, check_cipher;
 static void	listen_finish(struct ld *, const struct config_setting_t *,
 		    const struct config_setting_t *, const char *, void *);
@@ -243,6 +244,11 @@ static const struct opt top_opts[] = {
 	{ .name = "shutdown_grace_s", .type = OPT_INT,
 	  FLD(struct cfg, shutdown_grace_s),
 	  .min = 0, .max = 3600, .def = 10 },
+	/* before routes: hook routes check who will run them */
+	{ .name = "group", .type = OPT_STR, FLD(struct cfg, group),
+	  .conv = conv_group, .flags = OPT_RESTART },
+	{ .name = "user", .type = OPT_STR, FLD(struct cfg, user),
+	  .conv = conv_user, .flags = OPT_RESTART },
 	{ .name = "log", .type = OPT_GROUP, .off = 0, .sub = &log_set },
 	{ .name = "dtls", .type = OPT_GROUP, FLD(struct cfg, dtls),
 	  .sub = &dtls_set },
@@ -272,6 +278,53 @@ static const struct {
 	{ "PATCH", COAP_PATCH, true },
 	{ "iPATCH", COAP_IPATCH, true },
 };
+
+/*
+ * user and group: who coapd becomes once its sockets are bound and its key
+ * file read (daemon.c).  Resolved now, so a typo fails `coapd -t`.  group
+ * defaults to the user's primary group.
+ */
+static int
+conv_user(struct ld *ld, const struct config_setting_t *s, const char *key,
+    const char *val, void *base)
+{
+	struct cfg	*c = base;
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(val)) == NULL) {
+		ld_err(ld, s, "%s: no such user \"%s\"", key, val);
+		return -EINVAL;
+	}
+	if ((c->user = ld_strdup(ld, val)) == NULL)
+		return -ENOMEM;
+	if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+		ld_err(ld, s, "%s: coapd is not root and cannot become \"%s\"",
+		    key, val);
+		return -EINVAL;
+	}
+	c->drop = true;
+	c->uid = pw->pw_uid;
+	if (c->group == NULL)
+		c->gid = pw->pw_gid;
+	return 0;
+}
+
+static int
+conv_group(struct ld *ld, const struct config_setting_t *s, const char *key,
+    const char *val, void *base)
+{
+	struct cfg	*c = base;
+	struct group	*gr;
+
+	if ((gr = getgrnam(val)) == NULL) {
+		ld_err(ld, s, "%s: no such group \"%s\"", key, val);
+		return -EINVAL;
+	}
+	if ((c->group = ld_strdup(ld, val)) == NULL)
+		return -ENOMEM;
+	c->gid = gr->gr_gid;
+	return 0;
+}
 
 /*
  * Hooks.
@@ -552,13 +605,18 @@ static const char *const hook_only[] = {
 /* Keys that only a backend route takes. */
 static const char *const backend_only[] = { "strip_prefix", "max_pending" };
 
-/* user and group of a hook route: ids now, so that a typo is caught. */
+/*
+ * user and group of a hook route: ids now, so that a typo is caught.
+ * Hooks run as coapd's user: the top-level user once it is set (coapd
+ * then cannot switch to another one), else whoever started coapd.
+ */
 static void
 hook_ids(struct ld *ld, const struct config_setting_t *g, const char *key,
     struct cfg_route *r)
 {
 	struct passwd	*pw;
 	struct group	*gr;
+	uid_t		 euid = ld->c->drop ? ld->c->uid : geteuid();
 
 	if (r->user != NULL) {
 		if ((pw = getpwnam(r->user)) == NULL) {
@@ -566,15 +624,17 @@ hook_ids(struct ld *ld, const struct config_setting_t *g, const char *key,
 			    "%s.user: no such user \"%s\"", key, r->user);
 			return;
 		}
-		if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+		if (euid != 0 && pw->pw_uid != euid) {
 			ld_err(ld, ld_member(g, "user"),
-			    "%s.user: coapd is not root and cannot run hooks "
-			    "as \"%s\"", key, r->user);
+			    "%s.user: coapd %s not root and cannot run hooks "
+			    "as \"%s\"", key, ld->c->drop ? "will be" : "is",
+			    r->user);
 			return;
 		}
 		r->uid = pw->pw_uid;
 		r->gid = pw->pw_gid;
-		r->set_ids = true;
+		/* not root: the hook already runs as that user */
+		r->set_ids = euid == 0;
 	}
 	if (r->group != NULL) {
 		if (r->user == NULL) {
@@ -588,8 +648,16 @@ hook_ids(struct ld *ld, const struct config_setting_t *g, const char *key,
 			return;
 		}
 		r->gid = gr->gr_gid;
+		if (!r->set_ids && r->gid != (ld->c->drop ? ld->c->gid :
+		    getegid())) {
+			ld_err(ld, ld_member(g, "group"),
+			    "%s.group: coapd %s not root and cannot run hooks "
+			    "as group \"%s\"", key, ld->c->drop ? "will be" :
+			    "is", r->group);
+			return;
+		}
 	}
-	if (r->user == NULL && geteuid() == 0 && !r->run_as_root)
+	if (r->user == NULL && euid == 0 && !r->run_as_root)
 		ld_err(ld, ld_member(g, "hook"),
 		    "%s.hook: coapd runs as root: set user = \"...\" to run "
 		    "the hook with fewer rights, or run_as_root = true", key);

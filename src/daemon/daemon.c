@@ -379,8 +379,8 @@ coapd_start(struct coapd *d)
 	int	 r;
 
 	/* READY=1 only once every worker has its sockets and its ring. */
-	if ((r = bind_all(d)) != 0 || (r = start_workers(d)) != 0 ||
-	    (r = sd_life_start(d)) != 0)
+	if ((r = bind_all(d)) != 0 || (r = coapd_drop_privileges(d)) != 0 ||
+	    (r = start_workers(d)) != 0 || (r = sd_life_start(d)) != 0)
 		return r;
 	snprintf(status, sizeof(status), "serving %zu routes with %u "
 	    "workers", d->cfg->nroutes, d->nworkers);

@@ -1,6 +1,7 @@
 /*
  * daemon_int.h - between daemon.c and daemon_sd.c (status, watchdog and
- * graceful stop under a service manager).  Main thread only.
+ * graceful stop under a service manager; the drop to user = "...").
+ * Main thread only.
  */
 #ifndef COAPD_DAEMON_INT_H
 #define COAPD_DAEMON_INT_H
@@ -20,5 +21,7 @@ int	sd_life_timeout_ms(const struct coapd *d, uint64_t now);
 void	sd_life_tick(struct coapd *d, uint64_t now);
 /* SIGTERM: STOPPING=1, drain the workers for up to shutdown_grace_s. */
 void	coapd_drain(struct coapd *d);
+/* user = "...": become that user now (after binding).  0 or -errno. */
+int	coapd_drop_privileges(struct coapd *d);
 
 #endif /* COAPD_DAEMON_INT_H */

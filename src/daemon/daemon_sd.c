@@ -11,6 +11,7 @@
  * systemd restarts the service (Restart=on-failure).
  */
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -200,4 +201,35 @@ coapd_drain(struct coapd *d)
 	else
 		log_warnx("%u workers still busy after %u s "
 		    "(shutdown_grace_s): stopping them", left, grace);
+}
+
+/*
+ * user = "...": become that user (and group, which also replaces the
+ * supplementary groups) once the sockets are bound, the trees opened and the key file
+ * read, before any worker or hook exists.  Checked: afterwards root
+ * cannot be regained.
+ */
+int
+coapd_drop_privileges(struct coapd *d)
+{
+	const struct cfg	*c = d->cfg;
+
+	if (!c->drop || (getuid() == c->uid && geteuid() == c->uid &&
+	    getgid() == c->gid && getegid() == c->gid))
+		return 0;
+	if ((geteuid() == 0 && setgroups(1, &c->gid) == -1) ||
+	    setresgid(c->gid, c->gid, c->gid) == -1 ||
+	    setresuid(c->uid, c->uid, c->uid) == -1) {
+		log_warn("cannot become user %s (uid %u, gid %u)", c->user,
+		    (unsigned)c->uid, (unsigned)c->gid);
+		return -EPERM;
+	}
+	if (c->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		log_warnx("user %s: root could be regained, stopping",
+		    c->user);
+		return -EPERM;
+	}
+	log_info("running as user %s (uid %u, gid %u)", c->user,
+	    (unsigned)c->uid, (unsigned)c->gid);
+	return 0;
 }
