@@ -81,6 +81,37 @@ assert_contains "$st" "load normal" "STATUS= names the load level"
 assert_true "WATCHDOG=1 pinged (WATCHDOG_USEC=1 s)" wait_notify "WATCHDOG=1" 4 3
 assert_not_contains "$(cat "$COAPD_LOG")" "made no progress" "no worker reported stuck"
 
+# A stuck worker: stop one worker thread alone for 2.5 s (ptrace
+# PTRACE_SEIZE + PTRACE_INTERRUPT stops that thread only, no signal) and the
+# pings stop; once it runs again they come back.
+TID=$(ls "/proc/$COAPD_PID/task" | grep -vx "$COAPD_PID" | head -n 1)
+n0=$(grep -c "WATCHDOG=1" "$NLOG")
+timeout 10 python3 - "$TID" "$NLOG" <<'PY'
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+tid = int(sys.argv[1])
+PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH = 0x4206, 0x4207, 17
+if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
+    sys.exit("ptrace seize: %s" % os.strerror(ctypes.get_errno()))
+libc.ptrace(PTRACE_INTERRUPT, tid, None, None)
+os.waitpid(tid, 0x40000000)  # __WALL
+t0 = time.monotonic()
+time.sleep(2.5)
+libc.ptrace(PTRACE_DETACH, tid, None, None)
+PY
+prc=$?
+if [ $prc -ne 0 ]; then
+	echo "# could not stop a worker thread alone (ptrace): stuck-worker check skipped"
+else
+	n1=$(grep -c "WATCHDOG=1" "$NLOG")
+	assert_true "at most 1 ping while a worker was stuck 2.5 s ($((n1 - n0)))" \
+	    test $((n1 - n0)) -le 1
+	assert_true "the stuck worker is logged" grep -q "made no progress" "$COAPD_LOG"
+	assert_true "pings resume once it runs again" wait_notify "WATCHDOG=1" $((n1 + 2)) 3
+	assert_true "recovery is logged" grep -q "every worker makes progress again" "$COAPD_LOG"
+fi
+
 # --- graceful stop ------------------------------------------------------------
 coap_get "coap://127.0.0.1:$PORT/slow" >"$T/slow.out" &
 SLOW=$!
