@@ -59,7 +59,7 @@ in_ns_q() { in_ns "$@" >/dev/null 2>&1; }
 
 t_start=$SECONDS
 unshare --pid --mount --net --uts --ipc --cgroup --fork --kill-child \
-    bash "$TOP/tests/systemd/boot.sh" "$R" "$T/console.log" &
+    bash "$TOP/tests/systemd/boot.sh" "$R" "$T/console.log" 2>"$T/unshare.err" &
 UNSHARE_PID=$!
 for ((i = 0; i < 50; i++)); do
 	SD=$(cat "/proc/$UNSHARE_PID/task/$UNSHARE_PID/children" 2>/dev/null)
@@ -68,15 +68,22 @@ for ((i = 0; i < 50; i++)); do
 	SD=""
 	sleep 0.1
 done
-[ -n "$SD" ] || fail "systemd did not start in the namespaces ($(cat "$T/console.log" 2>/dev/null | tail -n 5))"
+[ -n "$SD" ] || fail "systemd did not start in the namespaces ($(tail -n 5 "$T/unshare.err" "$T/console.log" 2>/dev/null))"
+# Booted: running or degraded; a machine whose own units keep the boot
+# "starting" (something not masked here waits forever) will do once
+# basic.target is reached, which is all coapd.service needs.
 state=""
 for ((i = 0; i < 100; i++)); do
 	state=$(in_ns systemctl is-system-running 2>/dev/null)
 	case $state in running|degraded) break ;; esac
+	if [ $i -ge 50 ] && [ "$(in_ns systemctl is-active basic.target)" = active ]; then
+		state="starting, basic.target reached"
+		break
+	fi
 	sleep 0.2
 done
 case $state in
-running|degraded) _ok "systemd booted in the namespaces ($state, $((SECONDS - t_start)) s)" ;;
+running|degraded|starting*) _ok "systemd booted in the namespaces ($state, $((SECONDS - t_start)) s)" ;;
 *) fail "systemd not up after 20 s: '$state'" ;;
 esac
 [ "$state" = degraded ] && in_ns systemctl --failed --no-pager | sed 's/^/# /'
@@ -97,6 +104,14 @@ assert_true "security exposure under 2.0 (${exposure:-?})" \
     awk -v e="${exposure:-99}" 'BEGIN { exit !(e < 2.0) }'
 assert_contains "$(grep '^SystemCallFilter' "$ROOTFS/lib/systemd/system/coapd.service")" \
     "@system-service" "syscall filter keeps @system-service (io_uring: @aio)"
+
+# As installed, untouched: no DTLS, no /etc/credstore/coapd.psk (the
+# unit's LoadCredential= must not stop it from starting).
+in_ns systemctl start coapd || _nok "systemctl start coapd (as installed) failed"
+assert_eq "$(in_ns systemctl is-active coapd)" active "active as installed, without the credential"
+got=$(in_ns coap-client-notls -B 3 -m get -o - coap://127.0.0.1/hello 2>/dev/null)
+assert_eq "$got" "$(cat "$ROOTFS/usr/local/share/coapd/demo/hello.txt")" "GET /hello as installed"
+in_ns systemctl stop coapd
 
 # The demo configuration with DTLS on, its key as a credential, the
 # access log, and symlinks in the served tree.
