@@ -190,8 +190,9 @@ bind_all(struct coapd *d)
 			    (unsigned)got < c->rcvbuf_bytes)
 				log_warnx("listen %s, receive buffer is %d "
 				    "bytes, not %u: raise net.core.rmem_max "
-				    "or run with CAP_NET_ADMIN", a, got,
-				    c->rcvbuf_bytes);
+				    "(make install ships sysctl.d/60-coapd.conf;"
+				    " sysctl --system applies it) or run with "
+				    "CAP_NET_ADMIN", a, got, c->rcvbuf_bytes);
 		}
 		r = net_reuseport_steer(d->fds[l * d->nworkers], d->nworkers);
 		if (r < 0)
