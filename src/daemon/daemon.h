@@ -20,6 +20,7 @@ struct coapd_sd {
 	uint64_t	  wd_ns;	/* WatchdogSec=, 0 without */
 	uint64_t	  next_wd_ns;	/* next progress check and ping */
 	uint64_t	 *beats;	/* worker_beat() at the last check */
+	uint64_t	  last_check_ns;
 	bool		  stuck;	/* a worker missed the last check */
 	uint64_t	  next_status_ns;
 	uint64_t	  last_status_ns;
