@@ -240,7 +240,8 @@ cp "$CONF" "$T/coapd.conf.new"
 printf 'routes = ( { path = "/broken"; static = "/nonexistent"; } );\nbogus_key = 1;\n' >>"$CONF"
 in_ns systemctl reload coapd 2>"$T/reload.err"
 rrc=$?
-if in_ns test -x /usr/local/sbin/coapd-ctl; then
+if in_ns sh -c 'command -v coapd-ctl || test -x /usr/local/sbin/coapd-ctl ||
+    test -x /usr/local/bin/coapd-ctl' >/dev/null 2>&1; then
 	assert_true "systemctl reload fails on a broken config (rc $rrc)" test "$rrc" -ne 0
 else
 	echo "SKIP reload-verdict: coapd-ctl not built yet"
