@@ -33,6 +33,7 @@ struct uring {
 	int			 fds[URING_MAX_SLOTS];
 	unsigned		 nfds;
 	bool			 fixed;		/* fds registered */
+	bool			 enabled;	/* not started disabled */
 	struct __kernel_timespec tick;		/* read by the kernel */
 };
 
@@ -92,7 +93,8 @@ ring_init(struct io_uring *ring, unsigned entries)
 	 * One thread submits and reaps, so let the kernel run completion
 	 * work only when we enter (DEFER_TASKRUN): no IPIs, fewer context
 	 * switches.  Older kernels refuse the flags; fall back.  The ring
-	 * starts disabled: uring_seal() restricts and enables it.
+	 * starts disabled: uring_seal() restricts and enables it (1 is
+	 * returned for a kernel without IORING_SETUP_R_DISABLED).
 	 */
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
@@ -104,6 +106,14 @@ ring_init(struct io_uring *ring, unsigned entries)
 		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
 		p.cq_entries = entries * 4;
 		r = io_uring_queue_init_params(entries, ring, &p);
+	}
+	if (r == -EINVAL) {
+		/* before 5.10: no disabled start, hence no restrictions */
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = entries * 4;
+		r = io_uring_queue_init_params(entries, ring, &p);
+		return r < 0 ? r : 1;
 	}
 	return r;
 }
@@ -131,6 +141,7 @@ uring_new(struct uring **out, unsigned sq_entries, unsigned nbufs,
 		free(u);
 		return r;
 	}
+	u->enabled = r == 1;
 	u->nbufs = nbufs;
 	u->bufsize = bufsize;
 	u->br_bytes = nbufs * sizeof(struct io_uring_buf);
@@ -212,7 +223,12 @@ uring_seal(struct uring *u, int *restrict_err)
 {
 	struct io_uring_restriction	 res[URING_NOPS + 1];
 	size_t				 i;
+	int				 r;
 
+	if (u->enabled) {
+		*restrict_err = -EOPNOTSUPP;
+		return 0;
+	}
 	memset(res, 0, sizeof(res));
 	for (i = 0; i < URING_NOPS; i++) {
 		res[i].opcode = IORING_RESTRICTION_SQE_OP;
@@ -223,7 +239,9 @@ uring_seal(struct uring *u, int *restrict_err)
 	*restrict_err = ring_register(u, IORING_REGISTER_RESTRICTIONS, res,
 	    URING_NOPS + 1);
 	/* No register operation stays allowed: none is needed later. */
-	return ring_register(u, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	if ((r = ring_register(u, IORING_REGISTER_ENABLE_RINGS, NULL, 0)) == 0)
+		u->enabled = true;
+	return r;
 }
 
 int
