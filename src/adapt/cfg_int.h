@@ -248,4 +248,10 @@ bool	 ld_int_literal(struct ld *, const char *file, unsigned line,
 void	 ld_unknown_key(struct ld *, const struct config_setting_t *s,
 	    const char *name, const char *key, const struct optset *set);
 
+/*
+ * cfg_user.c: the top-level user and group, resolved at load (the switch
+ * is daemon_sd.c's).
+ */
+opt_conv_fn	ld_conv_user, ld_conv_group;
+
 #endif /* COAPD_CFG_INT_H */

@@ -39,8 +39,7 @@
  * hooks rely on (noted at the entry).
  */
 
-static opt_conv_fn	conv_level, conv_ext, conv_path, conv_method, conv_user,
-			conv_group;
+static opt_conv_fn	conv_level, conv_ext, conv_path, conv_method;
 static opt_check_fn	check_address, check_attr, check_allow, check_cipher;
 static void	listen_finish(struct ld *, const struct config_setting_t *,
 		    const struct config_setting_t *, const char *, void *);
@@ -246,9 +245,9 @@ static const struct opt top_opts[] = {
 	  .min = 0, .max = 3600, .def = 10 },
 	/* before routes: hook routes check who will run them */
 	{ .name = "group", .type = OPT_STR, FLD(struct cfg, group),
-	  .conv = conv_group, .flags = OPT_RESTART },
+	  .conv = ld_conv_group, .flags = OPT_RESTART },
 	{ .name = "user", .type = OPT_STR, FLD(struct cfg, user),
-	  .conv = conv_user, .flags = OPT_RESTART },
+	  .conv = ld_conv_user, .flags = OPT_RESTART },
 	{ .name = "log", .type = OPT_GROUP, .off = 0, .sub = &log_set },
 	{ .name = "dtls", .type = OPT_GROUP, FLD(struct cfg, dtls),
 	  .sub = &dtls_set },
@@ -278,53 +277,6 @@ static const struct {
 	{ "PATCH", COAP_PATCH, true },
 	{ "iPATCH", COAP_IPATCH, true },
 };
-
-/*
- * user and group: who coapd becomes once its sockets are bound and its key
- * file read (daemon.c).  Resolved now, so a typo fails `coapd -t`.  group
- * defaults to the user's primary group.
- */
-static int
-conv_user(struct ld *ld, const struct config_setting_t *s, const char *key,
-    const char *val, void *base)
-{
-	struct cfg	*c = base;
-	struct passwd	*pw;
-
-	if ((pw = getpwnam(val)) == NULL) {
-		ld_err(ld, s, "%s: no such user \"%s\"", key, val);
-		return -EINVAL;
-	}
-	if ((c->user = ld_strdup(ld, val)) == NULL)
-		return -ENOMEM;
-	if (geteuid() != 0 && pw->pw_uid != geteuid()) {
-		ld_err(ld, s, "%s: coapd is not root and cannot become \"%s\"",
-		    key, val);
-		return -EINVAL;
-	}
-	c->drop = true;
-	c->uid = pw->pw_uid;
-	if (c->group == NULL)
-		c->gid = pw->pw_gid;
-	return 0;
-}
-
-static int
-conv_group(struct ld *ld, const struct config_setting_t *s, const char *key,
-    const char *val, void *base)
-{
-	struct cfg	*c = base;
-	struct group	*gr;
-
-	if ((gr = getgrnam(val)) == NULL) {
-		ld_err(ld, s, "%s: no such group \"%s\"", key, val);
-		return -EINVAL;
-	}
-	if ((c->group = ld_strdup(ld, val)) == NULL)
-		return -ENOMEM;
-	c->gid = gr->gr_gid;
-	return 0;
-}
 
 /*
  * Hooks.
