@@ -12,7 +12,8 @@
 #   StateDirectory); DTLS with the PSK through LoadCredential; a good
 #   reload adds a route; a broken one changes nothing (and fails
 #   `systemctl reload` once coapd-ctl exists); journalctl -o json shows
-#   COAP_ fields; stop is clean (exit 0, STOPPING).
+#   COAP_ fields; a worker stopped alone (ptrace) makes the watchdog
+#   restart coapd (WatchdogSec=2s drop-in); stop is clean (exit 0).
 # Needs root, unshare and overlayfs: skipped (77) otherwise.  Every mount
 # and process lives in the namespaces, which die with systemd (killed by
 # PID at the end).
@@ -263,6 +264,50 @@ assert_contains "$js" '"COAP_LATENCY_US":"' "journal: COAP_LATENCY_US"
 assert_contains "$js" '"CODE_FILE":"src/' "journal: CODE_FILE"
 assert_contains "$js" '"CODE_LINE":"' "journal: CODE_LINE"
 assert_contains "$js" '"PRIORITY":"4"' "journal: PRIORITY of a warning"
+
+# --- the watchdog restarts a coapd whose worker is stuck ----------------------
+# WatchdogSec=2s for this check; one worker thread stopped alone (ptrace
+# from inside the namespace, PTRACE_SEIZE + PTRACE_INTERRUPT): coapd stops
+# pinging, systemd aborts it and Restart=on-failure starts a new one.
+mkdir -p "$ROOTFS/etc/systemd/system/coapd.service.d"
+printf '[Service]\nWatchdogSec=2s\n' >"$ROOTFS/etc/systemd/system/coapd.service.d/wd.conf"
+in_ns systemctl daemon-reload
+in_ns systemctl restart coapd
+MAIN=$(in_ns systemctl show -p MainPID --value coapd)
+TID=$(in_ns ls "/proc/$MAIN/task" | grep -vx "$MAIN" | head -n 1)
+in_ns timeout 15 python3 - "$TID" <<'PY' &
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+tid = int(sys.argv[1])
+if libc.ptrace(0x4206, tid, None, None) != 0:       # PTRACE_SEIZE
+    sys.exit("seize: %s" % os.strerror(ctypes.get_errno()))
+libc.ptrace(0x4207, tid, None, None)                 # PTRACE_INTERRUPT
+time.sleep(4)                # twice WatchdogSec=: systemd has acted
+libc.ptrace(17, tid, None, None)                     # PTRACE_DETACH
+PY
+TRACER=$!
+restarted=""
+for ((i = 0; i < 120; i++)); do
+	now=$(in_ns systemctl show -p MainPID --value coapd)
+	if [ "$(in_ns systemctl show -p NRestarts --value coapd)" -ge 1 ] &&
+	    [ -n "$now" ] && [ "$now" != 0 ] && [ "$now" != "$MAIN" ] &&
+	    [ "$(in_ns systemctl is-active coapd)" = active ]; then
+		restarted=$now
+		break
+	fi
+	sleep 0.1
+done
+wait "$TRACER" 2>/dev/null
+assert_true "a stuck worker gets coapd restarted by the watchdog (pid $MAIN -> ${restarted:-none})" \
+    test -n "$restarted"
+jl=$(in_ns journalctl -u coapd --no-pager -o cat)
+assert_contains "$jl" "made no progress" "coapd logged the stuck worker"
+assert_contains "$jl" "Watchdog timeout" "systemd saw the watchdog time out"
+assert_eq "$(in_ns coap-client-notls -B 3 -m get -o - coap://127.0.0.1/hello 2>/dev/null)" \
+    "$(cat "$DEMO/hello.txt")" "serving again after the restart"
+rm -f "$ROOTFS/etc/systemd/system/coapd.service.d/wd.conf"
+in_ns systemctl daemon-reload
 
 # --- stop ---------------------------------------------------------------------
 in_ns systemctl stop coapd

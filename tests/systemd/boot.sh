@@ -48,7 +48,8 @@ for u in getty@tty1.service console-getty.service serial-getty@.service \
 done
 # Not the machine's coapd, if one is installed: the test installs its own.
 rm -f "$M/etc/systemd/system/multi-user.target.wants/coapd.service"
-# pivot_root, not a bare chroot: systemd's credential and namespace code
+# systemd logs to the journal inside (journalctl there shows "Watchdog
+# timeout" and the like).  pivot_root, not a bare chroot: systemd's credential and namespace code
 # moves mounts and relies on / being a real, shared mount root.
 exec 3>"$CONSOLE"
 mkdir -p "$M/run/oldroot"
@@ -58,5 +59,5 @@ umount -l /run/oldroot
 rmdir /run/oldroot
 mount --make-rshared /
 export container=coapd-test
-exec chroot . /lib/systemd/systemd --log-target=console --show-status=no \
+exec chroot . /lib/systemd/systemd --log-target=journal --show-status=no \
     </dev/null >&3 2>&3 3>&-
