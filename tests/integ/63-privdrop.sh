@@ -4,7 +4,9 @@
 # process's /proc/PID/status shows the user's ids in every slot, only
 # that group as supplementary group and no capabilities; files, DTLS (key read before
 # the drop) and hooks (as that user, no run_as_root needed) still work; a
-# hook route cannot ask for another user.  Skipped when not root.
+# hook route cannot ask for another user; reloads run as that user (a key
+# file it cannot read fails the reload, which says why).  Skipped when not
+# root.
 . "$(dirname "$0")/lib.sh"
 . "$INTEG_DIR/dtls.sh"
 
@@ -47,6 +49,29 @@ assert_file_eq "$T/got" "$T/www/hello.txt" "files served after the drop"
 assert_eq "$(coap_get "coap://127.0.0.1:$PORT/who")" "$NOBODY:$NOGROUP" "the hook runs as nobody"
 got=$(coaps_get coap-client-openssl sensor-1 "$KEY_SENSOR" "coaps://127.0.0.1:$DPORT/hello")
 assert_eq "$got" "$(cat "$T/www/hello.txt")" "DTLS with the key read before the drop"
+
+# A reload runs as nobody too: the config and the trees are readable by it
+# (the key file is not: it is root's 0600, so the reload says so and the
+# running configuration stays).
+sed -i 's|^  { path = "/files"; static = "'"$T"'/www"; }|  { path = "/again"; static = "'"$T"'/www/hello.txt"; },\n&|' "$T/coapd.conf"
+chown nobody "$T/psk"
+kill -HUP "$COAPD_PID"
+for ((i = 0; i < 50; i++)); do
+	grep -q "reloaded" "$COAPD_LOG" && break
+	sleep 0.1
+done
+coap_get "coap://127.0.0.1:$PORT/again" >"$T/got"
+assert_file_eq "$T/got" "$T/www/hello.txt" "a reload after the drop (key file given to nobody)"
+chown root "$T/psk"
+kill -HUP "$COAPD_PID"
+for ((i = 0; i < 50; i++)); do
+	grep -q "reload failed" "$COAPD_LOG" && break
+	sleep 0.1
+done
+assert_contains "$(cat "$COAPD_LOG")" "Permission denied" \
+    "a key file nobody cannot read fails the reload, with the reason"
+coap_get "coap://127.0.0.1:$PORT/again" >"$T/got"
+assert_file_eq "$T/got" "$T/www/hello.txt" "and the running configuration stays"
 
 # A hook route asking for another user cannot be honoured any more.
 cp "$T/coapd.conf" "$T/bad.conf"
