@@ -10,8 +10,10 @@ datadir		?= $(prefix)/share
 mandir		?= $(prefix)/share/man
 unitdir		?= /lib/systemd/system
 sysctldir	?= /usr/lib/sysctl.d
-# coapd's state directory (the unit's StateDirectory=coapd)
-statedir	?= /var/lib/coapd
+localstatedir	?= /var
+# The unit's StateDirectory=coapd: the only place ProtectSystem=strict
+# leaves writable, so the installed writable route lives here.
+statedir	?= $(localstatedir)/lib/coapd
 DESTDIR		?=
 
 CC		?= cc
@@ -184,17 +186,26 @@ lint:
 	@LINT_SIZES=$(LINT_SIZES) sh tests/lint/layers.sh
 
 # `make install` (DESTDIR=... for staging): coapd and coapd-ctl when built,
-# every man/*.N page, the unit, the sysctl drop-in, an empty state
-# directory, the demo tree in $(datadir)/coapd and a coapd.conf pointing at
-# it, so that `coapd -t` passes on a fresh install.  An existing coapd.conf
-# is never replaced: the new one is installed beside it as coapd.conf.new.
-# Only the values that name the demo files change in the installed copy
-# (static, hook[0] and psk_file values that start with demo, demo-hooks/ or
-# are coapd.psk), wherever they sit on their line; nothing else, so that
-# rt = "demo.greeting" stays as it is.
+# every man/*.N page, the unit, the sysctl drop-in, the state directory
+# with the upload area, the demo tree in $(datadir)/coapd and a coapd.conf
+# pointing at it, so that `coapd -t` passes on a fresh install.  An
+# existing coapd.conf is never replaced: the new one is installed beside it
+# as coapd.conf.new.  The installed copy differs from conf/coapd.conf only
+# where it must:
+#  - static and hook[0] values naming the demo files point into
+#    $(datadir)/coapd, wherever they sit on their line (rt = "demo.greeting"
+#    stays as it is), and the writable demo/upload into $(statedir)/upload
+#    (ProtectSystem=strict leaves only the StateDirectory writable);
+#  - the coaps listener and psk_file are commented out, psk_file naming the
+#    credential the unit loads (LoadCredential=coapd.psk): the demo keys
+#    are public and are not installed; an operator puts their own in
+#    /etc/credstore/coapd.psk and uncomments the two lines.
 INSTALL_CONF_SED = -E \
-	-e 's@(^|[[:space:]{;])((static|psk_file)[[:space:]]*=[[:space:]]*)"(demo|demo/[^"]*|coapd\.psk)"@\1\2"$(datadir)/coapd/\4"@g' \
-	-e 's@(^|[[:space:]{;])(hook[[:space:]]*=[[:space:]]*\[[[:space:]]*)"(demo-hooks/[^"]*)"@\1\2"$(datadir)/coapd/\3"@g'
+	-e 's@(^|[[:space:]{;])(static[[:space:]]*=[[:space:]]*)"demo/upload"@\1\2"$(statedir)/upload"@g' \
+	-e 's@(^|[[:space:]{;])(static[[:space:]]*=[[:space:]]*)"(demo|demo/[^"]*)"@\1\2"$(datadir)/coapd/\3"@g' \
+	-e 's@(^|[[:space:]{;])(hook[[:space:]]*=[[:space:]]*\[[[:space:]]*)"(demo-hooks/[^"]*)"@\1\2"$(datadir)/coapd/\3"@g' \
+	-e 's@^(	, \{ address = "::"; port = 5684; dtls = true; \})@\#\1@' \
+	-e 's@^	psk_file = "coapd\.psk";@\#	psk_file = "credential:coapd.psk";@'
 CONF_DEST	= $(DESTDIR)$(sysconfdir)/coapd.conf
 
 install: $(B)/coapd
@@ -204,7 +215,7 @@ install: $(B)/coapd
 	install -d $(DESTDIR)$(sysconfdir) $(DESTDIR)$(datadir)/coapd
 	rm -rf $(DESTDIR)$(datadir)/coapd/demo $(DESTDIR)$(datadir)/coapd/demo-hooks
 	cp -R conf/demo conf/demo-hooks $(DESTDIR)$(datadir)/coapd/
-	install -m 0600 conf/coapd.psk $(DESTDIR)$(datadir)/coapd/coapd.psk
+	install -d -m 0750 $(DESTDIR)$(statedir)/upload
 	sed $(INSTALL_CONF_SED) conf/coapd.conf >$(B)/coapd.conf.install
 	@if [ -e $(CONF_DEST) ]; then \
 		install -m 0644 $(B)/coapd.conf.install $(CONF_DEST).new; \
@@ -237,7 +248,7 @@ uninstall:
 		rm -f $(DESTDIR)$(mandir)/man$$s/$${m##*/}; done
 	@for u in systemd/*.service; do [ -f $$u ] || continue; \
 		rm -f $(DESTDIR)$(unitdir)/$${u##*/}; done
-	-rmdir $(DESTDIR)$(statedir) 2>/dev/null
+	-rmdir $(DESTDIR)$(statedir)/upload $(DESTDIR)$(statedir) 2>/dev/null
 	@[ ! -e $(CONF_DEST) ] || \
 		echo "uninstall: $(CONF_DEST) is kept; remove it by hand"
 

@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config liburing-dev libconfig-dev libwolfssl-dev
 libsystemd-dev check libcoap3-bin openssl iproute2 procps
 autoconf automake clang
-libtool dpkg-dev xxd"
+libtool dpkg-dev xxd systemd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -263,6 +263,8 @@ cfg_free(struct cfg *c)
 		free(c->ctypes[i].ext);
 	free(c->ctypes);
 	free(c->dtls.psk_file);
+	free(c->user);
+	free(c->group);
 	psk_free(c->dtls.psk);
 	free(c->dtls.identity_hint);
 	for (i = 0; i < c->dtls.nciphers; i++)

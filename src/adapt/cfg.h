@@ -169,7 +169,15 @@ struct cfg {
 	uint32_t		 max_observers;	/* total, per worker share */
 	uint32_t		 observe_con_every;
 	uint64_t		 max_body_bytes; /* default for routes */
+	uint32_t		 shutdown_grace_s; /* SIGTERM: pending
+						     exchanges finish */
 	enum log_level		 log_level;
+	bool			 log_access;	/* one line per request */
+	char			*user;		/* drop to it after binding */
+	char			*group;
+	bool			 drop;		/* user set: uid/gid below */
+	uid_t			 uid;
+	gid_t			 gid;
 
 	struct cfg_route	*routes;
 	size_t			 nroutes;

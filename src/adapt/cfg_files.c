@@ -142,6 +142,53 @@ load_psk(struct ld *ld, const struct config_setting_t *s, const char *key,
 	return r;
 }
 
+/*
+ * psk_file = "credential:NAME": the file systemd passes with
+ * LoadCredential=NAME[:PATH], in $CREDENTIALS_DIRECTORY.  Without that
+ * variable (coapd -t from a shell, coapd outside systemd) NAME is looked
+ * for where systemd itself looks for credentials on disk, so the check
+ * reads the same file the unit will get.  Returns the path, or NULL with
+ * the error reported.
+ */
+#define CRED_PREFIX	"credential:"
+
+static char *
+cred_path(struct ld *ld, const struct config_setting_t *s, const char *key,
+    const char *name)
+{
+	static const char *const store[] = {
+		"/etc/credstore", "/run/credstore", "/usr/lib/credstore",
+	};
+	const char	*dir = getenv("CREDENTIALS_DIRECTORY");
+	char		*p;
+	size_t		 i;
+
+	if (name[0] == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		ld_err(ld, s, "%s: \"%s%s\": a credential name is one file "
+		    "name", key, CRED_PREFIX, name);
+		return NULL;
+	}
+	for (i = 0; dir == NULL && i < sizeof(store) / sizeof(store[0]); i++) {
+		if (asprintf(&p, "%s/%s", store[i], name) == -1)
+			break;
+		if (access(p, F_OK) == 0)
+			return p;
+		free(p);
+	}
+	if (dir == NULL) {
+		ld_err(ld, s, "%s: credential \"%s\": not found (no "
+		    "CREDENTIALS_DIRECTORY, nor in /etc/credstore, "
+		    "/run/credstore, /usr/lib/credstore)", key, name);
+		return NULL;
+	}
+	if (asprintf(&p, "%s/%s", dir, name) == -1) {
+		ld->nomem = true;
+		return NULL;
+	}
+	return p;
+}
+
 int
 ld_conv_psk_file(struct ld *ld, const struct config_setting_t *s,
     const char *key, const char *val, void *base)
@@ -153,8 +200,16 @@ ld_conv_psk_file(struct ld *ld, const struct config_setting_t *s,
 		ld_err(ld, s, "%s: must not be empty", key);
 		return -EINVAL;
 	}
-	/* kept even when bad: a dtls listener then does not also complain */
-	if ((d->psk_file = ld_abs_path(ld, val)) == NULL)
+	if (strncmp(val, CRED_PREFIX, strlen(CRED_PREFIX)) == 0) {
+		d->psk_file = cred_path(ld, s, key, val + strlen(CRED_PREFIX));
+		if (d->psk_file == NULL) {
+			/* kept: a dtls listener does not also complain */
+			d->psk_file = ld_strdup(ld, val);
+			return ld->nomem ? -ENOMEM : -EINVAL;
+		}
+		val = d->psk_file;	/* errors name the real file */
+	} else if ((d->psk_file = ld_abs_path(ld, val)) == NULL)
+		/* kept even when bad: a dtls listener does not also complain */
 		return -ENOMEM;
 	if (stat(d->psk_file, &st) == -1) {
 		path_err(ld, s, key, val, strerror(errno));

@@ -286,5 +286,10 @@ void	 ld_parse_err(struct ld *, const char *file, unsigned line,
  */
 bool	 ld_include_dir(struct ld *, const char *file, unsigned depth,
 	    char *buf, size_t len);
+/*
+ * cfg_user.c: the top-level user and group, resolved at load (the switch
+ * is daemon_sd.c's).
+ */
+opt_conv_fn	ld_conv_user, ld_conv_group;
 
 #endif /* COAPD_CFG_INT_H */

@@ -69,6 +69,8 @@ static const struct optset listen_set = {
 static const struct opt log_opts[] = {
 	{ .name = "level", .type = OPT_STR, FLD(struct cfg, log_level),
 	  .sdef = "info", .conv = conv_level },
+	{ .name = "access", .type = OPT_BOOL, FLD(struct cfg, log_access),
+	  .def = false },
 };
 
 static const struct optset log_set = {
@@ -294,6 +296,15 @@ static const struct opt top_opts[] = {
 	{ .name = "max_body_bytes", .type = OPT_INT,
 	  FLD(struct cfg, max_body_bytes),
 	  .min = 0, .max = UINT32_MAX, .def = 16 << 20 },
+	/* SIGTERM: pending exchanges get this long (daemon.c, drain) */
+	{ .name = "shutdown_grace_s", .type = OPT_INT,
+	  FLD(struct cfg, shutdown_grace_s),
+	  .min = 0, .max = 3600, .def = 10 },
+	/* before routes: hook routes check who will run them */
+	{ .name = "group", .type = OPT_STR, FLD(struct cfg, group),
+	  .conv = ld_conv_group, .flags = OPT_RESTART },
+	{ .name = "user", .type = OPT_STR, FLD(struct cfg, user),
+	  .conv = ld_conv_user, .flags = OPT_RESTART },
 	{ .name = "log", .type = OPT_GROUP, .off = 0, .sub = &log_set },
 	{ .name = "dtls", .type = OPT_GROUP, FLD(struct cfg, dtls),
 	  .sub = &dtls_set },
@@ -631,13 +642,18 @@ static const char *const hook_only[] = {
 /* Keys that only a backend route takes. */
 static const char *const backend_only[] = { "strip_prefix", "max_pending" };
 
-/* user and group of a hook route: ids now, so that a typo is caught. */
+/*
+ * user and group of a hook route: ids now, so that a typo is caught.
+ * Hooks run as coapd's user: the top-level user once it is set (coapd
+ * then cannot switch to another one), else whoever started coapd.
+ */
 static void
 hook_ids(struct ld *ld, const struct config_setting_t *g, const char *key,
     struct cfg_route *r)
 {
 	struct passwd	*pw;
 	struct group	*gr;
+	uid_t		 euid = ld->c->drop ? ld->c->uid : geteuid();
 
 	if (r->user != NULL) {
 		if ((pw = getpwnam(r->user)) == NULL) {
@@ -645,15 +661,17 @@ hook_ids(struct ld *ld, const struct config_setting_t *g, const char *key,
 			    "%s.user: no such user \"%s\"", key, r->user);
 			return;
 		}
-		if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+		if (euid != 0 && pw->pw_uid != euid) {
 			ld_err(ld, ld_member(g, "user"),
-			    "%s.user: coapd is not root and cannot run hooks "
-			    "as \"%s\"", key, r->user);
+			    "%s.user: coapd %s not root and cannot run hooks "
+			    "as \"%s\"", key, ld->c->drop ? "will be" : "is",
+			    r->user);
 			return;
 		}
 		r->uid = pw->pw_uid;
 		r->gid = pw->pw_gid;
-		r->set_ids = true;
+		/* not root: the hook already runs as that user */
+		r->set_ids = euid == 0;
 	}
 	if (r->group != NULL) {
 		if (r->user == NULL) {
@@ -667,8 +685,16 @@ hook_ids(struct ld *ld, const struct config_setting_t *g, const char *key,
 			return;
 		}
 		r->gid = gr->gr_gid;
+		if (!r->set_ids && r->gid != (ld->c->drop ? ld->c->gid :
+		    getegid())) {
+			ld_err(ld, ld_member(g, "group"),
+			    "%s.group: coapd %s not root and cannot run hooks "
+			    "as group \"%s\"", key, ld->c->drop ? "will be" :
+			    "is", r->group);
+			return;
+		}
 	}
-	if (r->user == NULL && geteuid() == 0 && !r->run_as_root)
+	if (r->user == NULL && euid == 0 && !r->run_as_root)
 		ld_err(ld, ld_member(g, "hook"),
 		    "%s.hook: coapd runs as root: set user = \"...\" to run "
 		    "the hook with fewer rights, or run_as_root = true", key);

@@ -9,6 +9,7 @@
  * read "coapd: message".
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@
 
 struct log_state {
 	atomic_int	 level;
-	bool		 journal;	/* stderr is journald's stream */
+	bool		 stream;	/* stderr is journald's stream */
+	bool		 journal;	/* ... and its socket is there */
 	const char	*progname;
 };
 
@@ -57,13 +59,24 @@ stderr_is_journal(void)
 	return st.st_dev == dev && st.st_ino == ino;
 }
 
+/*
+ * sd_journal_send() drops messages silently when journald's socket is
+ * missing: then the stream gets "<N>" lines instead.
+ */
+static bool
+journal_socket_ok(void)
+{
+	return access("/run/systemd/journal/socket", W_OK) == 0;
+}
+
 void
 log_init(enum log_level level, const char *progname)
 {
 	atomic_store(&logst.level, level);
 	if (progname != NULL)
 		logst.progname = progname;
-	logst.journal = stderr_is_journal();
+	logst.stream = stderr_is_journal();
+	logst.journal = logst.stream && journal_socket_ok();
 }
 
 void
@@ -101,33 +114,61 @@ log_level_parse(const char *name, enum log_level *out)
 	return -EINVAL;
 }
 
+/* Where a message comes from, for journald's CODE_* fields. */
+struct log_where {
+	const char	*file;
+	int		 line;
+	const char	*func;
+};
+
+/*
+ * To journald: MESSAGE=, PRIORITY=, CODE_FILE/LINE/FUNC=, SYSLOG_IDENTIFIER=
+ * and each field as COAP_NAME=value.  Returns sd_journal_sendv()'s result.
+ */
+static int
+log_journal(enum log_level level, const struct log_where *at,
+    const char *const *fields, const char *msg)
+{
+	struct iovec	 iov[LOG_FIELDS_MAX + 6];
+	char		 m[LOG_LINE_MAX + 16], prio[16], file[160], line[32];
+	char		 func[96], ident[48], fbuf[LOG_FIELDS_MAX][320];
+	int		 niov = 0, i;
+
+#define LOG_IOV(buf, ...) do {						\
+	int n_ = snprintf((buf), sizeof(buf), __VA_ARGS__);		\
+	iov[niov].iov_base = (buf);					\
+	iov[niov++].iov_len = n_ < 0 ? 0 : (size_t)n_ < sizeof(buf) ?	\
+	    (size_t)n_ : sizeof(buf) - 1;				\
+} while (0)
+	LOG_IOV(m, "MESSAGE=%s", msg);
+	LOG_IOV(prio, "PRIORITY=%d", (int)level);
+	LOG_IOV(ident, "SYSLOG_IDENTIFIER=%s", logst.progname);
+	if (at != NULL) {
+		LOG_IOV(file, "CODE_FILE=%s", at->file);
+		LOG_IOV(line, "CODE_LINE=%d", at->line);
+		LOG_IOV(func, "CODE_FUNC=%s", at->func);
+	}
+	for (i = 0; fields != NULL && fields[i] != NULL && i < LOG_FIELDS_MAX;
+	    i++)
+		LOG_IOV(fbuf[i], "COAP_%s", fields[i]);
+#undef LOG_IOV
+	return sd_journal_sendv(iov, niov);
+}
+
 static void
-log_emit(enum log_level level, const char *const *fields, const char *msg)
+log_emit(enum log_level level, const struct log_where *at,
+    const char *const *fields, const char *msg)
 {
 	char		 line[LOG_LINE_MAX + 256];
 	size_t		 n = 0;
 	int		 i;
 
-	if (logst.journal) {
-		struct iovec	 iov[LOG_FIELDS_MAX + 3];
-		char		 prio[16], m[LOG_LINE_MAX + 16];
-		int		 niov = 0;
-
-		snprintf(prio, sizeof(prio), "PRIORITY=%d", (int)level);
-		snprintf(m, sizeof(m), "MESSAGE=%s", msg);
-		iov[niov].iov_base = m;
-		iov[niov++].iov_len = strlen(m);
-		iov[niov].iov_base = prio;
-		iov[niov++].iov_len = strlen(prio);
-		for (i = 0; fields != NULL && fields[i] != NULL &&
-		    i < LOG_FIELDS_MAX; i++) {
-			iov[niov].iov_base = (void *)fields[i];
-			iov[niov++].iov_len = strlen(fields[i]);
-		}
-		if (sd_journal_sendv(iov, niov) == 0)
-			return;
+	if (logst.journal && log_journal(level, at, fields, msg) == 0)
+		return;
+	if (logst.stream)
+		/* journald's stream reads the priority from the prefix */
 		n = (size_t)snprintf(line, sizeof(line), "<%d>", (int)level);
-	} else
+	else
 		n = (size_t)snprintf(line, sizeof(line), "%s: ",
 		    logst.progname);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "%s", msg);
@@ -139,7 +180,8 @@ log_emit(enum log_level level, const char *const *fields, const char *msg)
 		int		 k;
 
 		for (k = 0; k < klen && k < (int)sizeof(key) - 1; k++)
-			key[k] = (char)(fields[i][k] | 0x20);
+			key[k] = fields[i][k] >= 'A' && fields[i][k] <= 'Z' ?
+			    (char)(fields[i][k] | 0x20) : fields[i][k];
 		key[k] = '\0';
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%s",
 		    key, eq ? eq + 1 : fields[i]);
@@ -150,92 +192,69 @@ log_emit(enum log_level level, const char *const *fields, const char *msg)
 	(void)!write(STDERR_FILENO, line, n);
 }
 
-static void log_vmsg(enum log_level, const char *const *, int, const char *,
-    va_list) __attribute__((format(printf, 4, 0)));
+static void log_vmsg(enum log_level, const struct log_where *,
+    const char *const *, int, const char *, va_list)
+    __attribute__((format(printf, 5, 0)));
 
 static void
-log_vmsg(enum log_level level, const char *const *fields, int errnum,
-    const char *fmt, va_list ap)
+log_vmsg(enum log_level level, const struct log_where *at,
+    const char *const *fields, int errnum, const char *fmt, va_list ap)
 {
 	char	 msg[LOG_LINE_MAX];
 	int	 n;
 
-	if (!log_enabled(level))
-		return;
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n < 0)
 		return;
 	if (errnum != 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",
 		    strerror(errnum));
-	log_emit(level, fields, msg);
+	log_emit(level, at, fields, msg);
 }
 
-#define LOG_BODY(level, errnum) do {					\
-	va_list	 ap;							\
-	va_start(ap, fmt);						\
-	log_vmsg((level), NULL, (errnum), fmt, ap);			\
-	va_end(ap);							\
-} while (0)
-
 void
-log_warn(const char *fmt, ...)
+log_at(enum log_level level, int errnum, const char *file, int line,
+    const char *func, const char *fmt, ...)
 {
-	int	 e = errno;
+	struct log_where	 at = { file, line, func };
+	va_list			 ap;
+	int			 e = errno;
 
-	LOG_BODY(LOG_LVL_WARN, e);
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	log_vmsg(level, &at, NULL, errnum, fmt, ap);
+	va_end(ap);
 	errno = e;
 }
 
 void
-log_warnx(const char *fmt, ...)
-{
-	LOG_BODY(LOG_LVL_WARN, 0);
-}
-
-void
-log_notice(const char *fmt, ...)
-{
-	LOG_BODY(LOG_LVL_NOTICE, 0);
-}
-
-void
-log_info(const char *fmt, ...)
-{
-	LOG_BODY(LOG_LVL_INFO, 0);
-}
-
-void
-log_debug(const char *fmt, ...)
-{
-	LOG_BODY(LOG_LVL_DEBUG, 0);
-}
-
-void
-fatal(const char *fmt, ...)
-{
-	int	 e = errno;
-
-	LOG_BODY(LOG_LVL_ERR, e);
-	exit(1);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	LOG_BODY(LOG_LVL_ERR, 0);
-	exit(1);
-}
-
-void
-log_fields(enum log_level level, const char *const *fields,
+fatal_at(int errnum, const char *file, int line, const char *func,
     const char *fmt, ...)
 {
-	va_list	 ap;
+	struct log_where	 at = { file, line, func };
+	va_list			 ap;
 
 	va_start(ap, fmt);
-	log_vmsg(level, fields, 0, fmt, ap);
+	log_vmsg(LOG_LVL_ERR, &at, NULL, errnum, fmt, ap);
 	va_end(ap);
+	exit(1);
+}
+
+void
+log_fields_at(enum log_level level, const char *const *fields,
+    const char *file, int line, const char *func, const char *fmt, ...)
+{
+	struct log_where	 at = { file, line, func };
+	va_list			 ap;
+	int			 e = errno;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	log_vmsg(level, &at, fields, 0, fmt, ap);
+	va_end(ap);
+	errno = e;
 }
 
 bool
@@ -268,6 +287,6 @@ log_limited(struct log_limit *l, uint64_t now_ns, enum log_level level,
 		snprintf(msg + n, sizeof(msg) - n, " (%llu similar suppressed)",
 		    (unsigned long long)l->suppressed);
 	l->suppressed = 0;
-	log_emit(level, fields, msg);
+	log_emit(level, NULL, fields, msg);
 	return true;
 }

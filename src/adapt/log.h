@@ -1,14 +1,16 @@
 /*
  * log.h - logging in the style of OpenBSD httpd: log_warn() appends
  * strerror(errno), log_warnx() does not; fatal()/fatalx() exit and are only
- * used before the first worker starts.  Under journald (JOURNAL_STREAM set,
- * or log_init(..., LOG_DEST_JOURNAL)) messages are sent with structured
- * fields; otherwise they go to stderr.  Thread-safe: every call formats into
+ * used before the first worker starts.  When stderr is journald's stream
+ * (JOURNAL_STREAM names it) messages are sent with sd_journal_send() and
+ * structured fields (PRIORITY=, CODE_FILE=, CODE_LINE=, COAP_*=);
+ * otherwise they go to stderr as "coapd: message".  Thread-safe: every call formats into
  * a local buffer and writes once.
  */
 #ifndef COAPD_LOG_H
 #define COAPD_LOG_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,23 +32,37 @@ bool	log_enabled(enum log_level level);
 /* Parse "err", "warn", "notice", "info", "debug".  Returns 0 or -EINVAL. */
 int	log_level_parse(const char *name, enum log_level *out);
 
-void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void	log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void	fatal(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-void	fatalx(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
+/*
+ * Each call records where it was made (CODE_FILE=, CODE_LINE=,
+ * CODE_FUNC= under journald): the names below are macros over log_at().
+ */
+void	log_at(enum log_level level, int errnum, const char *file, int line,
+	    const char *func, const char *fmt, ...)
+	    __attribute__((format(printf, 6, 7)));
+void	fatal_at(int errnum, const char *file, int line, const char *func,
+	    const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6), noreturn));
+
+#define LOG_HERE	__FILE__, __LINE__, __func__
+#define log_warn(...)	log_at(LOG_LVL_WARN, errno, LOG_HERE, __VA_ARGS__)
+#define log_warnx(...)	log_at(LOG_LVL_WARN, 0, LOG_HERE, __VA_ARGS__)
+#define log_notice(...)	log_at(LOG_LVL_NOTICE, 0, LOG_HERE, __VA_ARGS__)
+#define log_info(...)	log_at(LOG_LVL_INFO, 0, LOG_HERE, __VA_ARGS__)
+#define log_debug(...)	log_at(LOG_LVL_DEBUG, 0, LOG_HERE, __VA_ARGS__)
+#define fatal(...)	fatal_at(errno, LOG_HERE, __VA_ARGS__)
+#define fatalx(...)	fatal_at(0, LOG_HERE, __VA_ARGS__)
 
 /*
- * A message with journald fields: fields is a NULL-terminated list of
- * "NAME=value" strings (PEER=, PSK_IDENTITY=, ROUTE=, CODE=, LATENCY_US=).
- * On stderr the fields are appended as " name=value".
+ * A message with structured fields: fields is a NULL-terminated list of
+ * "NAME=value" strings (PEER=, PSK_IDENTITY=, ROUTE=, CODE=, LATENCY_US=,
+ * at most 8).  journald gets them as COAP_NAME=value (COAP_PEER= ...); on
+ * stderr they are appended as " name=value".
  */
-void	log_fields(enum log_level level, const char *const *fields,
-	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void	log_fields_at(enum log_level level, const char *const *fields,
+	    const char *file, int line, const char *func, const char *fmt, ...)
+	    __attribute__((format(printf, 6, 7)));
+#define log_fields(level, fields, ...)					\
+	log_fields_at((level), (fields), LOG_HERE, __VA_ARGS__)
 
 /*
  * A kind of message a peer can trigger (a failed hook, a silent backend, a

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -32,6 +33,7 @@ struct uring {
 	int			 fds[URING_MAX_SLOTS];
 	unsigned		 nfds;
 	bool			 fixed;		/* fds registered */
+	bool			 enabled;	/* not started disabled */
 	struct __kernel_timespec tick;		/* read by the kernel */
 };
 
@@ -90,18 +92,28 @@ ring_init(struct io_uring *ring, unsigned entries)
 	/*
 	 * One thread submits and reaps, so let the kernel run completion
 	 * work only when we enter (DEFER_TASKRUN): no IPIs, fewer context
-	 * switches.  Older kernels refuse the flags; fall back.
+	 * switches.  Older kernels refuse the flags; fall back.  The ring
+	 * starts disabled: uring_seal() restricts and enables it (1 is
+	 * returned for a kernel without IORING_SETUP_R_DISABLED).
 	 */
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-	    IORING_SETUP_CQSIZE;
+	    IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
 	p.cq_entries = entries * 4;
 	r = io_uring_queue_init_params(entries, ring, &p);
 	if (r == -EINVAL) {
 		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
+		p.cq_entries = entries * 4;
+		r = io_uring_queue_init_params(entries, ring, &p);
+	}
+	if (r == -EINVAL) {
+		/* before 5.10: no disabled start, hence no restrictions */
+		memset(&p, 0, sizeof(p));
 		p.flags = IORING_SETUP_CQSIZE;
 		p.cq_entries = entries * 4;
 		r = io_uring_queue_init_params(entries, ring, &p);
+		return r < 0 ? r : 1;
 	}
 	return r;
 }
@@ -129,6 +141,7 @@ uring_new(struct uring **out, unsigned sq_entries, unsigned nbufs,
 		free(u);
 		return r;
 	}
+	u->enabled = r == 1;
 	u->nbufs = nbufs;
 	u->bufsize = bufsize;
 	u->br_bytes = nbufs * sizeof(struct io_uring_buf);
@@ -177,6 +190,80 @@ uring_free(struct uring *u)
 	if (u->bufs != NULL && u->bufs != MAP_FAILED)
 		munmap(u->bufs, u->bufs_bytes);
 	free(u);
+}
+
+/*
+ * io_uring operations bypass seccomp (an IORING_OP_SOCKET makes sockets
+ * RestrictAddressFamilies= would refuse, IORING_OP_OPENAT opens files):
+ * each ring is restricted to the operations the functions below prepare,
+ * and to the SQE flags they set.  liburing 2.3 declares
+ * io_uring_register_restrictions() and io_uring_enable_rings() but does
+ * not export them: raw system calls.
+ */
+static const uint8_t uring_ops[] = {
+	IORING_OP_RECVMSG,	/* uring_recv_multishot */
+	IORING_OP_SEND,		/* uring_sendto */
+	IORING_OP_POLL_ADD,	/* uring_poll_multishot, uring_poll_once */
+	IORING_OP_POLL_REMOVE,	/* uring_poll_cancel */
+	IORING_OP_TIMEOUT,	/* uring_tick; waits on pre-5.11 kernels */
+};
+#define URING_NOPS	(sizeof(uring_ops) / sizeof(uring_ops[0]))
+
+static int
+ring_register(struct uring *u, unsigned op, const void *arg, unsigned n)
+{
+	long	 r;
+
+	r = syscall(__NR_io_uring_register, u->ring.ring_fd, op, arg, n);
+	return r < 0 ? -errno : 0;
+}
+
+int
+uring_seal(struct uring *u, int *restrict_err)
+{
+	struct io_uring_restriction	 res[URING_NOPS + 1];
+	size_t				 i;
+	int				 r;
+
+	if (u->enabled) {
+		*restrict_err = -EOPNOTSUPP;
+		return 0;
+	}
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < URING_NOPS; i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = uring_ops[i];
+	}
+	res[i].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[i].sqe_flags = IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+	*restrict_err = ring_register(u, IORING_REGISTER_RESTRICTIONS, res,
+	    URING_NOPS + 1);
+	/* No register operation stays allowed: none is needed later. */
+	if ((r = ring_register(u, IORING_REGISTER_ENABLE_RINGS, NULL, 0)) == 0)
+		u->enabled = true;
+	return r;
+}
+
+int
+uring_try_socket(struct uring *u)
+{
+	struct io_uring_sqe	*sqe;
+	struct io_uring_cqe	*cqe;
+	int			 r;
+
+	if ((sqe = io_uring_get_sqe(&u->ring)) == NULL)
+		return -EBUSY;
+	io_uring_prep_socket(sqe, AF_INET, SOCK_DGRAM, 0, 0);
+	io_uring_sqe_set_data64(sqe, UINT64_MAX);
+	if ((r = io_uring_submit_and_wait(&u->ring, 1)) < 0)
+		return r;
+	if ((r = io_uring_peek_cqe(&u->ring, &cqe)) < 0)
+		return r;
+	r = cqe->res;
+	io_uring_cqe_seen(&u->ring, cqe);
+	if (r >= 0)
+		close(r);
+	return r;
 }
 
 static struct io_uring_sqe *

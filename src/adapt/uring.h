@@ -53,6 +53,22 @@ void	uring_free(struct uring *u);
 int	uring_sockets(struct uring *u, const int *fds, unsigned n);
 
 /*
+ * Restrict the ring to the operations and SQE flags the functions here use
+ * (IORING_REGISTER_RESTRICTIONS: io_uring bypasses seccomp), then enable
+ * it: the ring starts disabled, and nothing can be submitted before this
+ * call.  Call once, after uring_sockets().  *restrict_err is 0, or why the
+ * kernel refused the restrictions (the ring then runs unrestricted).
+ * Returns 0 or a negative errno (the ring is unusable).
+ */
+int	uring_seal(struct uring *u, int *restrict_err);
+
+/*
+ * Submit an IORING_OP_SOCKET (never used by coapd) and return its result:
+ * -EACCES on a sealed ring.  For the tests; before anything else is queued.
+ */
+int	uring_try_socket(struct uring *u);
+
+/*
  * Start a multishot recvmsg on socket slot; completions carry ud.  Re-arm
  * with the same call when an event for it arrives without
  * uring_event_more().

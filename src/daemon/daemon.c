@@ -15,6 +15,7 @@
 #include "adapt/cfg.h"
 #include "base/clock.h"
 #include "daemon/daemon.h"
+#include "daemon/daemon_int.h"
 #include "adapt/dtls.h"
 #include "proto/fchange.h"
 #include "daemon/fwatch.h"
@@ -208,8 +209,9 @@ bind_all(struct coapd *d)
 			    (unsigned)got < c->rcvbuf_bytes)
 				log_warnx("listen %s, receive buffer is %d "
 				    "bytes, not %u: raise net.core.rmem_max "
-				    "or run with CAP_NET_ADMIN", a, got,
-				    c->rcvbuf_bytes);
+				    "(make install ships sysctl.d/60-coapd.conf;"
+				    " sysctl --system applies it) or run with "
+				    "CAP_NET_ADMIN", a, got, c->rcvbuf_bytes);
 		}
 		r = net_reuseport_steer(d->fds[l * d->nworkers], d->nworkers);
 		if (r < 0)
@@ -324,6 +326,7 @@ shutdown_all(struct coapd *d)
 		if (d->fds[i] > 0)
 			close(d->fds[i]);
 	free(d->workers);
+	sd_life_free(d);
 	fwatch_free(d->fw);
 	free(d->fds);
 	free(d->fd_dtls);
@@ -399,7 +402,9 @@ coapd_start(struct coapd *d)
 	char	 status[128];
 	int	 r;
 
-	if ((r = bind_all(d)) != 0 || (r = start_workers(d)) != 0)
+	/* READY=1 only once every worker has its sockets and its ring. */
+	if ((r = bind_all(d)) != 0 || (r = coapd_drop_privileges(d)) != 0 ||
+	    (r = start_workers(d)) != 0 || (r = sd_life_start(d)) != 0)
 		return r;
 	snprintf(status, sizeof(status), "serving %zu routes with %u "
 	    "workers", d->cfg->nroutes, d->nworkers);
@@ -437,19 +442,17 @@ handle_signal(struct coapd *d, const struct signalfd_siginfo *si)
 
 /*
  * The main thread's loop until SIGINT/SIGTERM: signals, the inotify
- * watcher and its coalescing timer, and the watchdog, in one poll().
+ * watcher and its coalescing timer, the watchdog and STATUS=
+ * (daemon_sd.c), in one poll().
  */
 static void
 main_loop(struct coapd *d)
 {
 	struct signalfd_siginfo	 si;
 	struct pollfd		 pfd[2];
-	uint64_t		 wd_usec;
 	int			 r, timeout_ms, fw_ms;
 	bool			 run = true;
 
-	wd_usec = sd_watchdog_usec();
-	timeout_ms = wd_usec ? (int)(wd_usec / 2000) : -1;
 	pfd[0].fd = d->sigfd;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = -1;
@@ -459,10 +462,10 @@ main_loop(struct coapd *d)
 		pfd[1].fd = d->fw != NULL ? fwatch_fd(d->fw) : -1;
 		fw_ms = d->fw != NULL ?
 		    fwatch_timeout_ms(d->fw, clock_now_ns()) : -1;
-		r = poll(pfd, 2, fw_ms >= 0 && (timeout_ms < 0 ||
-		    fw_ms < timeout_ms) ? fw_ms : timeout_ms);
-		if (wd_usec)
-			sd_watchdog_ping();
+		timeout_ms = sd_life_timeout_ms(d, clock_now_ns());
+		r = poll(pfd, 2, fw_ms >= 0 && fw_ms < timeout_ms ? fw_ms :
+		    timeout_ms);
+		sd_life_tick(d, clock_now_ns());
 		if (r > 0 && (pfd[1].revents & POLLIN)) {
 			fwatch_read(d->fw, clock_now_ns());
 			/*
@@ -494,7 +497,7 @@ coapd_run(const char *path)
 		return 1;
 	}
 	main_loop(&d);
-	sd_stopping();
+	coapd_drain(&d);
 	shutdown_all(&d);
 	log_info("stopped");
 	return 0;

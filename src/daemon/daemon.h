@@ -8,11 +8,24 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "serve/handler.h"
 
 struct fwatch;
 struct worker;
+
+/* systemd: the STATUS= line and the watchdog (daemon.c, "sd_*"). */
+struct coapd_sd {
+	uint64_t	  wd_ns;	/* WatchdogSec=, 0 without */
+	uint64_t	  next_wd_ns;	/* next progress check and ping */
+	uint64_t	 *beats;	/* worker_beat() at the last check */
+	uint64_t	  last_check_ns;
+	bool		  stuck;	/* a worker missed the last check */
+	uint64_t	  next_status_ns;
+	uint64_t	  last_status_ns;
+	uint64_t	  last_requests, last_busy;
+};
 
 /* Everything the process owns. */
 struct coapd {
@@ -27,6 +40,7 @@ struct coapd {
 	atomic_uint_least64_t file_gen;	/* see struct h_env */
 	struct h_env	  env;		/* lent to every worker */
 	struct fwatch	 *fw;		/* inotify watcher; NULL without */
+	struct coapd_sd	  sd;
 };
 
 /*

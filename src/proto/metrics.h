@@ -77,7 +77,8 @@
 	X(SEND_FAILED, send_failed, "sendmsg failed")			\
 	X(RATE_NON, rate_limited_non,					\
 	    "NON over its rate, its one 4.29 this second already sent")	\
-	X(SHED_NON, shed_non, "NON dropped while shedding load")
+	X(SHED_NON, shed_non, "NON dropped while shedding load")	\
+	X(DRAINING, draining, "request while stopping (SIGTERM)")
 
 enum drop_reason {
 #define METRICS_X_ENUM(c, name, help)	DROP_##c,

@@ -7,6 +7,7 @@
 #include "proto/acl.h"
 #include "proto/block.h"
 #include "base/clock.h"
+#include "serve/access.h"
 #include "serve/dispatch.h"
 #include "proto/exchange.h"
 #include "serve/handler.h"
@@ -234,6 +235,8 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	int				 s;
 
 	coap_resp_init(r, d->payload, sizeof(d->payload));
+	d->acc_rt = NULL;
+	d->path[0] = '\0';
 	/* RFC 7252 §5.4.1: unrecognized critical option in a CON → 4.02. */
 	if (coap_msg_unknown_critical(m) != 0) {
 		resp_error(r, COAP_BAD_OPTION);
@@ -248,6 +251,7 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	plen = coap_msg_uri_path(m, d->path, sizeof(d->path));
 	if (plen < 0) {
 		/* "." / ".." or a '/' inside a segment names nothing. */
+		d->path[0] = '\0';
 		resp_error(r, COAP_NOT_FOUND);
 		return H_DONE;
 	}
@@ -267,6 +271,7 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		resp_error(r, COAP_NOT_FOUND);
 		return H_DONE;
 	}
+	d->acc_rt = rt;
 	code = dispatch_prepare(d, p, m, rt, (size_t)plen, rest, now_ns,
 	    &req, &ops);
 	if (code != COAP_EMPTY) {
@@ -431,5 +436,10 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 		    now_ns, NULL, 0);
 		return xch_started(d, out, cap);
 	}
-	return answer(d, p, now_ns, out, cap);
+	n = answer(d, p, now_ns, out, cap);
+	if (d->cfg->log_access)
+		access_log(p->addr, p->psk_identity, m->code, d->path,
+		    d->acc_rt != NULL ? d->acc_rt->path : NULL, d->resp.code,
+		    clock_now_ns() - now_ns);
+	return n;
 }

@@ -69,6 +69,8 @@ struct dispatch {
 	struct coap_resp	 resp;
 	uint8_t			 payload[COAP_PAYLOAD_MAX];
 	char			 path[256];
+	const struct cfg_route	*acc_rt;	/* of the request, for the
+						   access log */
 	struct route_cap	 caps[ROUTE_CAPS_MAX]; /* of the route matched */
 	size_t			 ncaps;
 	char			 doc[DISPATCH_DOC_MAX]; /* /.well-known/core */

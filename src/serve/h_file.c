@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "serve/h_file.h"
 #include "serve/h_file_int.h"
 #include "serve/handler.h"
+#include "adapt/log.h"
 
 /* Small files cached per worker (fcache.h); 256 x ~1.2 KiB. */
 #define HF_CACHE_SLOTS	256
@@ -419,10 +421,39 @@ hf_get(const struct h_req *req, struct coap_resp *resp)
 	return hf_get_open(req, &q, name, e, resp);
 }
 
+/*
+ * A PUT or DELETE the server could not carry out (the client gets 5.00):
+ * the operator must hear of it, typically a read-only directory
+ * (ProtectSystem=strict outside StateDirectory=) or wrong ownership.
+ * At most one line a second over all workers, with the count of those
+ * left out, so a client retrying in a loop cannot flood the journal.
+ */
+static int
+hf_write_failed(const struct h_req *req, const char *what, int rc)
+{
+	static atomic_uint_fast64_t last_s, quiet;
+	uint64_t now_s = req->now_ns / 1000000000u, prev;
+	uint64_t n;
+
+	prev = atomic_load_explicit(&last_s, memory_order_relaxed);
+	if (now_s == prev || !atomic_compare_exchange_strong(&last_s, &prev,
+	    now_s)) {
+		atomic_fetch_add_explicit(&quiet, 1, memory_order_relaxed);
+		return rc;
+	}
+	n = atomic_exchange_explicit(&quiet, 0, memory_order_relaxed);
+	log_warnx("route %s, %s %s/%s failed: %s%s", req->route->path, what,
+	    req->route->static_path != NULL ? req->route->static_path : "",
+	    req->rest != NULL ? req->rest : "", strerror(-rc),
+	    n > 0 ? " (and earlier failures not logged)" : "");
+	return rc;
+}
+
 static int
 hf_start(const struct h_req *req, struct coap_resp *resp)
 {
 	const struct cfg_route *r = req->route;
+	int rc;
 
 	if (r == NULL || r->kind != ROUTE_STATIC)
 		return -EINVAL;
@@ -436,11 +467,15 @@ hf_start(const struct h_req *req, struct coap_resp *resp)
 	case COAP_PUT:
 		if (!r->writable)
 			return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
-		return hf_put(req, resp);
+		if ((rc = hf_put(req, resp)) < 0)
+			return hf_write_failed(req, "PUT", rc);
+		return rc;
 	case COAP_DELETE:
 		if (!r->writable)
 			return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
-		return hf_delete(req, resp);
+		if ((rc = hf_delete(req, resp)) < 0)
+			return hf_write_failed(req, "DELETE", rc);
+		return rc;
 	default:
 		return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
 	}

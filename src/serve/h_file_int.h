@@ -85,10 +85,12 @@ int		 hf_code(struct coap_resp *resp, uint8_t code);
 
 /*
  * Open path beneath dirfd (openat2 RESOLVE_BENEATH, or a segment walk
- * without symlinks where openat2 is missing).  Returns the fd or a
+ * with the same rules where openat2 is refused).  Returns the fd or a
  * negative errno.
  */
 int		 hf_open(int dirfd, const char *path, int flags);
+/* hf_open() without openat2, as under seccomp (tests call it directly). */
+int		 hf_open_walk(int dirfd, const char *path, int flags);
 /* Does the errno err (positive) mean "nothing to serve by that name"? */
 bool		 hf_errno_not_found(int err);
 /* Does the relative path rest name a dotfile or pass through one? */

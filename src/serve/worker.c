@@ -26,6 +26,7 @@
 #include "adapt/uring.h"
 #include "serve/svc.h"
 #include "serve/worker.h"
+#include "serve/xch.h"
 
 #define WORKER_SQ_ENTRIES	2048
 #define WORKER_NBUFS		2048	/* receive buffers, power of two */
@@ -63,6 +64,9 @@ struct worker {
 	bool			 tick_ok;	/* multishot timeout armed */
 	_Atomic(struct cfg *)	 pending_cfg;	/* handed over by main */
 	atomic_bool		 stop;
+	atomic_uint_least64_t	 beat;		/* one per loop turn */
+	atomic_uint_least64_t	 drain_until;	/* ns; 0: not draining */
+	atomic_bool		 done;		/* the loop has ended */
 	int			 evfd;		/* wakes the loop */
 	uint64_t		 evbuf;
 
@@ -181,6 +185,24 @@ worker_dtls_send(void *arg, unsigned sock, const struct sockaddr *to,
 	worker_send_raw(arg, sock, to, tolen, buf, len);
 }
 
+/*
+ * Stopping (worker_drain): new requests are dropped unanswered, as if
+ * the server were already gone, so the client retries against the next
+ * instance; ACKs and RSTs still reach the separate responses in flight.
+ * A request is a CON or NON (type 0 or 1) with a method code (class 0,
+ * not 0.00).
+ */
+static bool
+drain_drops(struct worker *w, const uint8_t *in, size_t len)
+{
+	if (atomic_load_explicit(&w->drain_until, memory_order_relaxed) == 0)
+		return false;
+	if (len < 4 || ((in[0] >> 4) & 3) > 1 || in[1] == 0 || in[1] >> 5)
+		return false;
+	METRIC_INC(w->m.drops[DROP_DRAINING]);
+	return true;
+}
+
 /* dtls_app_fn: a decrypted CoAP message from an authenticated peer. */
 static size_t
 worker_dtls_app(void *arg, unsigned sock, const struct sockaddr *from,
@@ -190,6 +212,8 @@ worker_dtls_app(void *arg, unsigned sock, const struct sockaddr *from,
 	struct worker		*w = arg;
 	struct dispatch_peer	 p;
 
+	if (drain_drops(w, in, len))
+		return 0;
 	p.addr = from;
 	p.addrlen = fromlen;
 	p.psk_identity = identity;
@@ -222,6 +246,8 @@ handle_dgram(struct worker *w, unsigned sock, const struct uring_dgram *g,
 			    g->data, g->len, now_ns);
 		return;
 	}
+	if (drain_drops(w, g->data, g->len))
+		return;
 	p.addr = g->name;
 	p.addrlen = g->namelen;
 	p.psk_identity = NULL;
@@ -359,17 +385,80 @@ load_update(struct worker *w, unsigned nrecv, bool nobufs, uint64_t now)
 		    "worker %u, load level %s (usage %u%%)", w->id, lvl, pct);
 }
 
+/*
+ * Stopping gracefully: the loop ends once no exchange is pending (hooks,
+ * backends, separate responses awaiting their ACK) or at the deadline.
+ */
+static bool
+drained(struct worker *w, uint64_t now)
+{
+	uint64_t until = atomic_load_explicit(&w->drain_until,
+	    memory_order_relaxed);
+
+	return until != 0 && (xch_count(&w->disp) == 0 || now >= until);
+}
+
+/* One completion: a datagram, a send done, a wake-up, a watch or a tick. */
+static inline void
+on_event(struct worker *w, struct uring_event *e, uint64_t now,
+    unsigned *nrecv, bool *nobufs)
+{
+	struct uring_dgram	 g;
+	unsigned		 idx = UD_IDX(e->ud);
+	int			 r;
+
+	switch (UD_KIND(e->ud)) {
+	case UD_RECV:
+		r = uring_dgram(w->u, e, &g);
+		if (r == 0) {
+			(*nrecv)++;
+			handle_dgram(w, idx, &g, now);
+			uring_buf_release(w->u, g.bid);
+		} else if (r == -ENOBUFS) {
+			*nobufs = true;
+			METRIC_INC(w->m.drops[DROP_NOBUFS]);
+		}
+		if (!uring_event_more(e))
+			uring_recv_multishot(w->u, idx, e->ud);
+		break;
+	case UD_SEND:
+		if (e->res < 0)
+			METRIC_INC(w->m.drops[DROP_SEND_FAILED]);
+		w->free_slots[w->nfree++] = idx;
+		break;
+	case UD_EVENT:
+		(void)!read(w->evfd, &w->evbuf, sizeof(w->evbuf));
+		take_new_cfg(w);
+		take_changes(w, now);
+		if (!uring_event_more(e))
+			uring_poll_multishot(w->u, w->evfd, e->ud);
+		break;
+	case UD_WATCH:
+		svc_event(w->svc, e->ud, e->res);
+		break;
+	case UD_TICK:
+		/* -EINVAL: no multishot timeouts. */
+		if (e->res == -EINVAL)
+			w->tick_ok = false;
+		else if (!uring_event_more(e))
+			w->tick_ok = uring_tick(w->u, WORKER_TICK_NS,
+			    e->ud) == 0;
+		break;
+	}
+}
+
 static void
 loop(struct worker *w)
 {
 	struct uring_event	 ev[WORKER_BATCH];
-	struct uring_dgram	 g;
 	uint64_t		 now, next_sweep = 0, next_timer = UINT64_MAX;
-	unsigned		 i, n, idx, nrecv;
+	unsigned		 i, n, nrecv;
 	bool			 nobufs;
 	int			 r;
 
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		/* The watchdog's proof of progress (worker_beat()). */
+		atomic_fetch_add_explicit(&w->beat, 1, memory_order_relaxed);
 		r = uring_wait(w->u, wait_ns(w, next_timer));
 		if (r < 0) {
 			log_limited(&w->ll_wait, clock_now_ns(), LOG_LVL_WARN,
@@ -381,53 +470,8 @@ loop(struct worker *w)
 		nrecv = 0;
 		nobufs = false;
 		while ((n = uring_events(w->u, ev, WORKER_BATCH)) > 0) {
-			for (i = 0; i < n; i++) {
-				idx = UD_IDX(ev[i].ud);
-				switch (UD_KIND(ev[i].ud)) {
-				case UD_RECV:
-					r = uring_dgram(w->u, &ev[i], &g);
-					if (r == 0) {
-						nrecv++;
-						handle_dgram(w, idx, &g, now);
-						uring_buf_release(w->u, g.bid);
-					} else if (r == -ENOBUFS) {
-						nobufs = true;
-						METRIC_INC(
-						    w->m.drops[DROP_NOBUFS]);
-					}
-					if (!uring_event_more(&ev[i]))
-						uring_recv_multishot(w->u, idx,
-						    ev[i].ud);
-					break;
-				case UD_SEND:
-					if (ev[i].res < 0)
-						METRIC_INC(w->m.drops[
-						    DROP_SEND_FAILED]);
-					w->free_slots[w->nfree++] = idx;
-					break;
-				case UD_EVENT:
-					(void)!read(w->evfd, &w->evbuf,
-					    sizeof(w->evbuf));
-					take_new_cfg(w);
-					take_changes(w, now);
-					if (!uring_event_more(&ev[i]))
-						uring_poll_multishot(w->u,
-						    w->evfd, ev[i].ud);
-					break;
-				case UD_WATCH:
-					svc_event(w->svc, ev[i].ud,
-					    ev[i].res);
-					break;
-				case UD_TICK:
-					/* -EINVAL: no multishot timeouts. */
-					if (ev[i].res == -EINVAL)
-						w->tick_ok = false;
-					else if (!uring_event_more(&ev[i]))
-						w->tick_ok = uring_tick(w->u,
-						    WORKER_TICK_NS, ev[i].ud) == 0;
-					break;
-				}
-			}
+			for (i = 0; i < n; i++)
+				on_event(w, &ev[i], now, &nrecv, &nobufs);
 			if (n < WORKER_BATCH)
 				break;
 		}
@@ -440,6 +484,8 @@ loop(struct worker *w)
 		}
 		/* two early returns while nothing is due */
 		next_timer = run_timers(w, now);
+		if (drained(w, now))
+			break;
 	}
 }
 
@@ -463,6 +509,22 @@ dtls_init(struct worker *w)
 	return r;
 }
 
+/* The ring restricted to the operations coapd uses, then enabled. */
+static int
+seal(struct worker *w)
+{
+	int	 r, rerr;
+
+	r = uring_seal(w->u, &rerr);
+	if (r != 0)
+		snprintf(w->start_msg, sizeof(w->start_msg), "cannot enable "
+		    "the io_uring: %s", strerror(-r));
+	else if (rerr != 0 && w->id == 0)
+		log_warnx("io_uring restrictions refused (%s): the rings run "
+		    "unrestricted", strerror(-rerr));
+	return r;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -477,6 +539,8 @@ worker_main(void *arg)
 		    strerror(-r));
 		r = 0;
 	}
+	if (r == 0)
+		r = seal(w);
 	if (r == 0 && (r = slots_init(w)) != 0)
 		snprintf(w->start_msg, sizeof(w->start_msg),
 		    "out of memory for send slots");
@@ -504,6 +568,7 @@ worker_main(void *arg)
 		return NULL;
 	}
 	loop(w);
+	atomic_store(&w->done, true);
 	dispatch_fini(&w->disp);
 	svc_free(w->svc);
 	dtls_server_free(w->dtls_srv);
@@ -600,6 +665,25 @@ worker_stop(struct worker *w)
 {
 	atomic_store(&w->stop, true);
 	wake(w);
+}
+
+void
+worker_drain(struct worker *w, uint64_t until_ns)
+{
+	atomic_store(&w->drain_until, until_ns != 0 ? until_ns : 1);
+	wake(w);
+}
+
+bool
+worker_done(const struct worker *w)
+{
+	return atomic_load(&w->done);
+}
+
+uint64_t
+worker_beat(const struct worker *w)
+{
+	return atomic_load_explicit(&w->beat, memory_order_relaxed);
 }
 
 void

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proto/metrics.h"
 
@@ -43,6 +44,21 @@ void	worker_post_change(struct worker *w, struct fchange *c);
 
 /* Ask the worker to stop; returns at once. */
 void	worker_stop(struct worker *w);
+
+/*
+ * Stop gracefully: drop new requests, keep answering ACKs and RSTs, and
+ * end the loop once no exchange is pending or at until_ns (CLOCK_MONOTONIC,
+ * clock_now_ns()).  Returns at once; worker_done() tells when it ended.
+ */
+void	worker_drain(struct worker *w, uint64_t until_ns);
+bool	worker_done(const struct worker *w);
+
+/*
+ * Turns of the worker's loop so far (it turns at least every 100 ms while
+ * healthy): the main thread pings the watchdog only while every worker's
+ * count moves.  Any thread.
+ */
+uint64_t worker_beat(const struct worker *w);
 
 /* Wait for the thread to end and free the worker. */
 void	worker_join(struct worker *w);

@@ -18,6 +18,7 @@
 #include "proto/coap_msg.h"
 #include "proto/exchange.h"
 #include "proto/retx.h"
+#include "serve/access.h"
 #include "serve/dispatch.h"
 #include "serve/handler.h"
 #include "serve/xch.h"
@@ -45,6 +46,12 @@ struct xch {
 
 	uint64_t		 created_ns;
 	uint64_t		 ack_at_ns;	/* empty ACK due (CON) */
+
+	/* For the access log (log.access), when it is on. */
+	uint8_t			 method;
+	const char		*route;		/* in cfg, which we hold */
+	char			*acc_path;	/* "path\0identity\0" */
+	bool			 acc_id;
 
 	/* The separate response in flight, once completed (CON). */
 	bool			 separate;
@@ -110,6 +117,7 @@ xch_free(struct dispatch *d, struct xch *x)
 		}
 	d->nx--;
 	cfg_unref(x->cfg);
+	free(x->acc_path);
 	free(x);
 }
 
@@ -143,6 +151,22 @@ xch_empty_ack(struct dispatch *d, struct xch *x, uint64_t now_ns,
 	return (size_t)n;
 }
 
+/* Keep what the access log needs once the answer comes. */
+static void
+xch_access_keep(struct xch *x, const struct h_req *req)
+{
+	const char	*id = req->from->psk_identity;
+	size_t		 plen = strlen(x->d->path), ilen = id ? strlen(id) : 0;
+
+	x->method = req->msg->code;
+	x->route = req->route != NULL ? req->route->path : NULL;
+	if ((x->acc_path = malloc(plen + ilen + 2)) == NULL)
+		return;
+	memcpy(x->acc_path, x->d->path, plen + 1);
+	memcpy(x->acc_path + plen + 1, id ? id : "", ilen + 1);
+	x->acc_id = id != NULL;
+}
+
 struct xch *
 xch_begin(const struct h_req *req, void *ctx)
 {
@@ -170,6 +194,8 @@ xch_begin(const struct h_req *req, void *ctx)
 	memcpy(x->token, m->token, m->tkl);
 	x->mid = m->mid;
 	x->created_ns = req->now_ns;
+	if (d->cfg->log_access)
+		xch_access_keep(x, req);
 	x->ack_at_ns = req->now_ns +
 	    (uint64_t)d->cfg->separate_after_ms * NS_PER_MS;
 	x->next = d->xlist;
@@ -254,6 +280,11 @@ xch_complete(struct xch *x, uint64_t now_ns)
 
 	n = xch_encode(d, x, x->resp, sizeof(x->resp), &type);
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->xresp.code) % 6]);
+	if (x->acc_path != NULL)
+		access_log((const struct sockaddr *)&x->peer, x->acc_id ?
+		    x->acc_path + strlen(x->acc_path) + 1 : NULL, x->method,
+		    x->acc_path, x->route, d->xresp.code,
+		    clock_now_ns() - x->created_ns);
 	x->ops = NULL;
 	x->ctx = NULL;
 	xch_emit(d, x, x->resp, n);

@@ -25,6 +25,8 @@ if [ ! -x "$bin" ]; then
 	exit 2
 fi
 cd "$(dirname "$0")/../.." || exit 2
+# psk_file = "credential:..." cases expect coapd outside systemd.
+unset CREDENTIALS_DIRECTORY
 # git keeps no 0600: key files get it here, as coapd requires; the one
 # meant to be refused for its mode gets 0644.
 chmod 0600 tests/conf/*.psk

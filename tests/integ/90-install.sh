@@ -29,7 +29,6 @@ want_list() {
 		echo "usr/lib/sysctl.d/60-coapd.conf 644"
 		echo "usr/sbin/coapd 755"
 		[ ! -f "$TOP/build/coapd-ctl" ] || echo "usr/sbin/coapd-ctl 755"
-		echo "usr/share/coapd/coapd.psk 600"
 		(cd "$TOP/conf" && find demo demo-hooks -type f -printf \
 		    'usr/share/coapd/%p %m\n')
 		for m in "$TOP"/man/*.[0-9]; do
@@ -46,15 +45,22 @@ want_list >"$T/want"
 listing >"$T/got"
 assert_true "first install: the file list" diff -u "$T/want" "$T/got"
 diff -u "$T/want" "$T/got"
-assert_true "the state directory exists, empty" \
-    test -d "$R/var/lib/coapd" -a -z "$(ls -A "$R/var/lib/coapd")"
+assert_true "the state directory holds only the empty upload area" \
+    test -d "$R/var/lib/coapd/upload" -a "$(ls -A "$R/var/lib/coapd")" = upload \
+    -a -z "$(ls -A "$R/var/lib/coapd/upload")"
 
-# only static/hook/psk_file values naming the demo files changed
+# only static/hook values naming the demo files changed, the upload area
+# moved to the state directory, and the coaps listener and psk_file
+# (the credential) commented out
 diff "$TOP/conf/coapd.conf" "$R/etc/coapd.conf" | sed -n 's/^> //p' \
     >"$T/changed"
 assert_true "some lines were rewritten" test -s "$T/changed"
-assert_eq "$(grep -Ev "^[#[:space:]]*(static|hook|psk_file)[[:space:]]*=[[:space:][]*\"$R/usr/share/coapd/(demo|coapd\.psk)" "$T/changed")" "" \
-    "only static, hook and psk_file values naming the demo files changed"
+assert_eq "$(grep -Ev "^[#[:space:]]*(static|hook)[[:space:]]*=[[:space:][]*\"($R/usr/share/coapd/demo|$R/var/lib/coapd/upload\")" "$T/changed" |
+    grep -Fvx -e '#	, { address = "::"; port = 5684; dtls = true; }' \
+        -e '#	psk_file = "credential:coapd.psk";')" "" \
+    "only demo paths changed, coaps and psk_file commented out"
+assert_contains "$(cat "$R/etc/coapd.conf")" \
+    "static = \"$R/var/lib/coapd/upload\";" "the upload area is in the state directory"
 assert_contains "$(cat "$R/etc/coapd.conf")" 'rt = "demo.greeting";' \
     'rt = "demo.greeting" is not taken for a path'
 assert_contains "$(cat "$R/etc/coapd.conf")" \
