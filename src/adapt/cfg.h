@@ -113,7 +113,9 @@ struct cfg_dtls {
 	char		*identity_hint;
 	char		**ciphers;
 	size_t		 nciphers;
-	uint32_t	 max_sessions;
+	uint32_t	 max_sessions;	/* established, all workers */
+	uint32_t	 max_handshakes; /* past the cookie, all workers */
+	uint32_t	 max_handshakes_per_host; /* per worker */
 	uint32_t	 session_timeout_s;
 	uint32_t	 handshake_timeout_s;
 	struct psk_table *psk;		/* loaded from psk_file; NULL when

@@ -86,6 +86,13 @@ static const struct opt dtls_opts[] = {
 	{ .name = "max_sessions", .type = OPT_INT,
 	  FLD(struct cfg_dtls, max_sessions),
 	  .min = 1, .max = 1000000, .def = 2000 },
+	/* half-open handshakes: their own budget, never evict sessions */
+	{ .name = "max_handshakes", .type = OPT_INT,
+	  FLD(struct cfg_dtls, max_handshakes),
+	  .min = 1, .max = 100000, .def = 256 },
+	{ .name = "max_handshakes_per_host", .type = OPT_INT,
+	  FLD(struct cfg_dtls, max_handshakes_per_host),
+	  .min = 1, .max = 100000, .def = 8 },
 	{ .name = "session_timeout_s", .type = OPT_INT,
 	  FLD(struct cfg_dtls, session_timeout_s),
 	  .min = 1, .max = 86400, .def = 600 },

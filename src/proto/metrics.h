@@ -43,7 +43,11 @@
 	    "DTLS handshakes not completed in time")			\
 	X(dtls_handshake_failures, COUNTER, "DTLS handshakes failed")	\
 	X(dtls_evicted, COUNTER, "DTLS sessions evicted, table full")	\
-	X(dtls_dropped, COUNTER, "DTLS records nobody takes")
+	X(dtls_handshakes_evicted, COUNTER,				\
+	    "half-open DTLS handshakes evicted (budget of all or of a host)") \
+	X(dtls_dropped, COUNTER, "DTLS records nobody takes")		\
+	X(dtls_records_invalid, COUNTER,				\
+	    "DTLS records cut out before decryption (forged, truncated)")
 
 /*
  * Why a datagram was dropped without an answer: X(CONSTANT, name, help)
