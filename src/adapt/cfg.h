@@ -130,6 +130,17 @@ struct cfg_hooks {
 	uint64_t	 max_cache_bytes; /* Block2 outputs kept per worker */
 };
 
+/*
+ * The `limits` group, hostile-peer part (amplification guard, Echo,
+ * observers per client).  Kept in its own block: the rate-limit and
+ * load-shedding keys of the same group live beside it.
+ */
+struct cfg_limits_peer {
+	uint32_t	 echo_lifetime_s;  /* verified address kept */
+	uint32_t	 max_amp_clients;  /* guard table, all workers */
+	uint32_t	 max_observers_per_client; /* per address, per worker */
+};
+
 struct cfg {
 	atomic_uint		 refs;
 	char			*file;		/* config file as given */
@@ -160,6 +171,7 @@ struct cfg {
 
 	struct cfg_dtls		 dtls;
 	struct cfg_hooks	 hooks;
+	struct cfg_limits_peer	 limits_peer;	/* in `limits` */
 };
 
 /*

@@ -206,6 +206,26 @@ static const struct optset hooks_set = {
 	hooks_opts, NELEM(hooks_opts), 0, NULL, NULL,
 };
 
+/*
+ * `limits`, hostile-peer part (amp.c, notify.c).  Its own block so the
+ * rate-limit keys of the group merge beside it.
+ */
+static const struct opt limits_peer_opts[] = {
+	{ .name = "echo_lifetime_s", .type = OPT_INT,
+	  FLD(struct cfg_limits_peer, echo_lifetime_s),
+	  .min = 1, .max = 86400, .def = 3600 },
+	{ .name = "max_amp_clients", .type = OPT_INT,
+	  FLD(struct cfg_limits_peer, max_amp_clients),
+	  .min = 64, .max = 1 << 24, .def = 65536 },
+	{ .name = "max_observers_per_client", .type = OPT_INT,
+	  FLD(struct cfg_limits_peer, max_observers_per_client),
+	  .min = 1, .max = 1 << 20, .def = 32 },
+};
+
+static const struct optset limits_peer_set = {
+	limits_peer_opts, NELEM(limits_peer_opts), 0, NULL, NULL,
+};
+
 static const struct opt top_opts[] = {
 	{ .name = "listen", .type = OPT_LIST, FLD(struct cfg, listen),
 	  .noff = offsetof(struct cfg, nlisten), .sub = &listen_set,
@@ -249,6 +269,8 @@ static const struct opt top_opts[] = {
 	  .sub = &dtls_set },
 	{ .name = "hooks", .type = OPT_GROUP, FLD(struct cfg, hooks),
 	  .sub = &hooks_set },
+	{ .name = "limits", .type = OPT_GROUP, FLD(struct cfg, limits_peer),
+	  .sub = &limits_peer_set },
 	{ .name = "content_formats", .type = OPT_LIST, FLD(struct cfg, ctypes),
 	  .noff = offsetof(struct cfg, nctypes), .sub = &ctype_set },
 	{ .name = "routes", .type = OPT_LIST, FLD(struct cfg, routes),

@@ -34,6 +34,13 @@
 	X(xch_gave_up, COUNTER, "separate responses never ACKed")	\
 	X(xch_rejected, COUNTER, "separate responses answered by RST")	\
 	X(xch_cancelled, COUNTER, "pending exchanges cancelled")	\
+	/* amplification guard, Echo (amp.c, dispatch.c) */		\
+	X(amp_challenges, COUNTER,					\
+	    "answers over an unverified address's 3x budget: 4.01 Echo") \
+	X(echo_required, COUNTER,					\
+	    "writes by net: address refused until Echo: 4.01 Echo")	\
+	X(echo_verified, COUNTER, "addresses verified by an Echo value") \
+	X(amp_evicted, COUNTER, "amplification guard entries replaced")	\
 	/* DTLS (dtls.c) */						\
 	X(dtls_sessions, GAUGE, "DTLS sessions held")			\
 	X(dtls_handshakes, COUNTER, "DTLS handshakes completed")	\
@@ -63,7 +70,9 @@
 	X(UNEXPECTED, unexpected, "ACK, RST or NON response nobody waits for") \
 	X(TRUNCATED, truncated, "datagram larger than a receive buffer") \
 	X(NOBUFS, no_buffers, "kernel had no receive buffer")		\
-	X(SEND_FAILED, send_failed, "sendmsg failed")
+	X(SEND_FAILED, send_failed, "sendmsg failed")			\
+	X(AMPLIFICATION, amplification,					\
+	    "over an unverified address's 3x budget (amp.h)")
 
 enum drop_reason {
 #define METRICS_X_ENUM(c, name, help)	DROP_##c,

@@ -1,6 +1,8 @@
 /*
  * dispatch.c - message and request layer of one worker.  See dispatch.h.
  */
+#include <sys/random.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -17,14 +19,32 @@
 
 #define WELLKNOWN	"/.well-known/core"
 
+/* This worker's share of limits.max_amp_clients (rounded up). */
+static size_t
+amp_share(const struct cfg *c)
+{
+	uint32_t	 w = c->workers ? c->workers : 1;
+
+	return (c->limits_peer.max_amp_clients + w - 1) / w;
+}
+
 int
 dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
     const struct h_env *env, const struct h_svc *svc, uint32_t seed)
 {
 	const struct handler_ops	*ops;
+	uint8_t				 rnd[SIPHASH_KEY_LEN + 8];
 	int				 k;
 
 	memset(d, 0, sizeof(*d));
+	/* the Echo key (amp.h): random, made here, never leaves memory */
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return errno ? -errno : -EIO;
+	k = amp_init(&d->amp, amp_share(c), rnd,
+	    c->limits_peer.echo_lifetime_s);
+	explicit_bzero(rnd, sizeof(rnd));
+	if (k != 0)
+		return k;
 	d->cfg = c;
 	d->m = m;
 	d->env = env;
@@ -32,8 +52,10 @@ dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
 	d->xnext_ns = UINT64_MAX;
 	d->xc = exchange_cache_new(c->dedup_entries,
 	    (uint64_t)c->exchange_lifetime_s * NS_PER_SEC);
-	if (d->xc == NULL)
+	if (d->xc == NULL) {
+		amp_fini(&d->amp);
 		return -ENOMEM;
+	}
 	for (k = 0; k < HANDLER_KINDS; k++)
 		if ((ops = handler_for(env, (unsigned)k)) != NULL &&
 		    ops->worker_init != NULL)
@@ -53,6 +75,9 @@ void
 dispatch_set_cfg(struct dispatch *d, struct cfg *c)
 {
 	d->cfg = c;
+	amp_set_lifetime(&d->amp, c->limits_peer.echo_lifetime_s);
+	/* out of memory: the table keeps its size, and works */
+	(void)amp_resize(&d->amp, amp_share(c));
 	notify_set_cfg(d);
 }
 
@@ -71,6 +96,7 @@ dispatch_fini(struct dispatch *d)
 			ops->worker_fini(d->hstate[k]);
 	exchange_cache_free(d->xc);
 	d->xc = NULL;
+	amp_fini(&d->amp);
 }
 
 void
@@ -125,6 +151,41 @@ static void
 resp_error(struct coap_resp *r, uint8_t code)
 {
 	coap_resp_reset(r, code);
+}
+
+/*
+ * RFC 9175 §2.4: 4.01 with a fresh Echo value for the sender, which
+ * repeats the request with it to show it receives our answers.
+ */
+static void
+echo_challenge(struct dispatch *d, struct coap_resp *r, uint64_t now_ns)
+{
+	uint8_t	 v[AMP_ECHO_LEN];
+
+	coap_resp_reset(r, COAP_UNAUTHORIZED);
+	amp_echo_make(&d->amp, d->ape, now_ns, v);
+	if (coap_resp_opt(r, COAP_OPT_ECHO, v, sizeof(v)) != 0)
+		coap_resp_reset(r, COAP_INTERNAL_SERVER_ERROR);
+}
+
+/*
+ * Output to the sender of a datagram that is not a new answer (RST, a
+ * cached answer, an empty ACK) within its amplification budget, or
+ * dropped.
+ */
+static size_t
+guard(struct dispatch *d, size_t n, uint64_t now_ns)
+{
+	if (n == 0 || d->ape == NULL || amp_tx(d->ape, n, now_ns))
+		return n;
+	return drop(d, DROP_AMPLIFICATION);
+}
+
+/* Methods that change state (RFC 7252 §5.1, RFC 8132). */
+static bool
+method_unsafe(uint8_t code)
+{
+	return code != COAP_GET && code != COAP_FETCH;
 }
 
 /* /.well-known/core (RFC 6690 §4), generated from the routes. */
@@ -255,6 +316,17 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		resp_error(r, COAP_METHOD_NOT_ALLOWED);
 		return H_DONE;
 	}
+	/*
+	 * Over plain CoAP an `allow` lets a request in by its source
+	 * address alone (net:), which a blind attacker can forge: a write
+	 * needs an address that answered an Echo challenge (RFC 9175 §2.4).
+	 */
+	if (d->ape != NULL && rt->acl != NULL && method_unsafe(m->code) &&
+	    !amp_verified(d->ape, now_ns)) {
+		METRIC_INC(d->m->echo_required);
+		echo_challenge(d, r, now_ns);
+		return H_DONE;
+	}
 	d->xlast = NULL;
 	d->cur_ops = ops;
 	s = ops->start(&req, r);
@@ -360,6 +432,15 @@ answer(struct dispatch *d, const struct dispatch_peer *p, uint64_t now_ns,
 		if (n < 0)
 			n = 0;
 	}
+	if (d->ape != NULL && n > 0 && !amp_tx(d->ape, (size_t)n, now_ns)) {
+		/* over the sender's budget: challenge it, or stay silent */
+		METRIC_INC(d->m->amp_challenges);
+		echo_challenge(d, &d->resp, now_ns);
+		n = coap_resp_encode(&d->resp, out, cap, type, mid, m->token,
+		    m->tkl);
+		if (n < 0 || !amp_tx(d->ape, (size_t)n, now_ns))
+			n = (ssize_t)drop(d, DROP_AMPLIFICATION);
+	}
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->resp.code) % 6]);
 	exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
 	    now_ns, m->type == COAP_TYPE_CON ? out : NULL,
@@ -373,15 +454,29 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 {
 	struct coap_msg		*m = &d->msg;
 	const struct exchange	*ex;
+	const struct coap_opt	*echo;
+	bool			 evicted;
 	size_t			 n;
 
 	METRIC_INC(d->m->rx);
+	d->ape = NULL;
+	if (p->psk_identity == NULL) {
+		/* plain CoAP: the sender may be forged (amp.h) */
+		d->ape = amp_rx(&d->amp, p->addr, p->addrlen, len, now_ns,
+		    &evicted);
+		if (evicted)
+			METRIC_INC(d->m->amp_evicted);
+	}
 	if (!screen(d, p, in, len, now_ns, out, cap, &n))
-		return n;
+		return guard(d, n, now_ns);
+	if (d->ape != NULL && (echo = coap_msg_opt(m, COAP_OPT_ECHO)) != NULL &&
+	    !amp_verified(d->ape, now_ns) &&
+	    amp_echo_check(&d->amp, d->ape, echo->val, echo->len, now_ns))
+		METRIC_INC(d->m->echo_verified);
 	ex = exchange_lookup(d->xc, p->scope, p->addr, p->addrlen, m->mid,
 	    now_ns);
 	if (ex != NULL)
-		return duplicate(d, p, ex, out, cap);
+		return guard(d, duplicate(d, p, ex, out, cap), now_ns);
 	if (m->type == COAP_TYPE_NON && coap_msg_unknown_critical(m) != 0) {
 		/* §5.4.1: a NON with an unknown critical option is rejected. */
 		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
@@ -393,7 +488,7 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 		/* Answer comes later; remember the MID for duplicates. */
 		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
 		    now_ns, NULL, 0);
-		return xch_started(d, out, cap);
+		return guard(d, xch_started(d, out, cap), now_ns);
 	}
 	return answer(d, p, now_ns, out, cap);
 }

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "adapt/cfg.h"
+#include "proto/amp.h"
 #include "proto/coap_msg.h"
 #include "proto/metrics.h"
 #include "proto/observe.h"
@@ -72,6 +73,9 @@ struct dispatch {
 	size_t			 ncaps;
 	char			 doc[DISPATCH_DOC_MAX]; /* /.well-known/core */
 	struct observe_reg	 obs;		/* observers (notify.c) */
+	struct amp_table	 amp;		/* amplification guard */
+	struct amp_entry	*ape;		/* of the datagram's sender;
+						   NULL: not plain CoAP */
 	uint32_t		 rnd;		/* retransmission jitter */
 	uint8_t			 obs_blk[4];	/* Block2 of a notification */
 
