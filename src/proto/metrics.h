@@ -41,6 +41,12 @@
 	    "writes by net: address refused until Echo: 4.01 Echo")	\
 	X(echo_verified, COUNTER, "addresses verified by an Echo value") \
 	X(amp_evicted, COUNTER, "amplification guard entries replaced")	\
+	/* Observe (notify.c) */					\
+	X(observe_gave_up, COUNTER,					\
+	    "observers removed, CON notification never ACKed")		\
+	X(observe_rejected, COUNTER, "observers removed by RST")	\
+	X(observe_refused, COUNTER,					\
+	    "registrations answered without Observe (table or client full)") \
 	/* DTLS (dtls.c) */						\
 	X(dtls_sessions, GAUGE, "DTLS sessions held")			\
 	X(dtls_handshakes, COUNTER, "DTLS handshakes completed")	\
