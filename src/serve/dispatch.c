@@ -190,9 +190,11 @@ method_unsafe(uint8_t code)
 
 /* /.well-known/core (RFC 6690 §4), generated from the routes. */
 static void
-wellknown(struct dispatch *d, const struct coap_msg *m, struct coap_resp *r)
+wellknown(struct dispatch *d, const struct dispatch_peer *p,
+    const struct coap_msg *m, struct coap_resp *r)
 {
 	const struct coap_opt	*acc;
+	struct linkfmt_who	 who;
 	uint32_t		 ct;
 	ssize_t			 n;
 
@@ -209,7 +211,12 @@ wellknown(struct dispatch *d, const struct coap_msg *m, struct coap_resp *r)
 	 * Rendered whole on every request and sliced with Block2 (RFC 7959):
 	 * the document only changes on reload, and the endpoint is rare.
 	 */
-	n = linkfmt_wellknown(d->cfg->links, d->cfg->nlinks, m, d->doc, sizeof(d->doc));
+	/* only the routes this client may use: the others stay unknown */
+	who.psk_identity = p->psk_identity;
+	who.peer = p->addr;
+	who.peerlen = p->addrlen;
+	n = linkfmt_wellknown(d->cfg->links, d->cfg->nlinks, m, &who, d->doc,
+	    sizeof(d->doc));
 	if (n < 0 || block2_respond(r, m, (const uint8_t *)d->doc, (size_t)n,
 	    BLOCK_SZX_MAX) != 0) {
 		resp_error(r, COAP_INTERNAL_SERVER_ERROR);
@@ -298,7 +305,7 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	if ((size_t)plen == sizeof(WELLKNOWN) - 1 &&
 	    memcmp(d->path, WELLKNOWN, (size_t)plen) == 0 &&
 	    (rt == NULL || rt->path_len != (size_t)plen)) {
-		wellknown(d, m, r);
+		wellknown(d, p, m, r);
 		return H_DONE;
 	}
 	if (rt == NULL) {

@@ -104,4 +104,11 @@ assert_eq "$(cat "$T/up/other.txt")" "from libcoap" \
     "coap-client-notls PUTs on the net: route (Echo handled)"
 assert_eq "$(stat_value echo_required)" "$req0" \
     "the address verified by its GET needs no new challenge"
+# --- /.well-known/core lists only the routes the client may use ----------
+coap_get "coap://127.0.0.1:$PORT/.well-known/core" >"$T/wk4"
+coap_get "coap://[::1]:$PORT/.well-known/core" >"$T/wk6"
+assert_contains "$(cat "$T/wk4")" "</up>" "/up listed for 127.0.0.1 (net:127.0.0.0/8)"
+assert_contains "$(cat "$T/wk6")" "</kib>" "::1 gets the document"
+assert_not_contains "$(cat "$T/wk6")" "</up>" "without /up, which ::1 may not use"
+
 finish
