@@ -99,6 +99,31 @@ amp_key(const struct sockaddr *peer, socklen_t len, uint8_t *fam,
 	return true;
 }
 
+/* The set of (fam, addr). */
+static struct amp_entry *
+amp_set(struct amp_table *t, uint8_t fam, const uint8_t addr[16])
+{
+	return &t->e[(hash_fold(fnv1a(fnv1a(t->seed, &fam, 1), addr, 16)) &
+	    t->mask) * AMP_WAYS];
+}
+
+struct amp_entry *
+amp_find(struct amp_table *t, const struct sockaddr *peer, socklen_t peerlen)
+{
+	struct amp_entry	*set;
+	uint8_t			 fam, addr[16];
+	size_t			 i;
+
+	if (!amp_key(peer, peerlen, &fam, addr))
+		return NULL;
+	set = amp_set(t, fam, addr);
+	for (i = 0; i < AMP_WAYS; i++)
+		if (set[i].family == fam &&
+		    memcmp(set[i].addr, addr, sizeof(addr)) == 0)
+			return &set[i];
+	return NULL;
+}
+
 struct amp_entry *
 amp_rx(struct amp_table *t, const struct sockaddr *peer, socklen_t peerlen,
     size_t len, uint64_t now_ns, bool *evicted)
@@ -110,8 +135,7 @@ amp_rx(struct amp_table *t, const struct sockaddr *peer, socklen_t peerlen,
 	*evicted = false;
 	if (!amp_key(peer, peerlen, &fam, addr))
 		return NULL;
-	set = &t->e[(hash_fold(fnv1a(fnv1a(t->seed, &fam, 1), addr,
-	    sizeof(addr))) & t->mask) * AMP_WAYS];
+	set = amp_set(t, fam, addr);
 	for (i = 0; i < AMP_WAYS && e == NULL; i++)
 		if (set[i].family == fam &&
 		    memcmp(set[i].addr, addr, sizeof(addr)) == 0)
@@ -146,10 +170,19 @@ amp_verified(const struct amp_entry *e, uint64_t now_ns)
 }
 
 bool
+amp_room(const struct amp_entry *e, size_t len, uint64_t now_ns)
+{
+	/* bytes sent in an earlier window count no more */
+	if (now_ns - e->window_ns >= AMP_WINDOW_NS)
+		return amp_verified(e, now_ns);
+	return amp_verified(e, now_ns) ||
+	    (uint64_t)e->tx + len <= (uint64_t)e->rx * AMP_FACTOR;
+}
+
+bool
 amp_tx(struct amp_entry *e, size_t len, uint64_t now_ns)
 {
-	if (!amp_verified(e, now_ns) &&
-	    (uint64_t)e->tx + len > (uint64_t)e->rx * AMP_FACTOR)
+	if (!amp_room(e, len, now_ns))
 		return false;
 	amp_tx_force(e, len);
 	return true;

@@ -83,13 +83,17 @@ void	amp_fini(struct amp_table *t);
 struct amp_entry *amp_rx(struct amp_table *t, const struct sockaddr *peer,
 	    socklen_t peerlen, size_t len, uint64_t now_ns, bool *evicted);
 
+/* The entry of peer, or NULL (none, or replaced since): nothing counted. */
+struct amp_entry *amp_find(struct amp_table *t, const struct sockaddr *peer,
+	    socklen_t peerlen);
+
 /* Whether e's address is verified at now_ns. */
 bool	amp_verified(const struct amp_entry *e, uint64_t now_ns);
 
-/*
- * Whether len more bytes may go to e's address now (always, verified);
- * when they may, they are counted.
- */
+/* Whether len more bytes may go to e's address now (always, verified). */
+bool	amp_room(const struct amp_entry *e, size_t len, uint64_t now_ns);
+
+/* amp_room(), and when there is room the bytes are counted. */
 bool	amp_tx(struct amp_entry *e, size_t len, uint64_t now_ns);
 
 /* Count len bytes sent to e's address whatever the budget. */

@@ -157,15 +157,22 @@ resp_error(struct coap_resp *r, uint8_t code)
  * RFC 9175 §2.4: 4.01 with a fresh Echo value for the sender, which
  * repeats the request with it to show it receives our answers.
  */
-static void
-echo_challenge(struct dispatch *d, struct coap_resp *r, uint64_t now_ns)
+void
+dispatch_echo_challenge(struct dispatch *d, const struct amp_entry *e,
+    struct coap_resp *r, uint64_t now_ns)
 {
 	uint8_t	 v[AMP_ECHO_LEN];
 
 	coap_resp_reset(r, COAP_UNAUTHORIZED);
-	amp_echo_make(&d->amp, d->ape, now_ns, v);
+	amp_echo_make(&d->amp, e, now_ns, v);
 	if (coap_resp_opt(r, COAP_OPT_ECHO, v, sizeof(v)) != 0)
 		coap_resp_reset(r, COAP_INTERNAL_SERVER_ERROR);
+}
+
+static void
+echo_challenge(struct dispatch *d, struct coap_resp *r, uint64_t now_ns)
+{
+	dispatch_echo_challenge(d, d->ape, r, now_ns);
 }
 
 /*
@@ -179,6 +186,23 @@ guard(struct dispatch *d, size_t n, uint64_t now_ns)
 	if (n == 0 || d->ape == NULL || amp_tx(d->ape, n, now_ns))
 		return n;
 	return drop(d, DROP_AMPLIFICATION);
+}
+
+/*
+ * Whether m asks to observe rt (RFC 7641 §3.1).  Over plain CoAP that
+ * needs a verified address: an observation is a stream of datagrams to
+ * the address that asked, which a forged request would aim at a victim.
+ */
+static bool
+observe_registers(const struct coap_msg *m, const struct cfg_route *rt)
+{
+	const struct coap_opt	*o;
+	uint32_t		 v;
+
+	return m->code == COAP_GET && rt->observe &&
+	    rt->kind == ROUTE_STATIC &&
+	    (o = coap_msg_opt(m, COAP_OPT_OBSERVE)) != NULL &&
+	    coap_opt_uint(o, &v) == 0 && v == 0;
 }
 
 /* Methods that change state (RFC 7252 §5.1, RFC 8132). */
@@ -264,6 +288,27 @@ dispatch_prepare(struct dispatch *d, const struct dispatch_peer *p,
 	return COAP_EMPTY;
 }
 
+/*
+ * Over plain CoAP a source address can be forged.  An address that has
+ * not answered an Echo challenge (RFC 9175 §2.4) first gets one for: a
+ * write let in by an `allow` (its net: entry is all that admits it); a
+ * write to a hook or backend, whose effect must not happen for a forged
+ * sender, nor twice (a large late answer would be challenged after the
+ * run, and the client would repeat it); and an Observe registration, a
+ * stream of datagrams to that address.
+ */
+static bool
+needs_echo(struct dispatch *d, const struct coap_msg *m,
+    const struct cfg_route *rt, uint64_t now_ns)
+{
+	if (d->ape == NULL || amp_verified(d->ape, now_ns))
+		return false;
+	if (method_unsafe(m->code) &&
+	    (rt->acl != NULL || rt->kind != ROUTE_STATIC))
+		return true;
+	return observe_registers(m, rt);
+}
+
 /* Route, check and run a request; fills d->resp.  Returns H_* or error. */
 static int
 request(struct dispatch *d, const struct dispatch_peer *p,
@@ -323,13 +368,7 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		resp_error(r, COAP_METHOD_NOT_ALLOWED);
 		return H_DONE;
 	}
-	/*
-	 * Over plain CoAP an `allow` lets a request in by its source
-	 * address alone (net:), which a blind attacker can forge: a write
-	 * needs an address that answered an Echo challenge (RFC 9175 §2.4).
-	 */
-	if (d->ape != NULL && rt->acl != NULL && method_unsafe(m->code) &&
-	    !amp_verified(d->ape, now_ns)) {
+	if (needs_echo(d, m, rt, now_ns)) {
 		METRIC_INC(d->m->echo_required);
 		echo_challenge(d, r, now_ns);
 		return H_DONE;

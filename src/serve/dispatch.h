@@ -128,6 +128,13 @@ enum coap_code dispatch_prepare(struct dispatch *d,
 	    uint64_t now_ns, struct h_req *req,
 	    const struct handler_ops **ops);
 
+/*
+ * Make r a 4.01 Unauthorized with a fresh Echo value (RFC 9175 §2.4) for
+ * the address of e (the amplification guard's entry, amp.h).
+ */
+void	dispatch_echo_challenge(struct dispatch *d, const struct amp_entry *e,
+	    struct coap_resp *r, uint64_t now_ns);
+
 /* Periodic housekeeping of the handlers and of Observe. */
 void	dispatch_sweep(struct dispatch *d, uint64_t now_ns);
 

@@ -19,7 +19,10 @@ std_conf "$T/coapd.conf" ",
   { path = \"/kib\"; static = \"$T/www/kib.bin\"; },
   { path = \"/up\"; static = \"$T/up\"; writable = true;
     methods = [ \"GET\", \"PUT\", \"POST\", \"DELETE\" ];
-    allow = [ \"net:127.0.0.0/8\" ]; }" 1
+    allow = [ \"net:127.0.0.0/8\" ]; },
+  { path = \"/obs\"; static = \"$T/www/hello.txt\"; observe = true; },
+  { path = \"/run\"; methods = [ \"GET\", \"POST\" ]; run_as_root = true;
+    hook = [ \"/bin/sh\", \"-c\", \"echo ran >>$T/ran; printf %0900d 0\" ]; }" 1
 start_coapd "$T/coapd.conf"
 
 PORT=$PORT T=$T py_checks "amplification guard and forged writes" <<'PY'
@@ -81,6 +84,37 @@ ck.code(r, coap.CONTENT, "GET on the net: route needs no Echo")
 r = f.request(coap.PUT, "/up/state.txt", payload=b"real\n")
 ck.code(r, coap.CHANGED, "PUT repeating the Echo value")
 ck.eq(open(T + "/up/state.txt", "rb").read(), b"real\n", "is stored")
+
+# --- hooks: no run for a forged write, large late answers challenged ----
+h = coap.Client(port, src="127.0.0.8")
+r = h.request(coap.POST, "/run", payload=b"x", echo=False)
+ck.code(r, coap.UNAUTHORIZED, "POST to a hook from a fresh address: challenged")
+ck.ok(not os.path.exists(T + "/ran"), "and the hook did not run")
+r = h.request(coap.POST, "/run", payload=b"x")
+ck.code(r, coap.CHANGED, "POST repeating the Echo value runs it")
+ck.eq(open(T + "/ran").read(), "ran\n", "once")
+g = coap.Client(port, src="127.0.0.9")
+req = g.build(coap.GET, "/run")
+g.send(req)
+got = g.recv_all(3.0)
+ck.eq(len(got), 1, "GET of a hook's 900 bytes: one datagram back")
+m = coap.Msg(got[0]) if got else None
+ck.code(m, coap.UNAUTHORIZED, "a challenge, not the output")
+ck.ok(got and len(got[0]) <= 3 * len(req), "within 3x the request")
+r = g.request(coap.GET, "/run", options=[(coap.ECHO, m.opt(coap.ECHO))],
+              echo=False)
+ck.ok(r is not None and r.code == coap.CONTENT and len(r.payload) == 900,
+      "with the Echo value, the 900 bytes")
+
+# --- Observe: a registration is a stream to the address that asked -----
+w = coap.Client(port, src="127.0.0.10")
+r = w.request(coap.GET, "/obs", options=[(coap.OBSERVE, b"")], echo=False)
+ck.code(r, coap.UNAUTHORIZED, "Observe from a fresh address: challenged")
+r = w.request(coap.GET, "/obs", options=[(coap.OBSERVE, b""),
+                                         (coap.ECHO, r.opt(coap.ECHO))],
+              echo=False)
+ck.code(r, coap.CONTENT, "with the Echo value")
+ck.ok(r is not None and r.opt(coap.OBSERVE) is not None, "it observes")
 ck.done()
 PY
 
