@@ -33,13 +33,14 @@ wait_log "handshake done" 5 || _nok "no handshake through the relay"
 hs0=$(stat_value dtls_handshakes)
 assert_eq "$hs0" 1 "one handshake"
 
-# get N: CON GET /hello with MID N through the session; the answer counts
+# get N: CON GET /hello with MID 0x30, 0x40 + N through the session (no
+# 0x0a byte: s_client reads its input by lines); the answer counts
 gets=0
 get() {
 	local i want
 	gets=$((gets + 1))
 	want=$gets
-	printf "\\x40\\x01\\x30\\x$(printf %02x "$1")\\xb5hello" >&"$fd"
+	printf "\\x40\\x01\\x30\\x$(printf %02x $((0x40 + $1)))\\xb5hello" >&"$fd"
 	for ((i = 0; i < 40; i++)); do
 		[ "$(grep -c 'Hello, CoAP' "$T/out")" -ge "$want" ] && return 0
 		sleep 0.05
@@ -49,7 +50,7 @@ get() {
 
 assert_true "GET through the session" get 1
 mid=2
-for kind in short header long garbage junk short; do
+for kind in short header long garbage junk alert0 hs0 ccs short; do
 	python3 "$INTEG_DIR/dtls_spoof.py" inject "$CPORT" "$kind"
 	sleep 0.1
 	assert_true "session still answers after a forged '$kind' datagram" \

@@ -16,6 +16,9 @@
         long     a header claiming 600 bytes, with 20 bytes after it
         garbage  a 60-byte application_data record of random bytes
         junk     a record of unknown content type 99, then garbage
+        alert0   a plaintext fatal alert (epoch 0): handshake_failure
+        hs0      a plaintext handshake record (epoch 0) of random bytes
+        ccs      a bare change_cipher_spec (epoch 0, the 1-byte body)
 """
 import os
 import select
@@ -72,6 +75,12 @@ def inject(cport, kind):
     elif kind == "junk":
         d = record(99, 1, seq, os.urandom(30)) + record(23, 1, seq + 1,
                                                         os.urandom(40))
+    elif kind == "alert0":
+        d = record(21, 0, seq, b"\x02\x28")
+    elif kind == "hs0":
+        d = record(22, 0, seq, os.urandom(40))
+    elif kind == "ccs":
+        d = record(20, 0, seq, b"\x01")
     else:
         sys.stderr.write(__doc__)
         return 2
