@@ -298,6 +298,14 @@ ctx_new(const struct cfg *c, char *err, size_t errlen)
 	return ctx;
 }
 
+/* dtls.max_handshakes_per_host; 0 (a cfg not from cfg_load()): none */
+static size_t
+hs_host_bound(const struct cfg *c)
+{
+	return c->dtls.max_handshakes_per_host ?
+	    c->dtls.max_handshakes_per_host : SIZE_MAX;
+}
+
 int
 dtls_server_new(struct dtls_server **out, const struct cfg *c, unsigned id,
     struct metrics *m, dtls_send_fn *send_fn, dtls_app_fn *app_fn, void *arg,
@@ -320,7 +328,7 @@ dtls_server_new(struct dtls_server **out, const struct cfg *c, unsigned id,
 	s->arg = arg;
 	s->max_sess = dtls_sess_share(c);
 	s->max_hs = dtls_hs_share(c);
-	s->max_hs_host = c->dtls.max_handshakes_per_host;
+	s->max_hs_host = hs_host_bound(c);
 	if (dtls_sess_init(s) != 0) {
 		free(s);
 		return -ENOMEM;
@@ -351,7 +359,7 @@ dtls_server_set_cfg(struct dtls_server *s, const struct cfg *c)
 	s->cfg = c;
 	s->max_sess = dtls_sess_share(c);
 	s->max_hs = dtls_hs_share(c);
-	s->max_hs_host = c->dtls.max_handshakes_per_host;
+	s->max_hs_host = hs_host_bound(c);
 	/* a session holds a reference to its context: old ones live on */
 	if ((ctx = ctx_new(c, err, sizeof(err))) == NULL) {
 		log_warnx("worker %u, dtls: %s; keeping the previous cipher "
