@@ -500,32 +500,18 @@ handshake(struct dtls_server *s, struct dtls_sess *x)
 }
 
 /*
- * The fewest bytes a protected record of x's cipher suite can hold
- * (RFC 5246 §6.2.3): AEAD, the explicit nonce (none for ChaCha20, RFC
- * 7905) and the tag; CBC, the IV and at least one block holding the MAC
- * and padding; a stream or NULL cipher, the MAC.
+ * The fewest bytes a protected record of x's cipher suite can hold: the
+ * record wolfSSL would make of no plaintext, less its header (AEAD: the
+ * explicit nonce, none for ChaCha20, and the tag; CBC: the IV and a block
+ * of MAC and padding; RFC 5246 §6.2.3).  wolfSSL_GetOutputSize() is in
+ * every build; the finer wolfSSL_GetCipherType() and friends are not.
  */
 static size_t
 rec_min_body(struct dtls_sess *x)
 {
-	int	 bs, mac;
+	int	 n = wolfSSL_GetOutputSize(x->ssl, 0);
 
-	switch (wolfSSL_GetCipherType(x->ssl)) {
-	case WOLFSSL_AEAD_TYPE:
-		mac = wolfSSL_GetAeadMacSize(x->ssl);
-		return (size_t)(mac > 0 ? mac : 8) +
-		    (wolfSSL_GetBulkCipher(x->ssl) == wolfssl_chacha ? 0 : 8);
-	case WOLFSSL_BLOCK_TYPE:
-		bs = wolfSSL_GetCipherBlockSize(x->ssl);
-		mac = wolfSSL_GetHmacSize(x->ssl);
-		if (bs <= 0)
-			bs = 16;
-		return (size_t)bs + (((size_t)mac + 1 + (size_t)bs - 1) /
-		    (size_t)bs) * (size_t)bs;
-	default:
-		mac = wolfSSL_GetHmacSize(x->ssl);
-		return mac > 0 ? (size_t)mac : 0;
-	}
+	return n > DTLS_REC_HDR ? (size_t)(n - DTLS_REC_HDR) : 0;
 }
 
 /* Whether the record header h (DTLS_REC_HDR bytes) of body blen may be x's. */
