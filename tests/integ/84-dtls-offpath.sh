@@ -20,16 +20,20 @@ start_coapd "$T/coapd.conf"
 LPORT=$(free_port)
 CPORT=$(free_port)
 timeout 60 python3 "$INTEG_DIR/dtls_spoof.py" relay "$LPORT" 127.0.0.1 \
-    "$DPORT" "$CPORT" 55 &
+    "$DPORT" "$CPORT" 55 >"$T/relay.out" &
 rpid=$!
-sleep 0.3
+for ((i = 0; i < 100; i++)); do
+	grep -q ready "$T/relay.out" && break
+	sleep 0.05
+done
+grep -q ready "$T/relay.out" || fail "the relay did not start"
 mkfifo "$T/in"
 timeout 60 openssl s_client -dtls1_2 -quiet \
     -psk "$(hexof "$KEY_SENSOR")" -psk_identity sensor-1 \
     -connect "127.0.0.1:$LPORT" <"$T/in" >"$T/out" 2>"$T/err" &
 spid=$!
 exec {fd}>"$T/in"
-wait_log "handshake done" 5 || _nok "no handshake through the relay"
+wait_log "handshake done" 10 || _nok "no handshake through the relay"
 hs0=$(stat_value dtls_handshakes)
 assert_eq "$hs0" 1 "one handshake"
 
@@ -41,7 +45,7 @@ get() {
 	gets=$((gets + 1))
 	want=$gets
 	printf "\\x40\\x01\\x30\\x$(printf %02x $((0x40 + $1)))\\xb5hello" >&"$fd"
-	for ((i = 0; i < 40; i++)); do
+	for ((i = 0; i < 100; i++)); do
 		[ "$(grep -c 'Hello, CoAP' "$T/out")" -ge "$want" ] && return 0
 		sleep 0.05
 	done

@@ -38,6 +38,7 @@ def relay(lport, host, port, cport, secs):
     up.bind((host, 0))
     up.connect((host, port))
     client = None
+    print("ready", flush=True)
     end = time.monotonic() + secs
     while time.monotonic() < end:
         r, _, _ = select.select([lsock, csock, up], [], [], 0.2)
