@@ -160,7 +160,7 @@ check-wolfssl:
 	$(MAKE) --no-print-directory B=$(B)/ccm8 WOLFSSL=$(B)/wolfssl \
 	    $(B)/ccm8/coapd && cp $(B)/ccm8/coapd $(B)/coapd-ccm8 && \
 	COAPD=$(CURDIR)/$(B)/coapd-ccm8 COAPD_EXPECT_CCM8=1 \
-	    bash tests/integ/run.sh 81-dtls 82-dtls 83-dtls
+	    bash tests/integ/run.sh 81-dtls 82-dtls 83-dtls 84-dtls
 
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
 	@for f in $^; do n=$$(basename $$f); mkdir -p $(B)/corpus-$$n; \

@@ -171,7 +171,7 @@ compile_routes(struct cfg *c, char *err, size_t errlen)
 		l = &c->links[i];
 		*l = (struct linkfmt_entry){ .href = r->path, .rt = r->rt,
 		    .if_ = r->if_, .title = r->title, .ct = r->ct,
-		    .obs = r->observe };
+		    .obs = r->observe, .acl = r->acl };
 	}
 	c->nlinks = c->nroutes;
 	rc = route_table_build(&c->table, specs, c->nroutes, err, errlen);

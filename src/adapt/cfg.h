@@ -117,7 +117,9 @@ struct cfg_dtls {
 	char		*identity_hint;
 	char		**ciphers;
 	size_t		 nciphers;
-	uint32_t	 max_sessions;
+	uint32_t	 max_sessions;	/* established, all workers */
+	uint32_t	 max_handshakes; /* past the cookie, all workers */
+	uint32_t	 max_handshakes_per_host; /* per worker */
 	uint32_t	 session_timeout_s;
 	uint32_t	 handshake_timeout_s;
 	struct psk_table *psk;		/* loaded from psk_file; NULL when
@@ -148,7 +150,10 @@ struct cfg_limits {
 	uint32_t	 shed_max_age_s;	/* Max-Age of a 5.03 when shedding */
 	uint32_t	 max_uploads;	/* Block1 transfers per worker and
 					   handler kind (static, hook) */
-	/* end of the rate limit and load shedding block */
+	/* hostile peers (amp.c, notify.c) */
+	uint32_t	 echo_lifetime_s;  /* verified address kept */
+	uint32_t	 max_amp_clients;  /* guard table, all workers */
+	uint32_t	 max_observers_per_client; /* per address, per worker */
 };
 
 struct cfg {

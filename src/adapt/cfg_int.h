@@ -291,5 +291,7 @@ bool	 ld_include_dir(struct ld *, const char *file, unsigned depth,
  * is daemon_sd.c's).
  */
 opt_conv_fn	ld_conv_user, ld_conv_group;
+/* cfg_limits.c: the limits group. */
+extern const struct optset ld_limits_set;
 
 #endif /* COAPD_CFG_INT_H */

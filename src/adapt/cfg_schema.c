@@ -89,6 +89,13 @@ static const struct opt dtls_opts[] = {
 	{ .name = "max_sessions", .type = OPT_INT,
 	  FLD(struct cfg_dtls, max_sessions),
 	  .min = 1, .max = 1000000, .def = 2000 },
+	/* half-open handshakes: their own budget, never evict sessions */
+	{ .name = "max_handshakes", .type = OPT_INT,
+	  FLD(struct cfg_dtls, max_handshakes),
+	  .min = 1, .max = 100000, .def = 256 },
+	{ .name = "max_handshakes_per_host", .type = OPT_INT,
+	  FLD(struct cfg_dtls, max_handshakes_per_host),
+	  .min = 1, .max = 100000, .def = 8 },
 	{ .name = "session_timeout_s", .type = OPT_INT,
 	  FLD(struct cfg_dtls, session_timeout_s),
 	  .min = 1, .max = 86400, .def = 600 },
@@ -208,55 +215,6 @@ static const struct optset hooks_set = {
 	hooks_opts, NELEM(hooks_opts), 0, NULL, NULL,
 };
 
-/*
- * Rate limits and load shedding (ratelimit.h, dispatch.c).  Defaults:
- * no rate limit (an operator knows the rates of his devices; the shipped
- * conf/coapd.conf sets them), load levels as issue 16 asks.
- */
-static void	limits_finish(struct ld *, const struct config_setting_t *,
-		    const struct config_setting_t *, const char *, void *);
-
-static const struct opt limits_opts[] = {
-	{ .name = "rate", .type = OPT_INT, FLD(struct cfg_limits, rate),
-	  .min = 0, .max = 1000000, .def = 0 },
-	{ .name = "burst", .type = OPT_INT, FLD(struct cfg_limits, burst),
-	  .min = 1, .max = 1000000, .def = 50 },
-	{ .name = "identity_rate", .type = OPT_INT,
-	  FLD(struct cfg_limits, identity_rate),
-	  .min = 0, .max = 1000000, .def = 0 },
-	{ .name = "identity_burst", .type = OPT_INT,
-	  FLD(struct cfg_limits, identity_burst),
-	  .min = 1, .max = 1000000, .def = 50 },
-	{ .name = "ipv6_prefix", .type = OPT_INT,
-	  FLD(struct cfg_limits, ipv6_prefix), .min = 1, .max = 128, .def = 64 },
-	{ .name = "max_clients", .type = OPT_INT,
-	  FLD(struct cfg_limits, max_clients),
-	  .min = 16, .max = 1 << 24, .def = 10000, .flags = OPT_RESTART },
-	{ .name = "client_idle_s", .type = OPT_INT,
-	  FLD(struct cfg_limits, client_idle_s),
-	  .min = 1, .max = 86400, .def = 60 },
-	{ .name = "throttle_at_percent", .type = OPT_INT,
-	  FLD(struct cfg_limits, throttle_at_percent),
-	  .min = 1, .max = 100, .def = 75 },
-	{ .name = "shed_at_percent", .type = OPT_INT,
-	  FLD(struct cfg_limits, shed_at_percent),
-	  .min = 1, .max = 100, .def = 90 },
-	{ .name = "normal_below_percent", .type = OPT_INT,
-	  FLD(struct cfg_limits, normal_below_percent),
-	  .min = 1, .max = 100, .def = 50 },
-	{ .name = "shed_max_age_s", .type = OPT_INT,
-	  FLD(struct cfg_limits, shed_max_age_s),
-	  .min = 0, .max = 3600, .def = 5 },
-	/* upload tables are made when the workers start */
-	{ .name = "max_uploads", .type = OPT_INT,
-	  FLD(struct cfg_limits, max_uploads),
-	  .min = 1, .max = 4096, .def = 32, .flags = OPT_RESTART },
-	/* end of the rate limit and load shedding keys */
-};
-
-static const struct optset limits_set = {
-	limits_opts, NELEM(limits_opts), 0, NULL, limits_finish,
-};
 
 static const struct opt top_opts[] = {
 	{ .name = "listen", .type = OPT_LIST, FLD(struct cfg, listen),
@@ -311,7 +269,7 @@ static const struct opt top_opts[] = {
 	{ .name = "hooks", .type = OPT_GROUP, FLD(struct cfg, hooks),
 	  .sub = &hooks_set },
 	{ .name = "limits", .type = OPT_GROUP, FLD(struct cfg, limits),
-	  .sub = &limits_set },
+	  .sub = &ld_limits_set },
 	{ .name = "content_formats", .type = OPT_LIST, FLD(struct cfg, ctypes),
 	  .noff = offsetof(struct cfg, nctypes), .sub = &ctype_set },
 	{ .name = "routes", .type = OPT_LIST, FLD(struct cfg, routes),
@@ -588,24 +546,6 @@ listen_finish(struct ld *ld, const struct config_setting_t *g,
 		sin6->sin6_port = htons(l->port);
 		l->addrlen = sizeof(*sin6);
 	}
-}
-
-/* The load levels need room for hysteresis (ratelimit.h rl_load). */
-static void
-limits_finish(struct ld *ld, const struct config_setting_t *g,
-    const struct config_setting_t *at, const char *key, void *base)
-{
-	struct cfg_limits	*l = base;
-
-	(void)at;
-	if (g == NULL || !ld->group_clean)
-		return;
-	if (l->normal_below_percent >= l->throttle_at_percent ||
-	    l->throttle_at_percent > l->shed_at_percent)
-		ld_err(ld, g, "%s: want normal_below_percent (%u) < "
-		    "throttle_at_percent (%u) <= shed_at_percent (%u)", key,
-		    l->normal_below_percent, l->throttle_at_percent,
-		    l->shed_at_percent);
 }
 
 static void

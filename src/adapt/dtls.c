@@ -352,6 +352,14 @@ ctx_new(const struct cfg *c, char *err, size_t errlen)
 	return ctx;
 }
 
+/* dtls.max_handshakes_per_host; 0 (a cfg not from cfg_load()): none */
+static size_t
+hs_host_bound(const struct cfg *c)
+{
+	return c->dtls.max_handshakes_per_host ?
+	    c->dtls.max_handshakes_per_host : SIZE_MAX;
+}
+
 int
 dtls_server_new(struct dtls_server **out, const struct cfg *c, unsigned id,
     struct metrics *m, dtls_send_fn *send_fn, dtls_app_fn *app_fn, void *arg,
@@ -378,6 +386,8 @@ dtls_server_new(struct dtls_server **out, const struct cfg *c, unsigned id,
 	s->app = app_fn;
 	s->arg = arg;
 	s->max_sess = dtls_sess_share(c);
+	s->max_hs = dtls_hs_share(c);
+	s->max_hs_host = hs_host_bound(c);
 	if (dtls_sess_init(s) != 0) {
 		free(s);
 		return -ENOMEM;
@@ -407,6 +417,8 @@ dtls_server_set_cfg(struct dtls_server *s, const struct cfg *c)
 
 	s->cfg = c;
 	s->max_sess = dtls_sess_share(c);
+	s->max_hs = dtls_hs_share(c);
+	s->max_hs_host = hs_host_bound(c);
 	/* a session holds a reference to its context: old ones live on */
 	if ((ctx = ctx_new(c, err, sizeof(err))) == NULL) {
 		log_warnx("worker %u, dtls: %s; keeping the previous cipher "
@@ -546,6 +558,82 @@ handshake(struct dtls_server *s, struct dtls_sess *x)
 	return false;
 }
 
+/*
+ * The fewest bytes a protected record of x's cipher suite can hold: the
+ * record wolfSSL would make of no plaintext, less its header (AEAD: the
+ * explicit nonce, none for ChaCha20, and the tag; CBC: the IV and a block
+ * of MAC and padding; RFC 5246 §6.2.3).  wolfSSL_GetOutputSize() is in
+ * every build; the finer wolfSSL_GetCipherType() and friends are not.
+ */
+static size_t
+rec_min_body(struct dtls_sess *x)
+{
+	int	 n = wolfSSL_GetOutputSize(x->ssl, 0);
+
+	return n > DTLS_REC_HDR ? (size_t)(n - DTLS_REC_HDR) : 0;
+}
+
+/* Whether the record header h (DTLS_REC_HDR bytes) of body blen may be x's. */
+static bool
+rec_plausible(struct dtls_sess *x, const uint8_t *h, size_t blen,
+    size_t min_body)
+{
+	/* change_cipher_spec, alert, handshake, application_data */
+	if (h[0] < 20 || h[0] > 23)
+		return false;
+	/* DTLS 1.0 (first ClientHello) or 1.2 */
+	if (h[1] != 0xfe || (h[2] != 0xff && h[2] != 0xfd))
+		return false;
+	/* epoch 0 is plaintext: a handshake retransmission */
+	if (h[3] == 0 && h[4] == 0)
+		return h[0] != 23 || !x->established;
+	return blen >= min_body;
+}
+
+/*
+ * RFC 6347 §4.1.2.7: an invalid record is silently discarded and the
+ * session goes on.  wolfSSL ends a session on a record too short for its
+ * cipher, and waits for the rest of a record whose header claims more
+ * than the datagram holds (gluing the peer's next datagrams to it); a
+ * forged datagram from the peer's address could do either.  So records
+ * are screened here first: a record never spans datagrams (§4.1.1), and
+ * implausible ones are cut out.  Returns the bytes to give wolfSSL, d
+ * itself when every record passes (the usual case: no copy), or a copy
+ * of the good ones in s->screened; *outlen 0 when none is left.
+ */
+static const uint8_t *
+rec_screen(struct dtls_server *s, struct dtls_sess *x, const uint8_t *d,
+    size_t len, size_t *outlen)
+{
+	size_t	 off = 0, blen, n = 0, min_body;
+	bool	 copy = false, ok;
+
+	min_body = x->established ? rec_min_body(x) : 0;
+	while (off < len) {
+		blen = len - off < DTLS_REC_HDR ? 0 :
+		    ((size_t)d[off + 11] << 8) | d[off + 12];
+		/* truncated: the rest of the datagram is no record */
+		ok = len - off >= DTLS_REC_HDR &&
+		    blen <= len - off - DTLS_REC_HDR;
+		if (ok && rec_plausible(x, d + off, blen, min_body)) {
+			if (copy)
+				memcpy(s->screened + n, d + off,
+				    DTLS_REC_HDR + blen);
+			n += DTLS_REC_HDR + blen;
+		} else {
+			METRIC_INC(s->m->dtls_records_invalid);
+			if (!copy)
+				memcpy(s->screened, d, n);
+			copy = true;
+		}
+		if (!ok)
+			break;
+		off += DTLS_REC_HDR + blen;
+	}
+	*outlen = n;
+	return copy ? s->screened : d;
+}
+
 void
 dtls_feed(struct dtls_server *s, struct dtls_sess *x, const uint8_t *d,
     size_t len, uint64_t now_ns)
@@ -553,6 +641,16 @@ dtls_feed(struct dtls_server *s, struct dtls_sess *x, const uint8_t *d,
 	size_t	 n;
 	int	 r, e;
 
+	if (len > sizeof(s->screened)) {
+		METRIC_INC(s->m->dtls_dropped);
+		return;
+	}
+	d = rec_screen(s, x, d, len, &len);
+	if (len == 0) {
+		/* nothing left: not even a sign of life of the peer */
+		METRIC_INC(s->m->dtls_dropped);
+		return;
+	}
 	x->in = d;
 	x->inlen = len;
 	dtls_sess_touch(s, x, now_ns);

@@ -75,7 +75,11 @@ struct dtls_server {
 	size_t			 mask;
 	uint64_t		 seed;		/* of the hash, random */
 	size_t			 nsess;		/* on hs and lru */
-	size_t			 max_sess;	/* this worker's share */
+	size_t			 max_sess;	/* this worker's share of
+						   established sessions */
+	size_t			 nhs;		/* of nsess, on hs */
+	size_t			 max_hs;	/* share of handshakes */
+	size_t			 max_hs_host;	/* of one host (any port) */
 	struct sess_list	 hs;		/* handshaking, by creation */
 	struct sess_list	 lru;		/* established, by last use */
 
@@ -93,6 +97,8 @@ struct dtls_server {
 	 * message of its own.  A datagram never exceeds the receive buffer.
 	 */
 	uint8_t			 plain[DTLS_PLAIN_MAX];
+	uint8_t			 screened[DTLS_PLAIN_MAX]; /* records of a
+						   datagram that pass */
 	uint8_t			 answer[DTLS_RECORD_MAX];
 };
 
@@ -163,14 +169,17 @@ struct dtls_sess *dtls_sess_find(struct dtls_server *s, unsigned sock,
 /*
  * A handshaking session for (sock, a) (canonical, not in the table) whose
  * ClientHello had random[0..DTLS_RANDOM_LEN) and a cookie made with
- * secret; evicts the least recently active session when the table is
- * full.  Returns it, or NULL when out of memory.
+ * secret; makes room among the handshakes (never by evicting an
+ * established session).  Returns it, or NULL when out of memory.
  */
 struct dtls_sess *dtls_sess_new(struct dtls_server *s, unsigned sock,
 	    const struct sockaddr_storage *a, socklen_t alen,
 	    const uint8_t *random, const uint8_t *secret, uint64_t now_ns);
 
-/* Move x from the handshakes to the established sessions. */
+/*
+ * Move x from the handshakes to the established sessions, evicting the
+ * least recently active one when they are at max_sess.
+ */
 void	dtls_sess_established(struct dtls_server *s, struct dtls_sess *x);
 
 /* Record traffic from x's peer at now_ns. */
@@ -190,6 +199,8 @@ void	dtls_sess_log(const struct dtls_sess *x, enum log_level lvl,
 
 /* This worker's share of dtls.max_sessions in c (at least 1). */
 size_t	dtls_sess_share(const struct cfg *c);
+/* This worker's share of dtls.max_handshakes in c (at least 1). */
+size_t	dtls_hs_share(const struct cfg *c);
 
 /*
  * Allocate the table of s for s->max_sess sessions (s->seed, the hash

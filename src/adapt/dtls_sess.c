@@ -137,6 +137,8 @@ dtls_sess_free(struct dtls_server *s, struct dtls_sess *x)
 	if (*pp == x)
 		*pp = x->hnext;
 	list_unlink(x->established ? &s->lru : &s->hs, x);
+	if (!x->established)
+		s->nhs--;
 	dtls_ssl_free(x);
 	explicit_bzero(x->identity, sizeof(x->identity));
 	free(x);
@@ -173,25 +175,54 @@ dtls_sess_log(const struct dtls_sess *x, enum log_level lvl, const char *what)
 		    "dtls %s, %s", peer + 5, what);
 }
 
-/* Make room for one session: evict the least recently active one. */
-static void
-make_room(struct dtls_server *s)
+/* Whether a and b are the same host (any port). */
+static bool
+same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-	struct dtls_sess *h, *e, *v;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)b;
 
-	while (s->nsess >= s->max_sess) {
-		h = s->hs.tail;
-		e = s->lru.tail;
-		if (h == NULL && e == NULL)
-			return;
-		v = h == NULL ? e : e == NULL ? h :
-		    h->last_ns <= e->last_ns ? h : e;
-		dtls_sess_log(v, LOG_LVL_DEBUG, v->established ?
-		    "session evicted, table full" :
-		    "handshake evicted, table full");
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&a6->sin6_addr, &b6->sin6_addr,
+	    sizeof(a6->sin6_addr)) == 0 &&
+	    a6->sin6_scope_id == b6->sin6_scope_id;
+}
+
+static void
+evict(struct dtls_server *s, struct dtls_sess *v, const char *why)
+{
+	dtls_sess_log(v, LOG_LVL_DEBUG, why);
+	if (v->established)
 		METRIC_INC(s->m->dtls_evicted);
-		dtls_sess_free(s, v);
-	}
+	else
+		METRIC_INC(s->m->dtls_handshakes_evicted);
+	dtls_sess_free(s, v);
+}
+
+/*
+ * Make room for one handshake from a.  Handshakes have their own budget
+ * (anyone who can receive a HelloVerifyRequest gets this far, no key
+ * needed), so they never push out an established session: the oldest
+ * handshake of the same host goes when that host has its share, else the
+ * oldest handshake of all.
+ */
+static void
+make_room_hs(struct dtls_server *s, const struct sockaddr_storage *a)
+{
+	struct dtls_sess *h, *oldest = NULL;
+	size_t		  n = 0;
+
+	for (h = s->hs.tail; h != NULL; h = h->prev)
+		if (same_host(&h->addr, a) && n++ == 0)
+			oldest = h;
+	if (oldest != NULL && n >= s->max_hs_host)
+		evict(s, oldest, "handshake evicted, too many from this host");
+	while (s->nhs >= s->max_hs && s->hs.tail != NULL)
+		evict(s, s->hs.tail, "handshake evicted, handshakes full");
 }
 
 struct dtls_sess *
@@ -201,7 +232,7 @@ dtls_sess_new(struct dtls_server *s, unsigned sock,
 {
 	struct dtls_sess	*x, **pp;
 
-	make_room(s);
+	make_room_hs(s, a);
 	if ((x = calloc(1, sizeof(*x))) == NULL)
 		return NULL;
 	x->srv = s;
@@ -220,6 +251,7 @@ dtls_sess_new(struct dtls_server *s, unsigned sock,
 	*pp = x;
 	list_push(&s->hs, x);
 	s->nsess++;
+	s->nhs++;
 	gauge(s);
 	return x;
 }
@@ -227,7 +259,14 @@ dtls_sess_new(struct dtls_server *s, unsigned sock,
 void
 dtls_sess_established(struct dtls_server *s, struct dtls_sess *x)
 {
+	/*
+	 * The peer proved it holds a key: only now may it take the place
+	 * of the least recently active established session.
+	 */
+	while (s->nsess - s->nhs >= s->max_sess && s->lru.tail != NULL)
+		evict(s, s->lru.tail, "session evicted, table full");
 	list_unlink(&s->hs, x);
+	s->nhs--;
 	x->established = true;
 	list_push(&s->lru, x);
 }
@@ -285,6 +324,16 @@ dtls_sessions(const struct dtls_server *s)
  */
 
 size_t
+dtls_hs_share(const struct cfg *c)
+{
+	uint32_t	 w = c->workers ? c->workers : 1;
+	size_t		 n;
+
+	n = (c->dtls.max_handshakes + w - 1) / w;
+	return n ? n : 1;
+}
+
+size_t
 dtls_sess_share(const struct cfg *c)
 {
 	uint32_t	 w = c->workers ? c->workers : 1;
@@ -300,7 +349,7 @@ dtls_sess_init(struct dtls_server *s)
 {
 	size_t	 nb;
 
-	for (nb = 64; nb < s->max_sess && nb < (1u << 20); nb *= 2)
+	for (nb = 64; nb < s->max_sess + s->max_hs && nb < (1u << 20); nb *= 2)
 		;
 	s->mask = nb - 1;
 	if ((s->bucket = calloc(nb, sizeof(*s->bucket))) == NULL)

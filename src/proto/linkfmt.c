@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/acl.h"
 #include "proto/coap_msg.h"
 #include "proto/linkfmt.h"
 
@@ -219,7 +220,8 @@ lf_route_wanted(const struct linkfmt_entry *r, const struct coap_msg *m)
 
 ssize_t
 linkfmt_wellknown(const struct linkfmt_entry *links, size_t n,
-    const struct coap_msg *m, char *out, size_t cap)
+    const struct coap_msg *m, const struct linkfmt_who *who, char *out,
+    size_t cap)
 {
 	struct lf_out o = { out, cap, 0, false };
 	const struct linkfmt_entry *r;
@@ -237,6 +239,9 @@ linkfmt_wellknown(const struct linkfmt_entry *links, size_t n,
 		if (strcmp(r->href, "/.well-known/core") == 0)
 			continue;
 		if (!lf_route_wanted(r, m))
+			continue;
+		if (who != NULL && r->acl != NULL && acl_check(r->acl,
+		    who->psk_identity, who->peer, who->peerlen) != ACL_ALLOW)
 			continue;
 		if (o.len > 0)
 			lf_put(&o, ",", 1);

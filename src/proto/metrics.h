@@ -36,6 +36,19 @@
 	X(xch_gave_up, COUNTER, "separate responses never ACKed")	\
 	X(xch_rejected, COUNTER, "separate responses answered by RST")	\
 	X(xch_cancelled, COUNTER, "pending exchanges cancelled")	\
+	/* amplification guard, Echo (amp.c, dispatch.c) */		\
+	X(amp_challenges, COUNTER,					\
+	    "answers over an unverified address's 3x budget: 4.01 Echo") \
+	X(echo_required, COUNTER,					\
+	    "writes by net: address refused until Echo: 4.01 Echo")	\
+	X(echo_verified, COUNTER, "addresses verified by an Echo value") \
+	X(amp_evicted, COUNTER, "amplification guard entries replaced")	\
+	/* Observe (notify.c) */					\
+	X(observe_gave_up, COUNTER,					\
+	    "observers removed, CON notification never ACKed")		\
+	X(observe_rejected, COUNTER, "observers removed by RST")	\
+	X(observe_refused, COUNTER,					\
+	    "registrations answered without Observe (table or client full)") \
 	/* DTLS (dtls.c) */						\
 	X(dtls_sessions, GAUGE, "DTLS sessions held")			\
 	X(dtls_handshakes, COUNTER, "DTLS handshakes completed")	\
@@ -45,7 +58,11 @@
 	    "DTLS handshakes not completed in time")			\
 	X(dtls_handshake_failures, COUNTER, "DTLS handshakes failed")	\
 	X(dtls_evicted, COUNTER, "DTLS sessions evicted, table full")	\
+	X(dtls_handshakes_evicted, COUNTER,				\
+	    "half-open DTLS handshakes evicted (budget of all or of a host)") \
 	X(dtls_dropped, COUNTER, "DTLS records nobody takes")		\
+	X(dtls_records_invalid, COUNTER,				\
+	    "DTLS records cut out before decryption (forged, truncated)")	\
 	/* rate limits, load shedding, bounded state (ratelimit.h) */	\
 	X(rl_clients, GAUGE, "rate limit buckets held")			\
 	X(rl_evicted, COUNTER,						\
@@ -55,8 +72,6 @@
 	    "live dedup entries evicted, dedup_entries reached")	\
 	X(uploads_refused, COUNTER,					\
 	    "Block1 uploads refused, limits.max_uploads reached")	\
-	X(observe_refused, COUNTER,					\
-	    "Observe registrations refused, max_observers reached")	\
 	X(load_level, GAUGE, "load level: 0 normal, 1 throttled, 2 shedding") \
 	X(shed_503, COUNTER, "new requests answered 5.03, shedding load")
 
@@ -78,7 +93,9 @@
 	X(RATE_NON, rate_limited_non,					\
 	    "NON over its rate, its one 4.29 this second already sent")	\
 	X(SHED_NON, shed_non, "NON dropped while shedding load")	\
-	X(DRAINING, draining, "request while stopping (SIGTERM)")
+	X(DRAINING, draining, "request while stopping (SIGTERM)")	\
+	X(AMPLIFICATION, amplification,					\
+	    "over an unverified address's 3x budget (amp.h)")
 
 enum drop_reason {
 #define METRICS_X_ENUM(c, name, help)	DROP_##c,

@@ -7,7 +7,10 @@
  * worker's share of max_observers, and only registrations, ACKs and RSTs
  * look up.
  */
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +23,13 @@ observe_reg_init(struct observe_reg *r, unsigned limit)
 {
 	memset(r, 0, sizeof(*r));
 	r->limit = limit;
+	r->per_host = UINT_MAX;
+}
+
+void
+observe_set_per_host(struct observe_reg *r, unsigned per_host)
+{
+	r->per_host = per_host;
 }
 
 static void
@@ -85,6 +95,51 @@ peer_is(const struct observer *o, const struct sockaddr *peer,
 	    peer, peerlen);
 }
 
+/* The IP address of sa (IPv4-mapped IPv6 as IPv4) in out; its length. */
+static size_t
+host_of(const struct sockaddr *sa, socklen_t len, uint8_t out[17])
+{
+	static const uint8_t	 mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff };
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	const uint8_t		*a6 = (const uint8_t *)&s6->sin6_addr;
+
+	if (sa->sa_family == AF_INET &&
+	    len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		out[0] = 4;
+		memcpy(out + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return 5;
+	}
+	if (sa->sa_family != AF_INET6 || len < (socklen_t)sizeof(*s6))
+		return 0;
+	if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
+		out[0] = 4;
+		memcpy(out + 1, a6 + 12, 4);
+		return 5;
+	}
+	out[0] = 6;
+	memcpy(out + 1, a6, 16);
+	return 17;
+}
+
+unsigned
+observe_count_host(const struct observe_reg *r, const struct sockaddr *peer,
+    socklen_t peerlen)
+{
+	uint8_t		 h[17], g[17];
+	size_t		 hl, gl;
+	unsigned	 i, n = 0;
+
+	if ((hl = host_of(peer, peerlen, h)) == 0)
+		return 0;
+	for (i = 0; i < r->n; i++) {
+		gl = host_of((const struct sockaddr *)&r->v[i]->peer,
+		    r->v[i]->peerlen, g);
+		n += gl == hl && memcmp(g, h, hl) == 0;
+	}
+	return n;
+}
+
 struct observer *
 observe_find(struct observe_reg *r, unsigned sock,
     const struct sockaddr *peer, socklen_t peerlen, const uint8_t *token,
@@ -129,6 +184,10 @@ observe_add(struct observe_reg *r, const struct sockaddr *peer,
 		return o;
 	}
 	if (r->n >= r->limit)
+		return NULL;
+	/* one host (any port) cannot take the others' places */
+	if (r->per_host != UINT_MAX &&
+	    observe_count_host(r, peer, peerlen) >= r->per_host)
 		return NULL;
 	if (r->n == r->cap) {
 		cap = r->cap == 0 ? 16 : r->cap * 2;
@@ -226,7 +285,7 @@ observe_sent(struct observer *o, uint16_t mid, bool con, const uint8_t *buf,
 	o->con_len = len;
 	o->con_mid = mid;
 	if (o->con_pending)
-		retx_restart(&o->retx, now_ns);
+		(void)retx_restart(&o->retx, now_ns);	/* checked by caller */
 	else
 		retx_start(&o->retx, now_ns, rnd);
 	o->con_pending = true;
@@ -237,6 +296,12 @@ void
 observe_acked(struct observer *o)
 {
 	o->con_pending = false;
+}
+
+bool
+observe_exhausted(const struct observer *o)
+{
+	return o->con_pending && !retx_can_restart(&o->retx);
 }
 
 enum observe_due

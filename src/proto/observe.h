@@ -79,6 +79,7 @@ struct observe_reg {
 	unsigned	  n;
 	unsigned	  cap;		/* slots allocated in v */
 	unsigned	  limit;	/* most observers held */
+	unsigned	  per_host;	/* most of one host (any port) */
 };
 
 /* An empty registry holding at most limit observers. */
@@ -87,6 +88,16 @@ void		 observe_reg_init(struct observe_reg *r, unsigned limit);
 void		 observe_reg_fini(struct observe_reg *r);
 /* Change the bound; observers past it stay until they end. */
 void		 observe_set_limit(struct observe_reg *r, unsigned limit);
+/*
+ * Most observers of one host: its IP address, any port (IPv4-mapped
+ * IPv6 as IPv4), so that one address cannot take every place.  No bound
+ * after observe_reg_init().
+ */
+void		 observe_set_per_host(struct observe_reg *r,
+		    unsigned per_host);
+/* Observers of peer's host. */
+unsigned	 observe_count_host(const struct observe_reg *r,
+		    const struct sockaddr *peer, socklen_t peerlen);
 
 /*
  * FNV-1a of the path made of parts[0..n) joined by '/', with runs of '/'
@@ -108,8 +119,9 @@ struct observer	*observe_find(struct observe_reg *r, unsigned sock,
  * Register (peer, token) for path with file hash fshash, or refresh an
  * existing registration (RFC 7641 §4.1: same endpoint and token).  A new
  * observer starts with sequence number seq0.  Returns the observer, or
- * NULL when the registry is at its limit, the path is too long, or memory
- * runs out: the caller then answers without Observe (RFC 7641 §4.1).
+ * NULL when the registry is at its limit or at the host's, the path is
+ * too long, or memory runs out: the caller then answers without Observe
+ * (RFC 7641 §4.1).
  */
 struct observer	*observe_add(struct observe_reg *r,
 		    const struct sockaddr *peer, socklen_t peerlen,
@@ -145,11 +157,19 @@ bool		 observe_want_con(const struct observer *o, uint64_t now_ns,
  * buf[0..len) is kept for retransmission (-ENOMEM when it cannot be,
  * -EMSGSIZE above OBSERVE_MSG_MAX) and the timer starts with retx_start()
  * and rnd; a CON replacing one in flight keeps its retransmission counter
- * and back-off (retx_restart(), RFC 7641 §4.5.2).  Returns 0.
+ * and back-off and counts as a retransmission (retx_restart(), RFC 7641
+ * §4.5.2): check observe_exhausted() first.  Returns 0.
  */
 int		 observe_sent(struct observer *o, uint16_t mid, bool con,
 		    const uint8_t *buf, size_t len, uint64_t now_ns,
 		    uint32_t rnd);
+
+/*
+ * Whether o's CON in flight was sent MAX_RETRANSMIT times already, so
+ * that no new notification may replace it: wait for its ACK, or for
+ * observe_due() to give up.
+ */
+bool		 observe_exhausted(const struct observer *o);
 
 /* The client acknowledged o's CON: stop retransmitting. */
 void		 observe_acked(struct observer *o);

@@ -33,14 +33,30 @@ retx_start(struct retx *r, uint64_t now_ns, uint32_t rnd)
 
 /*
  * A new message takes over the timer of one still in flight (RFC 7641
- * §4.5.2: a notification replacing an unacknowledged one): the count and
- * the current timeout stay, the next transmission is one timeout from
- * now_ns.
+ * §4.5.2: a notification replacing an unacknowledged one keeps its
+ * retransmission counter and timeout).  Sending it counts as one
+ * retransmission, so a peer that never answers is given up after
+ * MAX_RETRANSMIT sends however often new messages replace old ones (a
+ * timer pushed back by each of them would never expire).  False, with
+ * the timer untouched, when MAX_RETRANSMIT were sent already: the
+ * caller sends nothing and waits for the give-up.
  */
-static inline void
+static inline bool
 retx_restart(struct retx *r, uint64_t now_ns)
 {
+	if (r->count >= RETX_MAX_RETRANSMIT)
+		return false;
+	r->count++;
+	r->timeout_ns *= 2;
 	r->next_ns = now_ns + r->timeout_ns;
+	return true;
+}
+
+/* Whether a replacement may still be sent (see retx_restart()). */
+static inline bool
+retx_can_restart(const struct retx *r)
+{
+	return r->count < RETX_MAX_RETRANSMIT;
 }
 
 /*

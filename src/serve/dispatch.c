@@ -1,6 +1,8 @@
 /*
  * dispatch.c - message and request layer of one worker.  See dispatch.h.
  */
+#include <sys/random.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -19,14 +21,32 @@
 #define WELLKNOWN	"/.well-known/core"
 #define REQ_LIMITED	0x100	/* request(): over a route's rate */
 
+/* This worker's share of limits.max_amp_clients (rounded up). */
+static size_t
+amp_share(const struct cfg *c)
+{
+	uint32_t	 w = c->workers ? c->workers : 1;
+
+	return (c->limits.max_amp_clients + w - 1) / w;
+}
+
 int
 dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
     const struct h_env *env, const struct h_svc *svc, uint32_t seed)
 {
 	const struct handler_ops	*ops;
+	uint8_t				 rnd[SIPHASH_KEY_LEN + 8];
 	int				 k;
 
 	memset(d, 0, sizeof(*d));
+	/* the Echo key (amp.h): random, made here, never leaves memory */
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return errno ? -errno : -EIO;
+	k = amp_init(&d->amp, amp_share(c), rnd,
+	    c->limits.echo_lifetime_s);
+	explicit_bzero(rnd, sizeof(rnd));
+	if (k != 0)
+		return k;
 	d->cfg = c;
 	d->m = m;
 	d->env = env;
@@ -34,11 +54,14 @@ dispatch_init(struct dispatch *d, struct cfg *c, struct metrics *m,
 	d->xnext_ns = UINT64_MAX;
 	d->xc = exchange_cache_new(c->dedup_entries,
 	    (uint64_t)c->exchange_lifetime_s * NS_PER_SEC);
-	if (d->xc == NULL)
+	if (d->xc == NULL) {
+		amp_fini(&d->amp);
 		return -ENOMEM;
+	}
 	if (limit_init(d, seed) != 0) {
 		exchange_cache_free(d->xc);
 		d->xc = NULL;
+		amp_fini(&d->amp);
 		return -ENOMEM;
 	}
 	for (k = 0; k < HANDLER_KINDS; k++)
@@ -60,6 +83,9 @@ void
 dispatch_set_cfg(struct dispatch *d, struct cfg *c)
 {
 	d->cfg = c;
+	amp_set_lifetime(&d->amp, c->limits.echo_lifetime_s);
+	/* out of memory: the table keeps its size, and works */
+	(void)amp_resize(&d->amp, amp_share(c));
 	notify_set_cfg(d);
 	limit_set_cfg(d);
 }
@@ -80,6 +106,7 @@ dispatch_fini(struct dispatch *d)
 	exchange_cache_free(d->xc);
 	d->xc = NULL;
 	limit_fini(d);
+	amp_fini(&d->amp);
 }
 
 void
@@ -151,11 +178,72 @@ resp_error(struct coap_resp *r, uint8_t code)
 	coap_resp_reset(r, code);
 }
 
+/*
+ * RFC 9175 §2.4: 4.01 with a fresh Echo value for the sender, which
+ * repeats the request with it to show it receives our answers.
+ */
+void
+dispatch_echo_challenge(struct dispatch *d, const struct amp_entry *e,
+    struct coap_resp *r, uint64_t now_ns)
+{
+	uint8_t	 v[AMP_ECHO_LEN];
+
+	coap_resp_reset(r, COAP_UNAUTHORIZED);
+	amp_echo_make(&d->amp, e, now_ns, v);
+	if (coap_resp_opt(r, COAP_OPT_ECHO, v, sizeof(v)) != 0)
+		coap_resp_reset(r, COAP_INTERNAL_SERVER_ERROR);
+}
+
+static void
+echo_challenge(struct dispatch *d, struct coap_resp *r, uint64_t now_ns)
+{
+	dispatch_echo_challenge(d, d->ape, r, now_ns);
+}
+
+/*
+ * Output to the sender of a datagram that is not a new answer (RST, a
+ * cached answer, an empty ACK) within its amplification budget, or
+ * dropped.
+ */
+static size_t
+guard(struct dispatch *d, size_t n, uint64_t now_ns)
+{
+	if (n == 0 || d->ape == NULL || amp_tx(d->ape, n, now_ns))
+		return n;
+	return drop(d, DROP_AMPLIFICATION);
+}
+
+/*
+ * Whether m asks to observe rt (RFC 7641 §3.1).  Over plain CoAP that
+ * needs a verified address: an observation is a stream of datagrams to
+ * the address that asked, which a forged request would aim at a victim.
+ */
+static bool
+observe_registers(const struct coap_msg *m, const struct cfg_route *rt)
+{
+	const struct coap_opt	*o;
+	uint32_t		 v;
+
+	return m->code == COAP_GET && rt->observe &&
+	    rt->kind == ROUTE_STATIC &&
+	    (o = coap_msg_opt(m, COAP_OPT_OBSERVE)) != NULL &&
+	    coap_opt_uint(o, &v) == 0 && v == 0;
+}
+
+/* Methods that change state (RFC 7252 §5.1, RFC 8132). */
+static bool
+method_unsafe(uint8_t code)
+{
+	return code != COAP_GET && code != COAP_FETCH;
+}
+
 /* /.well-known/core (RFC 6690 §4), generated from the routes. */
 static void
-wellknown(struct dispatch *d, const struct coap_msg *m, struct coap_resp *r)
+wellknown(struct dispatch *d, const struct dispatch_peer *p,
+    const struct coap_msg *m, struct coap_resp *r)
 {
 	const struct coap_opt	*acc;
+	struct linkfmt_who	 who;
 	uint32_t		 ct;
 	ssize_t			 n;
 
@@ -172,7 +260,12 @@ wellknown(struct dispatch *d, const struct coap_msg *m, struct coap_resp *r)
 	 * Rendered whole on every request and sliced with Block2 (RFC 7959):
 	 * the document only changes on reload, and the endpoint is rare.
 	 */
-	n = linkfmt_wellknown(d->cfg->links, d->cfg->nlinks, m, d->doc, sizeof(d->doc));
+	/* only the routes this client may use: the others stay unknown */
+	who.psk_identity = p->psk_identity;
+	who.peer = p->addr;
+	who.peerlen = p->addrlen;
+	n = linkfmt_wellknown(d->cfg->links, d->cfg->nlinks, m, &who, d->doc,
+	    sizeof(d->doc));
 	if (n < 0 || block2_respond(r, m, (const uint8_t *)d->doc, (size_t)n,
 	    BLOCK_SZX_MAX) != 0) {
 		resp_error(r, COAP_INTERNAL_SERVER_ERROR);
@@ -220,6 +313,27 @@ dispatch_prepare(struct dispatch *d, const struct dispatch_peer *p,
 	return COAP_EMPTY;
 }
 
+/*
+ * Over plain CoAP a source address can be forged.  An address that has
+ * not answered an Echo challenge (RFC 9175 §2.4) first gets one for: a
+ * write let in by an `allow` (its net: entry is all that admits it); a
+ * write to a hook or backend, whose effect must not happen for a forged
+ * sender, nor twice (a large late answer would be challenged after the
+ * run, and the client would repeat it); and an Observe registration, a
+ * stream of datagrams to that address.
+ */
+static bool
+needs_echo(struct dispatch *d, const struct coap_msg *m,
+    const struct cfg_route *rt, uint64_t now_ns)
+{
+	if (d->ape == NULL || amp_verified(d->ape, now_ns))
+		return false;
+	if (method_unsafe(m->code) &&
+	    (rt->acl != NULL || rt->kind != ROUTE_STATIC))
+		return true;
+	return observe_registers(m, rt);
+}
+
 /* Route, check and run a request; fills d->resp.  Returns H_* or error. */
 static int
 request(struct dispatch *d, const struct dispatch_peer *p,
@@ -264,7 +378,7 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	if ((size_t)plen == sizeof(WELLKNOWN) - 1 &&
 	    memcmp(d->path, WELLKNOWN, (size_t)plen) == 0 &&
 	    (rt == NULL || rt->path_len != (size_t)plen)) {
-		wellknown(d, m, r);
+		wellknown(d, p, m, r);
 		return H_DONE;
 	}
 	if (rt == NULL) {
@@ -286,6 +400,11 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	/* a route's own rate, stricter than limits.rate (limit.c) */
 	if ((d->lim.wait_ns = limit_route(d, p, rt, now_ns)) != 0)
 		return REQ_LIMITED;
+	if (needs_echo(d, m, rt, now_ns)) {
+		METRIC_INC(d->m->echo_required);
+		echo_challenge(d, r, now_ns);
+		return H_DONE;
+	}
 	d->xlast = NULL;
 	d->cur_ops = ops;
 	s = ops->start(&req, r);
@@ -391,6 +510,15 @@ answer(struct dispatch *d, const struct dispatch_peer *p, uint64_t now_ns,
 		if (n < 0)
 			n = 0;
 	}
+	if (d->ape != NULL && n > 0 && !amp_tx(d->ape, (size_t)n, now_ns)) {
+		/* over the sender's budget: challenge it, or stay silent */
+		METRIC_INC(d->m->amp_challenges);
+		echo_challenge(d, &d->resp, now_ns);
+		n = coap_resp_encode(&d->resp, out, cap, type, mid, m->token,
+		    m->tkl);
+		if (n < 0 || !amp_tx(d->ape, (size_t)n, now_ns))
+			n = (ssize_t)drop(d, DROP_AMPLIFICATION);
+	}
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->resp.code) % 6]);
 	exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
 	    now_ns, m->type == COAP_TYPE_CON ? out : NULL,
@@ -405,16 +533,30 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 	struct coap_msg		*m = &d->msg;
 	const struct exchange	*ex;
 	uint64_t		 wait;
+	const struct coap_opt	*echo;
+	bool			 evicted;
 	size_t			 n;
 	int			 s;
 
 	METRIC_INC(d->m->rx);
+	d->ape = NULL;
+	if (p->psk_identity == NULL) {
+		/* plain CoAP: the sender may be forged (amp.h) */
+		d->ape = amp_rx(&d->amp, p->addr, p->addrlen, len, now_ns,
+		    &evicted);
+		if (evicted)
+			METRIC_INC(d->m->amp_evicted);
+	}
 	if (!screen(d, p, in, len, now_ns, out, cap, &n))
-		return n;
+		return guard(d, n, now_ns);
+	if (d->ape != NULL && (echo = coap_msg_opt(m, COAP_OPT_ECHO)) != NULL &&
+	    !amp_verified(d->ape, now_ns) &&
+	    amp_echo_check(&d->amp, d->ape, echo->val, echo->len, now_ns))
+		METRIC_INC(d->m->echo_verified);
 	ex = exchange_lookup(d->xc, p->scope, p->addr, p->addrlen, m->mid,
 	    now_ns);
 	if (ex != NULL)
-		return duplicate(d, p, ex, out, cap);
+		return guard(d, duplicate(d, p, ex, out, cap), now_ns);
 	if (m->type == COAP_TYPE_NON && coap_msg_unknown_critical(m) != 0) {
 		/* §5.4.1: a NON with an unknown critical option is rejected. */
 		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
@@ -434,7 +576,7 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 		/* Answer comes later; remember the MID for duplicates. */
 		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
 		    now_ns, NULL, 0);
-		return xch_started(d, out, cap);
+		return guard(d, xch_started(d, out, cap), now_ns);
 	}
 	n = answer(d, p, now_ns, out, cap);
 	if (d->cfg->log_access)

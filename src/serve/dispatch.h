@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "adapt/cfg.h"
+#include "proto/amp.h"
 #include "proto/coap_msg.h"
 #include "proto/metrics.h"
 #include "proto/observe.h"
@@ -75,6 +76,9 @@ struct dispatch {
 	size_t			 ncaps;
 	char			 doc[DISPATCH_DOC_MAX]; /* /.well-known/core */
 	struct observe_reg	 obs;		/* observers (notify.c) */
+	struct amp_table	 amp;		/* amplification guard */
+	struct amp_entry	*ape;		/* of the datagram's sender;
+						   NULL: not plain CoAP */
 	uint32_t		 rnd;		/* retransmission jitter */
 	uint8_t			 obs_blk[4];	/* Block2 of a notification */
 
@@ -137,6 +141,12 @@ enum coap_code dispatch_prepare(struct dispatch *d,
  */
 bool	dispatch_load(struct dispatch *d, unsigned io_pct, uint64_t now_ns,
 	    const char **level, unsigned *usage_pct);
+/*
+ * Make r a 4.01 Unauthorized with a fresh Echo value (RFC 9175 §2.4) for
+ * the address of e (the amplification guard's entry, amp.h).
+ */
+void	dispatch_echo_challenge(struct dispatch *d, const struct amp_entry *e,
+	    struct coap_resp *r, uint64_t now_ns);
 
 /* Periodic housekeeping of the handlers and of Observe. */
 void	dispatch_sweep(struct dispatch *d, uint64_t now_ns);

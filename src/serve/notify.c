@@ -48,6 +48,8 @@ void
 notify_init(struct dispatch *d, uint32_t seed)
 {
 	observe_reg_init(&d->obs, notify_share(d->cfg));
+	observe_set_per_host(&d->obs,
+	    d->cfg->limits.max_observers_per_client);
 	d->rnd = seed | 1;
 }
 
@@ -61,6 +63,8 @@ void
 notify_set_cfg(struct dispatch *d)
 {
 	observe_set_limit(&d->obs, notify_share(d->cfg));
+	observe_set_per_host(&d->obs,
+	    d->cfg->limits.max_observers_per_client);
 }
 
 static const struct coap_opt *
@@ -151,7 +155,7 @@ notify_request(struct dispatch *d, const struct dispatch_peer *p,
 	    m->tkl, d->path, strlen(d->path), h,
 	    (uint32_t)(now_ns >> 20));
 	if (o == NULL) {
-		/* full: answered without Observe (RFC 7641 §4.1 allows it) */
+		/* full, or the client's share: answered without Observe */
 		METRIC_INC(d->m->observe_refused);
 		return;
 	}
@@ -188,6 +192,8 @@ notify_reply(struct dispatch *d, const struct dispatch_peer *p,
 	 * (a final error notification) lets it go.
 	 */
 	if (m->type == COAP_TYPE_RST || o->ending) {
+		if (m->type == COAP_TYPE_RST)
+			METRIC_INC(d->m->observe_rejected);
 		observe_remove(&d->obs, o);
 		return true;
 	}
@@ -302,6 +308,13 @@ notify_one(struct dispatch *d, struct observer *o, uint64_t now_ns)
 		last = true;
 	con = last || observe_want_con(o, now_ns,
 	    d->cfg->observe_con_every);
+	/*
+	 * RFC 7641 §4.5.2: a new state replaces the CON in flight and
+	 * counts as one of its retransmissions; past MAX_RETRANSMIT nothing
+	 * more goes out until the ACK, or the sweep gives the client up.
+	 */
+	if (con && observe_exhausted(o))
+		return;
 	mid = d->next_mid++;
 	n = coap_resp_encode(&d->resp, buf, sizeof(buf),
 	    con ? COAP_TYPE_CON : COAP_TYPE_NON, mid, o->token, o->tkl);
@@ -345,6 +358,7 @@ notify_sweep(struct dispatch *d, uint64_t now_ns)
 			break;
 		case OBSERVE_GIVE_UP:
 			/* RFC 7641 §4.5: the client is gone. */
+			METRIC_INC(d->m->observe_gave_up);
 			observe_remove(&d->obs, o);
 			break;
 		case OBSERVE_IDLE:

@@ -37,6 +37,7 @@ struct xch {
 	socklen_t		 peerlen;
 	unsigned		 sock;
 	uint64_t		 scope;
+	bool			 plain;		/* plain CoAP: amp.h guards */
 
 	uint8_t			 type;		/* of the request */
 	uint8_t			 tkl;
@@ -92,14 +93,34 @@ xch_from(const struct xch *x, const struct dispatch_peer *p)
 	    p->addrlen);
 }
 
+/*
+ * The amplification guard's entry of x's peer over plain CoAP; NULL for
+ * DTLS (the handshake proved the address) and when the guard forgot it.
+ */
+static struct amp_entry *
+xch_amp(struct dispatch *d, const struct xch *x)
+{
+	if (!x->plain)
+		return NULL;
+	return amp_find(&d->amp, (const struct sockaddr *)&x->peer,
+	    x->peerlen);
+}
+
 static void
 xch_emit(struct dispatch *d, const struct xch *x, const uint8_t *buf,
-    size_t len)
+    size_t len, uint64_t now_ns)
 {
 	struct dispatch_peer	 p;
+	struct amp_entry	*e;
 
 	if (d->emit == NULL || len == 0)
 		return;
+	/* what goes later to a plain peer counts as what goes at once */
+	if (x->plain && ((e = xch_amp(d, x)) == NULL ||
+	    !amp_tx(e, len, now_ns))) {
+		METRIC_INC(d->m->drops[DROP_AMPLIFICATION]);
+		return;
+	}
 	xch_peer(x, &p);
 	d->emit(d->emit_arg, &p, buf, len);
 }
@@ -189,6 +210,7 @@ xch_begin(const struct h_req *req, void *ctx)
 	x->peerlen = req->from->addrlen;
 	x->sock = req->from->sock;
 	x->scope = req->from->scope;
+	x->plain = req->from->psk_identity == NULL;
 	x->type = m->type;
 	x->tkl = m->tkl;
 	memcpy(x->token, m->token, m->tkl);
@@ -275,10 +297,17 @@ void
 xch_complete(struct xch *x, uint64_t now_ns)
 {
 	struct dispatch	*d = x->d;
+	struct amp_entry *e;
 	uint8_t		 type;
 	size_t		 n;
 
 	n = xch_encode(d, x, x->resp, sizeof(x->resp), &type);
+	if (n > 0 && (e = xch_amp(d, x)) != NULL && !amp_room(e, n, now_ns)) {
+		/* over an unverified peer's budget: challenge it instead */
+		METRIC_INC(d->m->amp_challenges);
+		dispatch_echo_challenge(d, e, &d->xresp, now_ns);
+		n = xch_encode(d, x, x->resp, sizeof(x->resp), &type);
+	}
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->xresp.code) % 6]);
 	if (x->acc_path != NULL)
 		access_log((const struct sockaddr *)&x->peer, x->acc_id ?
@@ -287,7 +316,7 @@ xch_complete(struct xch *x, uint64_t now_ns)
 		    clock_now_ns() - x->created_ns);
 	x->ops = NULL;
 	x->ctx = NULL;
-	xch_emit(d, x, x->resp, n);
+	xch_emit(d, x, x->resp, n, now_ns);
 	if (type == COAP_TYPE_ACK)
 		exchange_store(d->xc, x->scope,
 		    (const struct sockaddr *)&x->peer, x->peerlen, x->mid,
@@ -371,7 +400,7 @@ xch_due(struct dispatch *d, struct xch *x, uint64_t now_ns)
 			return false;
 		}
 		METRIC_INC(d->m->xch_retransmits);
-		xch_emit(d, x, x->resp, x->resp_len);
+		xch_emit(d, x, x->resp, x->resp_len, now_ns);
 		return true;
 	}
 	if (now_ns >= x->created_ns +
@@ -381,7 +410,7 @@ xch_due(struct dispatch *d, struct xch *x, uint64_t now_ns)
 	}
 	if (x->type == COAP_TYPE_CON && !x->acked && now_ns >= x->ack_at_ns &&
 	    (n = xch_empty_ack(d, x, now_ns, buf, sizeof(buf))) > 0)
-		xch_emit(d, x, buf, n);
+		xch_emit(d, x, buf, n, now_ns);
 	return true;
 }
 

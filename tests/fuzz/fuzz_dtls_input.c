@@ -65,6 +65,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		log_init(LOG_LVL_ERR, "fuzz_dtls_input");
 		cf.workers = 1;
 		cf.dtls.max_sessions = 4;
+		cf.dtls.max_handshakes = 4;
+		cf.dtls.max_handshakes_per_host = 2;
 		cf.dtls.session_timeout_s = 60;
 		cf.dtls.handshake_timeout_s = 5;
 		if (dtls_server_new(&srv, &cf, 0, &m, on_send, on_app, NULL,

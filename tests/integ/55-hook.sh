@@ -253,8 +253,15 @@ def final(c, req, timeout=8.0):
 
 
 def ask(c, mcode, path, options=(), payload=b"", mtype=coap.CON):
-    return final(c, c.build(mcode, path, mtype=mtype, options=options,
-                            payload=payload))
+    m = final(c, c.build(mcode, path, mtype=mtype, options=options,
+                         payload=payload))
+    # RFC 9175: a fresh address is challenged; repeat with the Echo value
+    if m is not None and m.code == coap.UNAUTHORIZED and \
+            m.opt(coap.ECHO) is not None:
+        m = final(c, c.build(mcode, path, mtype=mtype, payload=payload,
+                             options=list(options) +
+                             [(coap.ECHO, m.opt(coap.ECHO))]))
+    return m
 
 
 def env_lines(m):

@@ -33,6 +33,7 @@ EMPTY = 0
 GET, POST, PUT, DELETE = 1, 2, 3, 4
 CREATED, DELETED, VALID, CHANGED, CONTENT = (code(2, d) for d in (1, 2, 3, 4, 5))
 BAD_REQUEST = code(4, 0)
+UNAUTHORIZED = code(4, 1)
 BAD_OPTION = code(4, 2)
 NOT_FOUND = code(4, 4)
 METHOD_NOT_ALLOWED = code(4, 5)
@@ -57,6 +58,7 @@ SIZE2 = 28
 PROXY_URI = 35
 PROXY_SCHEME = 39
 SIZE1 = 60
+ECHO = 252  # RFC 9175
 
 OPT_NAMES = {
     1: "If-Match", 3: "Uri-Host", 4: "ETag", 5: "If-None-Match",
@@ -333,9 +335,21 @@ class Client:
         return None
 
     def request(self, mcode=GET, path="/", mtype=CON, options=(),
-                payload=b"", token=None, mid=None, timeout=3.0, tries=3):
-        return self.exchange(self.build(mcode, path, mtype, options, payload,
-                                        token, mid), timeout, tries)
+                payload=b"", token=None, mid=None, timeout=3.0, tries=3,
+                echo=True):
+        """One request and its answer (Msg or None).  A 4.01 with an Echo
+        option is answered as RFC 9175 §2.4 clients (libcoap's) do: the
+        request is sent again, with a new MID, carrying the Echo value;
+        echo=False returns the 4.01 itself."""
+        m = self.exchange(self.build(mcode, path, mtype, options, payload,
+                                     token, mid), timeout, tries)
+        if echo and m is not None and m.code == UNAUTHORIZED and \
+                m.opt(ECHO) is not None and \
+                all(o[0] != ECHO for o in options):
+            opts = list(options) + [(ECHO, m.opt(ECHO))]
+            m = self.exchange(self.build(mcode, path, mtype, opts, payload,
+                                         token), timeout, tries)
+        return m
 
     def get(self, path, **kw):
         return self.request(GET, path, **kw)

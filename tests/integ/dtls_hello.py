@@ -10,6 +10,11 @@
       Send one ClientHello, check the HelloVerifyRequest (RFC 6347
       4.2.1: record sequence of the hello, 32-byte cookie), send the hello
       again with the cookie and expect a ServerHello.  Exit 0 or 1.
+  dtls_hello.py halfopen HOST PORT N
+      From N source ports, one after the other: ClientHello,
+      HelloVerifyRequest, ClientHello with the cookie, ServerHello; then
+      never a next flight (a handshake left half-open, no PSK needed).
+      Prints "halfopen N of M" (ServerHellos seen) and exits 0.
 """
 import os
 import select
@@ -114,9 +119,41 @@ def cookie(host, port):
     return 0 if ok else 1
 
 
+def halfopen(host, port, n):
+    socks = []
+    got = 0
+    for i in range(n):
+        s = socket.socket(family(host), socket.SOCK_DGRAM)
+        s.bind((host, 0))
+        s.connect((host, port))
+        s.settimeout(1)
+        socks.append(s)
+        try:
+            hello, rnd = client_hello(0)
+            s.send(hello)
+            d = s.recv(2048)
+            if not (d[0] == 22 and d[13] == 3):
+                continue
+            clen = d[13 + 12 + 2]
+            ck = d[13 + 12 + 3:13 + 12 + 3 + clen]
+            good, _ = client_hello(1, 1, ck, rnd)
+            s.send(good)
+            d = s.recv(2048)
+            if d[0] == 22 and d[13] == 2:
+                got += 1
+        except (socket.timeout, ConnectionRefusedError):
+            pass
+    for s in socks:
+        s.close()
+    print("halfopen %d of %d" % (got, n))
+    return 0
+
+
 def main(argv):
     if len(argv) == 6 and argv[1] == "flood":
         return flood(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
+    if len(argv) == 5 and argv[1] == "halfopen":
+        return halfopen(argv[2], int(argv[3]), int(argv[4]))
     if len(argv) == 4 and argv[1] == "cookie":
         return cookie(argv[2], int(argv[3]))
     sys.stderr.write(__doc__)

@@ -105,6 +105,22 @@ mkdir_in(const char *rel)
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 }
 
+/*
+ * The host of a (any port) has answered an Echo challenge before: these
+ * tests are about other things than the amplification guard (test_echo.c).
+ */
+static void
+trust(const struct sockaddr_in *a)
+{
+	struct amp_entry	*e;
+	bool			 ev;
+
+	e = amp_rx(&d->amp, (const struct sockaddr *)a, sizeof(*a), 0, now,
+	    &ev);
+	ck_assert_ptr_nonnull(e);
+	e->verified_ns = UINT64_MAX;
+}
+
 /* Write conf_text as t.conf, load it and start an engine on it. */
 static void
 start(const char *conf_text)
@@ -124,6 +140,7 @@ start(const char *conf_text)
 	ck_assert_ptr_nonnull(d);
 	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, NULL, SEED), 0);
 	now = T0_NS;
+	trust(&peer_a);
 }
 
 static void

@@ -250,6 +250,8 @@ setup(void)
 	app_calls = 0;
 	cf.workers = 1;
 	cf.dtls.max_sessions = 3;
+	cf.dtls.max_handshakes = 4;
+	cf.dtls.max_handshakes_per_host = 2;
 	cf.dtls.session_timeout_s = 60;
 	cf.dtls.handshake_timeout_s = 5;
 	ck_assert_int_eq(psk_parse(keys, sizeof(keys) - 1, &cf.dtls.psk, NULL,
@@ -439,6 +441,117 @@ START_TEST(new_hello_new_session)
 }
 END_TEST
 
+/* Hand d[0..len) to the server as from client i's address. */
+static void
+forge(int i, const uint8_t *d, size_t len)
+{
+	dtls_input(srv, 3, (const struct sockaddr *)&cli[i].addr,
+	    sizeof(cli[i].addr), d, len, now);
+}
+
+/*
+ * RFC 6347 §4.1.2.7: forged datagrams from an established client's
+ * address (a record shorter than the cipher's minimum, a bare header, a
+ * header claiming more than the datagram, a record that fails
+ * authentication, an unknown type) are dropped and the session goes on;
+ * a record never spans datagrams; the good record beside a bad one in a
+ * datagram still counts.
+ */
+#define REC_HDR	13	/* DTLS record header */
+
+START_TEST(forged_records_ignored)
+{
+	static const uint8_t shortrec[] = { 23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0,
+	    0x10, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+	static const uint8_t hdr[] = { 23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0x11,
+	    0, 0, 0 };
+	uint8_t		 d[DTLS_RECORD_MAX + 64];
+	struct dgram	*real;
+	char		 buf[64];
+	size_t		 n;
+
+	cli_new(0, "admin", "admin-secret-key-0001");
+	ck_assert(handshake(0));
+	forge(0, shortrec, sizeof(shortrec));
+	forge(0, hdr, sizeof(hdr));
+	/* claims 600 bytes, holds 20 */
+	memcpy(d, shortrec, REC_HDR);
+	d[11] = 600 >> 8;
+	d[12] = 600 & 0xff;
+	memset(d + REC_HDR, 0xa5, 20);
+	forge(0, d, REC_HDR + 20);
+	/* long enough, but not authentic */
+	memset(d + REC_HDR, 0x5a, 60);
+	d[11] = 0;
+	d[12] = 60;
+	forge(0, d, REC_HDR + 60);
+	d[0] = 99;
+	forge(0, d, REC_HDR + 60);
+	ck_assert_uint_eq(dtls_sessions(srv), 1);
+	ck_assert_int_gt(roundtrip(0, "still", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "echo:still:admin");
+	/* a short record, then the client's real one, in one datagram */
+	ck_assert_int_eq(wolfSSL_write(cli[0].ssl, "pair", 4), 4);
+	real = q_pop(&to_srv[0]);
+	ck_assert_ptr_nonnull(real);
+	memcpy(d, shortrec, sizeof(shortrec));
+	memcpy(d + sizeof(shortrec), real->b, real->len);
+	n = sizeof(shortrec) + real->len;
+	forge(0, d, n);
+	ck_assert_int_gt(wolfSSL_read(cli[0].ssl, buf, sizeof(buf) - 1), 0);
+	ck_assert(memcmp(buf, "echo:pair:admin", 15) == 0);
+	ck_assert_uint_eq(counter(&m.dtls_handshakes), 1);
+	ck_assert_uint_ge(counter(&m.dtls_records_invalid), 5);
+	ck_assert_int_gt(roundtrip(0, "end", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "echo:end:admin");
+}
+END_TEST
+
+/* Client i gets past the cookie (ServerHello) and goes no further. */
+static void
+half_open(int i)
+{
+	ck_assert_int_ne(wolfSSL_connect(cli[i].ssl), WOLFSSL_SUCCESS);
+	deliver(i);
+	ck_assert_int_ne(wolfSSL_connect(cli[i].ssl), WOLFSSL_SUCCESS);
+	deliver(i);
+}
+
+/*
+ * Handshakes past the cookie have their own budget (max_handshakes 4,
+ * of one host 2) and never evict an established session (max_sessions
+ * 3 are held while 7 handshakes come and go).
+ */
+START_TEST(half_open_budget)
+{
+	char	 buf[64];
+	int	 i;
+
+	for (i = 0; i < 3; i++) {
+		cli_new(i, "admin", "admin-secret-key-0001");
+		ck_assert(handshake(i));
+	}
+	ck_assert_uint_eq(dtls_sessions(srv), 3);
+	for (i = 3; i < 8; i++) {
+		cli_new(i, "admin", "admin-secret-key-0001");
+		half_open(i);
+	}
+	/* one host: only its 2 newest handshakes are kept */
+	ck_assert_uint_eq(dtls_sessions(srv), 3 + 2);
+	ck_assert_uint_eq(counter(&m.dtls_handshakes_evicted), 3);
+	ck_assert_uint_eq(counter(&m.dtls_evicted), 0);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_gt(roundtrip(i, "up", buf, sizeof(buf)), 0);
+		ck_assert_str_eq(buf, "echo:up:admin");
+	}
+	/* one that completes takes the place of the least recent session */
+	ck_assert(handshake(7));
+	ck_assert_uint_eq(counter(&m.dtls_evicted), 1);
+	ck_assert_int_le(roundtrip(0, "gone", buf, sizeof(buf)), 0);
+	ck_assert_int_gt(roundtrip(7, "in", buf, sizeof(buf)), 0);
+}
+END_TEST
+
 /* Raw cookieless hellos from many ports: answered, nothing kept. */
 START_TEST(hello_flood)
 {
@@ -536,6 +649,8 @@ dtls_suite(void)
 	tcase_add_test(tc, idle_expiry);
 	tcase_add_test(tc, new_hello_new_session);
 	tcase_add_test(tc, hello_flood);
+	tcase_add_test(tc, forged_records_ignored);
+	tcase_add_test(tc, half_open_budget);
 	tcase_add_test(tc, cipher_names);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

@@ -2,6 +2,9 @@
  * test_linkfmt.c - /.well-known/core and listings (src/proto/linkfmt.c),
  * RFC 6690.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 #include <check.h>
 
 #include "adapt/cfg.h"
+#include "proto/acl.h"
 #include "proto/coap_msg.h"
 #include "proto/linkfmt.h"
 
@@ -58,7 +62,7 @@ wellknown(const struct coap_msg *m, char *out, size_t cap)
 		    .rt = cfg.routes[i].rt, .if_ = cfg.routes[i].if_,
 		    .title = cfg.routes[i].title, .ct = cfg.routes[i].ct,
 		    .obs = cfg.routes[i].observe };
-	return linkfmt_wellknown(l, cfg.nroutes, m, out, cap);
+	return linkfmt_wellknown(l, cfg.nroutes, m, NULL, out, cap);
 }
 
 #define ALL	"</fw>;rt=\"firmware core.fw\";if=\"core.rp\";ct=42;"	\
@@ -228,6 +232,53 @@ START_TEST(escaping)
 }
 END_TEST
 
+/* Only the routes whose allow lets the asking client in are listed. */
+static ssize_t
+render_for(struct acl *fw, struct acl *temp, const char *psk,
+    const char *addr, char *out, size_t cap)
+{
+	struct linkfmt_entry l[3] = {
+		{ .href = "/fw", .ct = -1, .acl = fw },
+		{ .href = "/sensors/temp", .ct = -1, .acl = temp },
+		{ .href = "/hooks/reboot", .ct = -1 },
+	};
+	struct sockaddr_in a;
+	struct linkfmt_who who;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	ck_assert_int_eq(inet_pton(AF_INET, addr, &a.sin_addr), 1);
+	who = (struct linkfmt_who){ psk, (const struct sockaddr *)&a,
+	    sizeof(a) };
+	return linkfmt_wellknown(l, 3, NULL, &who, out, cap);
+}
+
+START_TEST(acl_hides_routes)
+{
+	char *admin_e[] = { "psk:admin" }, *lan_e[] = { "net:192.0.2.0/24" };
+	struct acl *admin, *lan;
+	char out[256], err[64];
+	size_t bad;
+	ssize_t n;
+
+	ck_assert_int_eq(acl_compile(admin_e, 1, &admin, &bad, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(acl_compile(lan_e, 1, &lan, &bad, err, sizeof(err)),
+	    0);
+	n = render_for(admin, lan, NULL, "192.0.2.7", out, sizeof(out));
+	ck_assert_str_eq(out, "</sensors/temp>,</hooks/reboot>");
+	ck_assert_int_eq(n, (ssize_t)strlen(out));
+	render_for(admin, lan, NULL, "198.51.100.1", out, sizeof(out));
+	ck_assert_str_eq(out, "</hooks/reboot>");
+	render_for(admin, lan, "admin", "198.51.100.1", out, sizeof(out));
+	ck_assert_str_eq(out, "</fw>,</hooks/reboot>");
+	render_for(admin, lan, "sensor-1", "198.51.100.1", out, sizeof(out));
+	ck_assert_str_eq(out, "</hooks/reboot>");
+	acl_free(admin);
+	acl_free(lan);
+}
+END_TEST
+
 START_TEST(append)
 {
 	char out[64];
@@ -274,6 +325,7 @@ linkfmt_suite(void)
 	tcase_add_test(tc, filter_unknown);
 	tcase_add_test(tc, filter_and);
 	tcase_add_test(tc, escaping);
+	tcase_add_test(tc, acl_hides_routes);
 	tcase_add_test(tc, append);
 	suite_add_tcase(s, tc);
 	return s;

@@ -109,6 +109,7 @@ start(unsigned max_observers)
 	    "workers = 2;\n"
 	    "max_observers = %u;\n"
 	    "observe_con_every = 3;\n"
+	    "limits = { max_observers_per_client = 3; };\n"
 	    "routes = (\n"
 	    "  { path = \"/obs\"; static = \"www\"; observe = true; },\n"
 	    "  { path = \"/plain\"; static = \"www\"; }\n"
@@ -135,6 +136,16 @@ start(unsigned max_observers)
 	peer.sin_port = htons(40000);
 	now = T0_NS;
 	nsent = 0;
+	/* it answered an Echo challenge before (amp.h; test_echo.c) */
+	{
+		struct amp_entry *e;
+		bool ev;
+
+		e = amp_rx(&d->amp, (const struct sockaddr *)&peer,
+		    sizeof(peer), 0, now, &ev);
+		ck_assert_ptr_nonnull(e);
+		e->verified_ns = UINT64_MAX;
+	}
 }
 
 static void
@@ -358,6 +369,110 @@ START_TEST(rfc7252_con_timeout_removes)
 }
 END_TEST
 
+/*
+ * RFC 7641 §4.5.2: a client that never ACKs is given up after the
+ * retransmission limit even while the resource changes faster than the
+ * retransmission timeout (each new CON replaces the one in flight and
+ * counts as one of its retransmissions).
+ */
+START_TEST(rfc7641_never_acked_while_changing)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	char text[16];
+	int secs, cons = 0, first_con = -1, j;
+
+	get_obs("n", "/obs/t.txt", 0, &a, abuf);
+	ck_assert_uint_eq(d->obs.n, 1);
+	for (secs = 0; secs < 300 && d->obs.n > 0; secs++) {
+		snprintf(text, sizeof(text), "n%d", secs);
+		put_file("www/t.txt", text, strlen(text));
+		changed("www/t.txt");
+		now += NS_PER_SEC;
+		dispatch_sweep(d, now);
+	}
+	ck_assert_uint_eq(d->obs.n, 0);
+	ck_assert_uint_eq(met.observe_gave_up, 1);
+	for (j = 0; j < nsent; j++)
+		if (sent[j].m.type == COAP_TYPE_CON) {
+			cons++;
+			if (first_con < 0)
+				first_con = j;
+		}
+	/* the first CON and at most MAX_RETRANSMIT more, whatever changed */
+	ck_assert_int_eq(cons, 1 + RETX_MAX_RETRANSMIT);
+	/* NONs only before the first CON (observe_con_every = 3) */
+	ck_assert_int_eq(nsent - first_con, cons);
+	/* 2+4+8+16+32 s at most after the first CON (and 50% jitter) */
+	ck_assert_int_le(secs, first_con + 94);
+}
+END_TEST
+
+/* A second address (peer 127.0.0.2) for the tests of several clients. */
+static void
+as_host(uint32_t host)
+{
+	struct amp_entry *e;
+	bool ev;
+
+	peer.sin_addr.s_addr = htonl(host);
+	e = amp_rx(&d->amp, (const struct sockaddr *)&peer, sizeof(peer), 0,
+	    now, &ev);
+	e->verified_ns = UINT64_MAX;
+}
+
+/*
+ * limits.max_observers_per_client (3): one address, from any port, holds
+ * at most 3 observations; another still registers, and nothing the first
+ * sends (RST to the other's notification, Observe: 1 with its token)
+ * ends the other's observation.
+ */
+START_TEST(per_client_cap)
+{
+	struct coap_msg a;
+	uint8_t abuf[COAP_MAX_MSG];
+	const char *toks[] = { "a1", "a2", "a3", "a4", "a5" };
+	uint32_t v;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		peer.sin_port = htons((uint16_t)(40000 + i));
+		get_obs(toks[i], "/obs/t.txt", 0, &a, abuf);
+		ck_assert_uint_eq(a.code, COAP_CONTENT);
+		ck_assert_int_eq(obs_of(&a, &v), i < 3 ? 0 : -ENOENT);
+	}
+	ck_assert_uint_eq(d->obs.n, 3);
+	ck_assert_uint_eq(met.observe_refused, 2);
+	as_host(INADDR_LOOPBACK + 1);
+	get_obs("b1", "/obs/t.txt", 0, &a, abuf);
+	ck_assert_int_eq(obs_of(&a, &v), 0);
+	ck_assert_uint_eq(d->obs.n, 4);
+	put_file("www/t.txt", "23.0", 4);
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 4);
+	/*
+	 * The first host RSTs every notification from the port of each of
+	 * its observations (b1's from its first port) and deregisters b1's
+	 * token: its own end, b1's stays.
+	 */
+	as_host(INADDR_LOOPBACK);
+	for (i = 0; i < nsent; i++) {
+		peer.sin_port = htons((uint16_t)(sent[i].m.token[0] == 'a' ?
+		    40000 + sent[i].m.token[1] - '1' : 40000));
+		send_msg(COAP_TYPE_RST, COAP_EMPTY, sent[i].m.mid, NULL, NULL,
+		    -1, -1, NULL, abuf);
+	}
+	get_obs("b1", "/obs/t.txt", 1, &a, abuf);
+	ck_assert_uint_eq(d->obs.n, 1);
+	ck_assert_uint_eq(met.observe_rejected, 3);
+	as_host(INADDR_LOOPBACK + 1);
+	put_file("www/t.txt", "23.5", 4);
+	changed("www/t.txt");
+	ck_assert_int_eq(nsent, 5);
+	ck_assert_mem_eq(sent[4].m.token, "b1", 2);
+}
+END_TEST
+
 /* RFC 7641 §3.6: an RST to a notification ends the observation. */
 START_TEST(rfc7641_rst_and_deregister)
 {
@@ -523,6 +638,8 @@ notify_suite(void)
 	tcase_add_test(tc, rfc7641_delete_ends);
 	tcase_add_test(tc, rfc7959_observe_block2);
 	tcase_add_test(tc, reload_acl_ends);
+	tcase_add_test(tc, rfc7641_never_acked_while_changing);
+	tcase_add_test(tc, per_client_cap);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limit");
 	tcase_add_checked_fixture(tc, setup_small, teardown);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,19 +273,66 @@ START_TEST(rfc7252_retransmission)
 	/* Random factor 0: exactly ACK_TIMEOUT. */
 	ck_assert_int_eq(observe_sent(o, 7, true, msg, sizeof(msg), 0, 0), 0);
 	ck_assert_uint_eq(o->retx.next_ns, RETX_ACK_TIMEOUT_NS);
-	/* RFC 7641 §4.5.2: a newer CON keeps the back-off running. */
+	/*
+	 * RFC 7641 §4.5.2: a newer CON keeps the back-off running, and
+	 * counts as a retransmission of the one it replaces.
+	 */
 	ck_assert_int_eq(observe_due(o, o->retx.next_ns), OBSERVE_RESEND);
+	ck_assert(!observe_exhausted(o));
 	ck_assert_int_eq(observe_sent(o, 8, true, msg, sizeof(msg), 10, 0),
 	    0);
-	ck_assert_uint_eq(o->retx.count, 1);
-	ck_assert_uint_eq(o->retx.timeout_ns, 2 * RETX_ACK_TIMEOUT_NS);
-	ck_assert_uint_eq(o->retx.next_ns, 10 + 2 * RETX_ACK_TIMEOUT_NS);
+	ck_assert_uint_eq(o->retx.count, 2);
+	ck_assert_uint_eq(o->retx.timeout_ns, 4 * RETX_ACK_TIMEOUT_NS);
+	ck_assert_uint_eq(o->retx.next_ns, 10 + 4 * RETX_ACK_TIMEOUT_NS);
 	ck_assert_uint_eq(o->con_mid, 8);
 	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&pa), 8), o);
+	/* two more replacements, then none: the next due gives up */
+	ck_assert_int_eq(observe_sent(o, 10, true, msg, sizeof(msg), 11, 0),
+	    0);
+	ck_assert_int_eq(observe_sent(o, 11, true, msg, sizeof(msg), 12, 0),
+	    0);
+	ck_assert_uint_eq(o->retx.count, RETX_MAX_RETRANSMIT);
+	ck_assert(observe_exhausted(o));
+	ck_assert_int_eq(observe_due(o, o->retx.next_ns), OBSERVE_GIVE_UP);
 	/* Too big to keep. */
 	ck_assert_int_eq(observe_sent(o, 9, true, msg, OBSERVE_MSG_MAX + 1,
 	    10, 0), -EMSGSIZE);
 	ck_assert(!o->con_pending);
+	observe_reg_fini(&r);
+}
+END_TEST
+
+/* A host's observers over all its ports, IPv4-mapped IPv6 included. */
+START_TEST(per_host_bound)
+{
+	struct observe_reg r;
+	struct sockaddr_in a = pa;
+	struct sockaddr_in6 m;
+	char tok[4];
+	int i;
+
+	observe_reg_init(&r, 100);
+	observe_set_per_host(&r, 3);
+	for (i = 0; i < 5; i++) {
+		a.sin_port = htons((uint16_t)(6000 + i));
+		snprintf(tok, sizeof(tok), "t%d", i);
+		if (i < 3)
+			ck_assert_ptr_nonnull(add(&r, SA(&a), tok, "/p"));
+		else
+			ck_assert_ptr_null(add(&r, SA(&a), tok, "/p"));
+	}
+	memset(&m, 0, sizeof(m));
+	m.sin6_family = AF_INET6;
+	m.sin6_port = htons(7000);
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", &m.sin6_addr);
+	ck_assert_uint_eq(observe_count_host(&r, SA(&m)), 3);
+	ck_assert_ptr_null(add(&r, SA(&m), "m", "/p"));
+	/* a re-registration is no new place; another host has its own */
+	a.sin_port = htons(6000);
+	ck_assert_ptr_nonnull(add(&r, SA(&a), "t0", "/q"));
+	ck_assert_ptr_nonnull(add(&r, SA(&pb), "t0", "/p"));
+	ck_assert_ptr_nonnull(add(&r, SA(&p6), "t0", "/p"));
+	ck_assert_uint_eq(r.n, 5);
 	observe_reg_fini(&r);
 }
 END_TEST
@@ -323,6 +371,7 @@ observe_suite(void)
 	tcase_add_test(tc, rfc7641_sequence);
 	tcase_add_test(tc, rfc7641_con_every);
 	tcase_add_test(tc, rfc7252_retransmission);
+	tcase_add_test(tc, per_host_bound);
 	tcase_add_test(tc, fchange_batches);
 	suite_add_tcase(s, tc);
 	return s;
