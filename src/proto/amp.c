@@ -124,6 +124,28 @@ amp_find(struct amp_table *t, const struct sockaddr *peer, socklen_t peerlen)
 	return NULL;
 }
 
+/*
+ * Start a new window when the current one is over.  The window before it
+ * still counts, so that an answer sent late (a hook's separate response, a
+ * retransmission) is paid for by the request that asked for it even when
+ * a window ended in between: the budget covers the last 10 to 20 seconds.
+ */
+static void
+amp_roll(struct amp_entry *e, uint64_t now_ns)
+{
+	uint64_t age = now_ns - e->window_ns;
+
+	if (age < AMP_WINDOW_NS)
+		return;
+	if (age < 2 * AMP_WINDOW_NS) {
+		e->prev_rx = e->rx;
+		e->prev_tx = e->tx;
+	} else
+		e->prev_rx = e->prev_tx = 0;
+	e->rx = e->tx = 0;
+	e->window_ns = now_ns;
+}
+
 struct amp_entry *
 amp_rx(struct amp_table *t, const struct sockaddr *peer, socklen_t peerlen,
     size_t len, uint64_t now_ns, bool *evicted)
@@ -154,10 +176,7 @@ amp_rx(struct amp_table *t, const struct sockaddr *peer, socklen_t peerlen,
 		v->window_ns = now_ns;
 		e = v;
 	}
-	if (now_ns - e->window_ns >= AMP_WINDOW_NS) {
-		e->window_ns = now_ns;
-		e->rx = e->tx = 0;
-	}
+	amp_roll(e, now_ns);
 	e->last_ns = now_ns;
 	e->rx = len > UINT32_MAX - e->rx ? UINT32_MAX : e->rx + (uint32_t)len;
 	return e;
@@ -172,11 +191,19 @@ amp_verified(const struct amp_entry *e, uint64_t now_ns)
 bool
 amp_room(const struct amp_entry *e, size_t len, uint64_t now_ns)
 {
-	/* bytes sent in an earlier window count no more */
-	if (now_ns - e->window_ns >= AMP_WINDOW_NS)
-		return amp_verified(e, now_ns);
-	return amp_verified(e, now_ns) ||
-	    (uint64_t)e->tx + len <= (uint64_t)e->rx * AMP_FACTOR;
+	uint64_t	 age = now_ns - e->window_ns, rx = 0, tx = 0;
+
+	if (amp_verified(e, now_ns))
+		return true;
+	/* the window and the one before it, as amp_roll() would leave them */
+	if (age < AMP_WINDOW_NS) {
+		rx = (uint64_t)e->rx + e->prev_rx;
+		tx = (uint64_t)e->tx + e->prev_tx;
+	} else if (age < 2 * AMP_WINDOW_NS) {
+		rx = e->rx;
+		tx = e->tx;
+	}
+	return tx + len <= rx * AMP_FACTOR;
 }
 
 bool
@@ -184,6 +211,7 @@ amp_tx(struct amp_entry *e, size_t len, uint64_t now_ns)
 {
 	if (!amp_room(e, len, now_ns))
 		return false;
+	amp_roll(e, now_ns);
 	amp_tx_force(e, len);
 	return true;
 }

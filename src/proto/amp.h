@@ -44,6 +44,8 @@ struct amp_entry {
 	uint8_t		 family;	/* 0: free */
 	uint32_t	 rx;		/* bytes received in the window */
 	uint32_t	 tx;		/* bytes sent in the window */
+	uint32_t	 prev_rx;	/* the same, in the window before */
+	uint32_t	 prev_tx;
 	uint64_t	 window_ns;	/* start of the window */
 	uint64_t	 verified_ns;	/* verified until (0: never) */
 	uint64_t	 last_ns;	/* last datagram: LRU in the set */

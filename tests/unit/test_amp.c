@@ -163,6 +163,33 @@ START_TEST(table_is_bounded)
 }
 END_TEST
 
+/*
+ * A late answer (a hook's separate response) is paid for by its request
+ * even when the 10 s window ended in between; two windows on, nothing of
+ * the old credit is left.
+ */
+START_TEST(late_answer_keeps_its_credit)
+{
+	struct amp_entry	*e;
+	bool			 ev;
+
+	/* window opens at 100 s with 30 bytes (budget 90) */
+	e = amp_rx(&t, SA(&a4), 30, 100 * SEC, &ev);
+	ck_assert(amp_tx(e, 60, 100 * SEC));
+	/* a 20-byte request at 109.5 s, answered at 111 s: 80 of 150 */
+	e = amp_rx(&t, SA(&a4), 20, 109 * SEC + SEC / 2, &ev);
+	ck_assert(amp_tx(e, 4, 109 * SEC + SEC / 2));
+	ck_assert(amp_room(e, 86, 111 * SEC));
+	ck_assert(!amp_room(e, 87, 111 * SEC));
+	ck_assert(amp_tx(e, 80, 111 * SEC));
+	/* the new window (111 s) carries 50 in, 144 out from the last one */
+	ck_assert(amp_tx(e, 6, 112 * SEC));
+	ck_assert(!amp_tx(e, 1, 112 * SEC));
+	/* 20 s after the last window began, its credit is gone */
+	ck_assert(!amp_room(e, 1, 131 * SEC));
+}
+END_TEST
+
 static Suite *
 amp_suite(void)
 {
@@ -174,6 +201,7 @@ amp_suite(void)
 	tcase_add_test(tc, budget_is_three_times_received);
 	tcase_add_test(tc, rfc9175_echo);
 	tcase_add_test(tc, table_is_bounded);
+	tcase_add_test(tc, late_answer_keeps_its_credit);
 	suite_add_tcase(s, tc);
 	return s;
 }
