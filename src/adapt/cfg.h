@@ -100,6 +100,9 @@ struct cfg_route {
 
 	const char	*src_file;	/* where the route was defined */
 	int		 src_line;
+	/* Its per-route counters (metrics.h): given by the daemon before
+	   the snapshot is shared; 0 (not counted) until then. */
+	unsigned	 stats_slot;
 };
 
 /* Extension to Content-Format mapping (`content_formats`). */
@@ -126,6 +129,12 @@ struct cfg_hooks {
 	char		*tmp_dir;	/* request bodies for stdin */
 	uint32_t	 term_grace_s;	/* SIGTERM to SIGKILL at shutdown */
 	uint64_t	 max_cache_bytes; /* Block2 outputs kept per worker */
+};
+
+/* The `metrics` group: the Prometheus textfile export (daemon layer). */
+struct cfg_metrics {
+	char		*file;		/* NULL: no export */
+	uint32_t	 interval_s;
 };
 
 struct cfg {
@@ -158,6 +167,9 @@ struct cfg {
 
 	struct cfg_dtls		 dtls;
 	struct cfg_hooks	 hooks;
+	char			*control_socket; /* NULL: the default; ""
+						   : none */
+	struct cfg_metrics	 metrics;
 };
 
 /*

@@ -199,6 +199,51 @@ static const struct optset hooks_set = {
 	hooks_opts, NELEM(hooks_opts), 0, NULL, NULL,
 };
 
+/*
+ * The daemon's own files: a relative path is taken from the config
+ * file's directory, like every other path; "" keeps the control socket
+ * off.
+ */
+static int
+conv_ctl_path(struct ld *ld, const struct config_setting_t *s,
+    const char *key, const char *val, void *base)
+{
+	struct cfg	*c = base;
+
+	(void)s;
+	(void)key;
+	free(c->control_socket);
+	c->control_socket = val[0] == '\0' ? ld_strdup(ld, "") :
+	    ld_abs_path(ld, val);
+	return c->control_socket == NULL ? -ENOMEM : 0;
+}
+
+static int
+conv_metrics_file(struct ld *ld, const struct config_setting_t *s,
+    const char *key, const char *val, void *base)
+{
+	struct cfg_metrics *m = base;
+
+	(void)s;
+	(void)key;
+	free(m->file);
+	m->file = ld_abs_path(ld, val);
+	return m->file == NULL ? -ENOMEM : 0;
+}
+
+static const struct opt metrics_opts[] = {
+	/* written as FILE.tmp, then renamed: same directory */
+	{ .name = "file", .type = OPT_STR, FLD(struct cfg_metrics, file),
+	  .min = 1, .max = 4000, .conv = conv_metrics_file },
+	{ .name = "interval_s", .type = OPT_INT,
+	  FLD(struct cfg_metrics, interval_s), .min = 1, .max = 86400,
+	  .def = 15 },
+};
+
+static const struct optset metrics_set = {
+	metrics_opts, NELEM(metrics_opts), 0, NULL, NULL,
+};
+
 static const struct opt top_opts[] = {
 	{ .name = "listen", .type = OPT_LIST, FLD(struct cfg, listen),
 	  .noff = offsetof(struct cfg, nlisten), .sub = &listen_set,
@@ -242,6 +287,12 @@ static const struct opt top_opts[] = {
 	  .sub = &dtls_set },
 	{ .name = "hooks", .type = OPT_GROUP, FLD(struct cfg, hooks),
 	  .sub = &hooks_set },
+	/* sun_path holds 107 bytes and a NUL; read at start only */
+	{ .name = "control_socket", .type = OPT_STR,
+	  FLD(struct cfg, control_socket), .min = 0, .max = 107,
+	  .conv = conv_ctl_path, .flags = OPT_RESTART },
+	{ .name = "metrics", .type = OPT_GROUP, FLD(struct cfg, metrics),
+	  .sub = &metrics_set },
 	{ .name = "content_formats", .type = OPT_LIST, FLD(struct cfg, ctypes),
 	  .noff = offsetof(struct cfg, nctypes), .sub = &ctype_set },
 	{ .name = "routes", .type = OPT_LIST, FLD(struct cfg, routes),
