@@ -84,6 +84,12 @@ dispatch_sweep(struct dispatch *d, uint64_t now_ns)
 		    ops->sweep != NULL && d->hstate[k] != NULL)
 			ops->sweep(d->hstate[k], now_ns);
 	notify_sweep(d, now_ns);
+	/* gauges: sampled here, so the hot path keeps no count of them */
+	metrics_set(&d->m->observers, d->obs.n);
+	metrics_set(&d->m->hooks_running,
+	    xch_count_ops(d, handler_for(d->env, ROUTE_HOOK)));
+	metrics_set(&d->m->backend_pending,
+	    xch_count_ops(d, handler_for(d->env, ROUTE_BACKEND)));
 }
 
 uint64_t
@@ -211,6 +217,7 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	int				 s;
 
 	coap_resp_init(r, d->payload, sizeof(d->payload));
+	d->cur_slot = 0;
 	/* RFC 7252 §5.4.1: unrecognized critical option in a CON → 4.02. */
 	if (coap_msg_unknown_critical(m) != 0) {
 		resp_error(r, COAP_BAD_OPTION);
@@ -244,6 +251,9 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		resp_error(r, COAP_NOT_FOUND);
 		return H_DONE;
 	}
+	if ((d->cur_slot = rt->stats_slot) >= METRICS_ROUTE_SLOTS)
+		d->cur_slot = 0;
+	METRIC_INC(d->m->route[d->cur_slot].requests);
 	code = dispatch_prepare(d, p, m, rt, (size_t)plen, rest, now_ns,
 	    &req, &ops);
 	if (code != COAP_EMPTY) {
@@ -361,6 +371,9 @@ answer(struct dispatch *d, const struct dispatch_peer *p, uint64_t now_ns,
 			n = 0;
 	}
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->resp.code) % 6]);
+	if (d->cur_slot != 0)
+		metrics_route_latency(d->m, d->cur_slot,
+		    clock_now_ns() - now_ns);
 	exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
 	    now_ns, m->type == COAP_TYPE_CON ? out : NULL,
 	    m->type == COAP_TYPE_CON ? (size_t)n : 0);
@@ -389,6 +402,7 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 		return drop(d, DROP_BAD_NON);
 	}
 	METRIC_INC(d->m->requests);
+	METRIC_INC(d->m->method_requests[metrics_method_index(m->code)]);
 	if (request(d, p, m, now_ns) == H_PENDING) {
 		/* Answer comes later; remember the MID for duplicates. */
 		exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,

@@ -45,6 +45,7 @@ struct xch {
 
 	uint64_t		 created_ns;
 	uint64_t		 ack_at_ns;	/* empty ACK due (CON) */
+	unsigned		 slot;		/* route's metrics slot */
 
 	/* The separate response in flight, once completed (CON). */
 	bool			 separate;
@@ -170,6 +171,7 @@ xch_begin(const struct h_req *req, void *ctx)
 	memcpy(x->token, m->token, m->tkl);
 	x->mid = m->mid;
 	x->created_ns = req->now_ns;
+	x->slot = d->cur_slot;
 	x->ack_at_ns = req->now_ns +
 	    (uint64_t)d->cfg->separate_after_ms * NS_PER_MS;
 	x->next = d->xlist;
@@ -254,6 +256,8 @@ xch_complete(struct xch *x, uint64_t now_ns)
 
 	n = xch_encode(d, x, x->resp, sizeof(x->resp), &type);
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->xresp.code) % 6]);
+	metrics_route_latency(d->m, x->slot, now_ns > x->created_ns ?
+	    now_ns - x->created_ns : 0);
 	x->ops = NULL;
 	x->ctx = NULL;
 	xch_emit(d, x, x->resp, n);
@@ -400,4 +404,18 @@ xch_fini(struct dispatch *d)
 {
 	while (d->xlist != NULL)
 		xch_cancel(d, d->xlist, XCH_CANCEL_SHUTDOWN);
+}
+
+unsigned
+xch_count_ops(const struct dispatch *d, const struct handler_ops *ops)
+{
+	const struct xch	*x;
+	unsigned		 n = 0;
+
+	if (ops == NULL)
+		return 0;
+	for (x = d->xlist; x != NULL; x = x->next)
+		if (x->ops == ops)
+			n++;
+	return n;
 }

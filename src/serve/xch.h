@@ -22,6 +22,7 @@
 struct coap_msg;
 struct dispatch;
 struct dispatch_peer;
+struct handler_ops;
 
 /* Cancel and free every exchange (worker shutdown). */
 void	xch_fini(struct dispatch *d);
@@ -53,6 +54,10 @@ void	xch_timers(struct dispatch *d, uint64_t now_ns);
 
 /* When xch_timers() must run next (UINT64_MAX: nothing pending). */
 uint64_t xch_next_ns(const struct dispatch *d);
+
+/* Exchanges still waiting for handler ops (not yet completed). */
+unsigned xch_count_ops(const struct dispatch *d,
+	    const struct handler_ops *ops);
 
 /* Exchanges held (pending or with a separate response in flight). */
 unsigned xch_count(const struct dispatch *d);
