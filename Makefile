@@ -42,7 +42,7 @@ B		:= build
 # One folder per layer (shared/style.md); file names are unique across
 # them, so objects sit flat in $(B).
 LAYERS		:= base proto adapt serve daemon
-LIB_SRC		:= $(filter-out src/daemon/main.c,$(wildcard $(LAYERS:%=src/%/*.c)))
+LIB_SRC		:= $(filter-out src/daemon/main.c src/daemon/ctl_main.c,$(wildcard $(LAYERS:%=src/%/*.c)))
 LIB_OBJ		:= $(addprefix $(B)/,$(notdir $(LIB_SRC:.c=.o)))
 vpath %.c $(LAYERS:%=src/%)
 UNIT_SRC	:= $(wildcard tests/unit/test_*.c)
@@ -55,7 +55,7 @@ FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 .PHONY: all deps run check unit integ conftest fuzz bench install clean lint \
 	wolfssl check-wolfssl bench-dtls FORCE
 
-all: $(B)/coapd $(BENCH_BIN)
+all: $(B)/coapd $(B)/coapd-ctl $(BENCH_BIN)
 
 $(B):
 	@mkdir -p $(B)
@@ -78,6 +78,10 @@ $(B)/libcoapd.a: $(LIB_OBJ)
 
 $(B)/coapd: $(B)/main.o $(B)/libcoapd.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# The control client needs no library of coapd's (ctl.h: the protocol).
+$(B)/coapd-ctl: $(B)/ctl_main.o
+	$(CC) $(CFLAGS) -o $@ $^
 
 $(B)/test_%: tests/unit/test_%.c $(B)/libcoapd.a
 	$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags check) -o $@ $< \
@@ -108,7 +112,7 @@ unit: $(UNIT_BIN)
 conftest: $(B)/coapd
 	@sh tests/conf/run.sh $(B)/coapd
 
-integ: $(B)/coapd
+integ: $(B)/coapd $(B)/coapd-ctl
 	@bash tests/integ/run.sh
 
 fuzz-replay: $(FUZZ_REPLAY)
@@ -165,8 +169,11 @@ lint:
 
 # The demo tree goes to $(datadir)/coapd/demo and the installed coapd.conf
 # points there, so `coapd -t` passes on a fresh install.
-install: $(B)/coapd
+install: $(B)/coapd $(B)/coapd-ctl
 	install -D -m 0755 $(B)/coapd $(DESTDIR)$(sbindir)/coapd
+	install -D -m 0755 $(B)/coapd-ctl $(DESTDIR)$(sbindir)/coapd-ctl
+	install -D -m 0644 contrib/coapd-ctl.bash \
+		$(DESTDIR)$(datadir)/bash-completion/completions/coapd-ctl
 	install -d $(DESTDIR)$(sysconfdir) $(DESTDIR)$(datadir)/coapd
 	cp -R conf/demo conf/demo-hooks $(DESTDIR)$(datadir)/coapd/
 	sed -E 's#^([[:space:]]*(static|hook)[[:space:]]*=[[:space:][]*)"demo#\1"$(datadir)/coapd/demo#' \

@@ -11,8 +11,11 @@
 
 #include "serve/handler.h"
 
+struct ctl;
 struct fwatch;
 struct worker;
+
+#define COAPD_ROUTE_SLOTS	64	/* = METRICS_ROUTE_SLOTS */
 
 /* Everything the process owns. */
 struct coapd {
@@ -27,6 +30,16 @@ struct coapd {
 	atomic_uint_least64_t file_gen;	/* see struct h_env */
 	struct h_env	  env;		/* lent to every worker */
 	struct fwatch	 *fw;		/* inotify watcher; NULL without */
+
+	/* control socket and metrics (daemon_ctl.c) */
+	struct ctl	 *ctl;		/* NULL: none */
+	uint64_t	  start_ns;	/* CLOCK_MONOTONIC */
+	uint64_t	  start_time_s;	/* Unix time */
+	uint64_t	  reloads, reload_failures;
+	char		  last_reload[160]; /* "never", or when and how */
+	uint64_t	  metrics_due_ns; /* next write of metrics.file */
+	char		 *route_slot[COAPD_ROUTE_SLOTS]; /* route path of
+					   each metrics slot; [0] unused */
 };
 
 /*
