@@ -686,9 +686,6 @@ hook_finish(struct ld *ld, const struct config_setting_t *g, const char *key,
 		    "%s.path: \"%s\": a \":name\" segment needs a name of "
 		    "letters, digits and _, distinct within the path", key,
 		    r->path);
-	if (r->observe && (m = ld_member(g, "observe")))
-		ld_err(ld, m, "%s.observe: not supported on hook routes yet",
-		    key);
 	r->running = ld_alloc_fail(ld, calloc(1, sizeof(*r->running)));
 	hook_ids(ld, g, key, r);
 }

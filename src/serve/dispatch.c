@@ -271,6 +271,8 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	/* RFC 7641: Observe registration on the answer just made. */
 	if (s == H_DONE)
 		notify_request(d, p, m, rt, rest, now_ns);
+	else if (s == H_PENDING)
+		notify_pending(d, p, m, rt);
 	/* a handler that says "later" without an exchange has failed */
 	if (s < 0 || (s == H_PENDING && d->xlast == NULL)) {
 		resp_error(r, COAP_INTERNAL_SERVER_ERROR);

@@ -20,6 +20,7 @@
 #include "proto/retx.h"
 #include "serve/dispatch.h"
 #include "serve/handler.h"
+#include "serve/notify.h"
 #include "serve/xch.h"
 
 #define XCH_MAX_DEFAULT	256
@@ -46,6 +47,8 @@ struct xch {
 	uint64_t		 created_ns;
 	uint64_t		 ack_at_ns;	/* empty ACK due (CON) */
 	unsigned		 slot;		/* route's metrics slot */
+	struct notify_reg	*reg;		/* Observe on a hook (notify.h),
+						   owned; NULL mostly */
 
 	/* The separate response in flight, once completed (CON). */
 	bool			 separate;
@@ -111,6 +114,7 @@ xch_free(struct dispatch *d, struct xch *x)
 		}
 	d->nx--;
 	cfg_unref(x->cfg);
+	free(x->reg);
 	free(x);
 }
 
@@ -254,6 +258,17 @@ xch_complete(struct xch *x, uint64_t now_ns)
 	uint8_t		 type;
 	size_t		 n;
 
+	if (x->reg != NULL && x->reg->internal) {
+		/* a run for observers: the answer is theirs (notify.c) */
+		x->ops = NULL;
+		notify_hook_done(d, x->reg, &d->xresp, now_ns);
+		xch_free(d, x);
+		return;
+	}
+	if (x->reg != NULL)
+		notify_register_late(d, x->reg,
+		    (const struct sockaddr *)&x->peer, x->peerlen, x->sock,
+		    x->token, x->tkl, &d->xresp, now_ns);
 	n = xch_encode(d, x, x->resp, sizeof(x->resp), &type);
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->xresp.code) % 6]);
 	metrics_route_latency(d->m, x->slot, now_ns > x->created_ns ?
@@ -404,6 +419,13 @@ xch_fini(struct dispatch *d)
 {
 	while (d->xlist != NULL)
 		xch_cancel(d, d->xlist, XCH_CANCEL_SHUTDOWN);
+}
+
+void
+xch_set_reg(struct xch *x, struct notify_reg *reg)
+{
+	free(x->reg);
+	x->reg = reg;
 }
 
 unsigned
