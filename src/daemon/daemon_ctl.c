@@ -239,39 +239,60 @@ cmd_status(struct coapd *d, struct mbuf *out)
 }
 
 /*
+ * The hash observers of path (matched by rt) go by: the file's for a
+ * static route, the request path's for a hook route (notify.h).
+ */
+static uint64_t
+notify_hash(const struct cfg_route *rt, const char *path, const char *rest)
+{
+	const char	*parts[2];
+
+	if (rt->kind == ROUTE_HOOK) {
+		parts[0] = path;
+		return observe_path_hash(parts, 1);
+	}
+	parts[0] = rt->static_path;
+	parts[1] = rest != NULL ? rest : "";
+	return observe_path_hash(parts, rt->static_is_dir ? 2 : 1);
+}
+
+/*
  * notify PATH: the observers of PATH hear its state now, as after a file
- * change; an unchanged representation sends nothing (notify.c).
+ * change (static routes), or from one run of the hook per worker that
+ * has observers of PATH; an unchanged answer sends nothing (notify.c).
  */
 static bool
-cmd_notify(struct coapd *d, const char *path, struct mbuf *out)
+cmd_notify(struct coapd *d, char *path, struct mbuf *out)
 {
 	const struct cfg_route	*rt;
-	const char		*rest = "", *parts[2];
+	const char		*rest = "";
 	struct fchange		*c;
+	size_t			 len = strlen(path);
 	unsigned		 w;
 
-	if (path == NULL || path[0] != '/') {
+	/* as a request names it: "/a/" is "/a" */
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	if (path[0] != '/' || strstr(path, "//") != NULL) {
 		mbuf_printf(out, "usage: notify /PATH\n");
 		return false;
 	}
-	rt = route_match(d->cfg->table, path, strlen(path), &rest);
+	rt = route_match(d->cfg->table, path, len, &rest);
 	if (rt == NULL) {
 		mbuf_printf(out, "%s: no route\n", path);
 		return false;
 	}
-	if (!rt->observe || rt->kind != ROUTE_STATIC) {
+	if (!rt->observe || rt->kind == ROUTE_BACKEND) {
 		mbuf_printf(out, "%s: route %s is not observable (%s)\n", path,
-		    rt->path, rt->observe ? "only static routes are, so far" :
+		    rt->path, rt->observe ? "a backend route" :
 		    "observe = false");
 		return false;
 	}
-	parts[0] = rt->static_path;
-	parts[1] = rest != NULL ? rest : "";
 	if ((c = fchange_new(1)) == NULL) {
 		mbuf_printf(out, "out of memory\n");
 		return false;
 	}
-	c->hash[c->n++] = observe_path_hash(parts, rt->static_is_dir ? 2 : 1);
+	c->hash[c->n++] = notify_hash(rt, path, rest);
 	/* the file caches first, as for an inotify event (daemon.c) */
 	atomic_fetch_add_explicit(&d->file_gen, 1, memory_order_release);
 	for (w = 0; w < d->nworkers; w++)
