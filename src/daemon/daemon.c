@@ -285,7 +285,7 @@ coapd_reload(struct coapd *d, cfg_err_fn *err, void *arg)
 	struct reload_err	 e = { err, arg, 0 };
 	struct cfg		*c, *old;
 	char			 status[128];
-	unsigned		 w;
+	unsigned		 w, i;
 	int			 r;
 
 	sd_reloading();
@@ -307,6 +307,18 @@ coapd_reload(struct coapd *d, cfg_err_fn *err, void *arg)
 	daemon_slots(d, c);
 	for (w = 0; w < d->nworkers; w++)
 		worker_set_cfg(d->workers[w], c);
+	/*
+	 * The verdict (coapd-ctl reload) is given once every worker has
+	 * switched, so a request sent after it sees the new routes.  A worker
+	 * takes it on its next loop: within microseconds, bounded here.
+	 */
+	for (w = 0, i = 0; w < d->nworkers && i < 2000; i++) {
+		if (worker_cfg_taken(d->workers[w]))
+			w++;
+		else
+			nanosleep(&(struct timespec){ .tv_nsec = 1000000 },
+			    NULL);
+	}
 	old = d->cfg;
 	d->cfg = c;
 	cfg_unref(old);
