@@ -299,8 +299,10 @@ xch_find(struct dispatch *d, const struct dispatch_peer *p, uint16_t mid,
 {
 	struct xch	*x;
 
+	/* a run for observers answers no client's message (notify.c) */
 	for (x = d->xlist; x != NULL; x = x->next)
-		if (x->separate == separate &&
+		if ((x->reg == NULL || !x->reg->internal) &&
+		    x->separate == separate &&
 		    (separate ? x->sep_mid : x->mid) == mid && xch_from(x, p))
 			return x;
 	return NULL;
