@@ -268,14 +268,62 @@ assert_contains "$(cat "$T/err")" "exists and is not a socket" "and says why"
 assert_eq "$(cat "$SOCK")" "not a socket" "the file is left alone"
 rm -f "$SOCK"
 
-# --- the default path: $RUNTIME_DIRECTORY/control --------------------------------
+# --- the default path: $RUNTIME_DIRECTORY/control; sd_notify around reload ------
 grep -v '^control_socket' "$T/coapd.conf" >"$T/default.conf"
 mkdir -p "$T/rt"
 export RUNTIME_DIRECTORY="$T/rt"
+NOTIFY_NAME="coapd-58-ctl-$$"
+python3 - "$NOTIFY_NAME" "$T/notify.log" <<'EOF' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0" + sys.argv[1])
+s.settimeout(0.2)
+end = time.monotonic() + 8
+with open(sys.argv[2], "w") as f:
+    while time.monotonic() < end:
+        try:
+            m = s.recv(4096).decode()
+        except socket.timeout:
+            continue
+        f.write(m.replace("\n", " ") + "\n")
+        f.flush()
+EOF
+listener=$!
+sleep 0.3
+export NOTIFY_SOCKET="@$NOTIFY_NAME"
 start_coapd "$T/default.conf"
+unset NOTIFY_SOCKET
 assert_eq "$(stat -c %a "$T/rt/control")" 600 "default socket in \$RUNTIME_DIRECTORY"
 out=$("$CTL" status)
 assert_eq "$?" 0 "coapd-ctl finds it there without -s"
 assert_contains "$out" "config $T/default.conf" "and it is this coapd"
+"$CTL" reload >/dev/null
+printf 'broken\n' >>"$T/default.conf"
+"$CTL" reload >/dev/null 2>&1
+assert_eq "$?" 1 "a broken reload under sd_notify exits 1"
+sleep 0.3
+kill "$listener" 2>/dev/null
+wait "$listener" 2>/dev/null
 unset RUNTIME_DIRECTORY
+py_checks "sd_notify: READY, then RELOADING=1 with MONOTONIC_USEC and READY=1 per reload" <<EOF
+import re, time
+lines = open("$T/notify.log").read().splitlines()
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok - " if cond else "not ok - ") + what)
+    ok = ok and cond
+check(len(lines) >= 5 and lines[0].startswith("READY=1"), "READY=1 first: %r" % lines[:1])
+rel = [i for i, l in enumerate(lines) if l.startswith("RELOADING=1")]
+check(len(rel) == 2, "two RELOADING=1: %r" % lines)
+now = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
+for i in rel:
+    m = re.search(r"MONOTONIC_USEC=(\d+)", lines[i])
+    check(m is not None and 0 < now - int(m.group(1)) < 60e6,
+          "MONOTONIC_USEC is CLOCK_MONOTONIC now: %r" % lines[i])
+    check(i + 1 < len(lines) and lines[i + 1].startswith("READY=1"),
+          "READY=1 after it: %r" % lines[i + 1:i + 2])
+check(any("reload failed" in l for l in lines), "the failure in STATUS=")
+raise SystemExit(0 if ok else 1)
+EOF
 finish
