@@ -75,14 +75,15 @@ static int
 relay(int fd)
 {
 	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
-	long long	 end = now_ms() + CTLC_TIMEOUT_MS;
+	long long	 end = now_ms() + CTLC_TIMEOUT_MS, left;
 	char		 buf[8192], head[8];
 	size_t		 hl = 0;
 	ssize_t		 n, i;
 	int		 status = -1;
 
 	for (;;) {
-		if (poll(&pfd, 1, (int)(end - now_ms())) <= 0) {
+		left = end - now_ms();
+		if (poll(&pfd, 1, left > 0 ? (int)left : 0) <= 0) {
 			fprintf(stderr, "coapd-ctl: no answer within %d s\n",
 			    CTLC_TIMEOUT_MS / 1000);
 			return 2;
