@@ -210,12 +210,19 @@ conv_ctl_path(struct ld *ld, const struct config_setting_t *s,
 {
 	struct cfg	*c = base;
 
-	(void)s;
-	(void)key;
 	free(c->control_socket);
 	c->control_socket = val[0] == '\0' ? ld_strdup(ld, "") :
 	    ld_abs_path(ld, val);
-	return c->control_socket == NULL ? -ENOMEM : 0;
+	if (c->control_socket == NULL)
+		return -ENOMEM;
+	/* struct sockaddr_un's sun_path: 107 bytes and a NUL */
+	if (strlen(c->control_socket) > 107) {
+		ld_err(ld, s, "%s: \"%s\" is %zu bytes from here, a socket "
+		    "name holds 107: give a shorter path", key, val,
+		    strlen(c->control_socket));
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int
