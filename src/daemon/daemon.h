@@ -9,13 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proto/metrics.h"
 #include "serve/handler.h"
 
 struct ctl;
 struct fwatch;
 struct worker;
 
-#define COAPD_ROUTE_SLOTS	64	/* = METRICS_ROUTE_SLOTS */
 
 /* Everything the process owns. */
 struct coapd {
@@ -38,7 +38,7 @@ struct coapd {
 	uint64_t	  reloads, reload_failures;
 	char		  last_reload[160]; /* "never", or when and how */
 	uint64_t	  metrics_due_ns; /* next write of metrics.file */
-	char		 *route_slot[COAPD_ROUTE_SLOTS]; /* route path of
+	char		 *route_slot[METRICS_ROUTE_SLOTS]; /* route path of
 					   each metrics slot; [0] unused */
 };
 

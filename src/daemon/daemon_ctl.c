@@ -27,9 +27,6 @@
 
 #define RUN_DIR_DEFAULT	"/run/coapd"
 
-_Static_assert(COAPD_ROUTE_SLOTS == METRICS_ROUTE_SLOTS,
-    "one route slot table");
-
 void
 daemon_slots(struct coapd *d, struct cfg *c)
 {
@@ -40,14 +37,14 @@ daemon_slots(struct coapd *d, struct cfg *c)
 	for (i = 0; i < c->nroutes; i++) {
 		r = &c->routes[i];
 		r->stats_slot = 0;
-		for (empty = 0, s = 1; s < COAPD_ROUTE_SLOTS; s++) {
+		for (empty = 0, s = 1; s < METRICS_ROUTE_SLOTS; s++) {
 			if (d->route_slot[s] == NULL) {
 				if (empty == 0)
 					empty = s;
 			} else if (strcmp(d->route_slot[s], r->path) == 0)
 				break;
 		}
-		if (s < COAPD_ROUTE_SLOTS)
+		if (s < METRICS_ROUTE_SLOTS)
 			r->stats_slot = s;
 		else if (empty != 0 &&
 		    (d->route_slot[empty] = strdup(r->path)) != NULL)
@@ -55,7 +52,7 @@ daemon_slots(struct coapd *d, struct cfg *c)
 		else
 			log_warnx("route %s: no metrics slot left (%d route "
 			    "paths since start), not counted per route",
-			    r->path, COAPD_ROUTE_SLOTS - 1);
+			    r->path, METRICS_ROUTE_SLOTS - 1);
 	}
 }
 
@@ -366,7 +363,7 @@ daemon_ctl_close(struct coapd *d)
 
 	ctl_close(d->ctl);
 	d->ctl = NULL;
-	for (s = 0; s < COAPD_ROUTE_SLOTS; s++) {
+	for (s = 0; s < METRICS_ROUTE_SLOTS; s++) {
 		free(d->route_slot[s]);
 		d->route_slot[s] = NULL;
 	}
