@@ -79,6 +79,7 @@ struct cfg_route {
 	char		*user;		/* run as; NULL: coapd's own */
 	char		*group;
 	bool		 run_as_root;	/* allow no `user` when root */
+	uint32_t	 interval_s;	/* observers: a run this often; 0 */
 	bool		 set_ids;	/* uid/gid below apply */
 	uid_t		 uid;
 	gid_t		 gid;

@@ -166,6 +166,10 @@ static const struct opt route_opts[] = {
 	  .min = 1, .max = 64 },
 	{ .name = "run_as_root", .type = OPT_BOOL,
 	  FLD(struct cfg_route, run_as_root), .def = false },
+	/* observed hook routes: a run for the observers every interval_s */
+	{ .name = "interval_s", .type = OPT_INT,
+	  FLD(struct cfg_route, interval_s), .min = 0, .max = 86400,
+	  .def = 0 },
 	/* backend routes (serve/h_backend.c) */
 	{ .name = "backend", .type = OPT_STR, FLD(struct cfg_route, backend),
 	  .min = 1, .max = 107, .flags = OPT_TARGET, .conv = ld_conv_backend },
@@ -598,7 +602,7 @@ compile_acl(struct ld *ld, const struct config_setting_t *g, const char *key,
 /* Keys that only a hook route takes. */
 static const char *const hook_only[] = {
 	"env", "max_running", "max_output_bytes", "headers", "user", "group",
-	"run_as_root",
+	"run_as_root", "interval_s",
 };
 
 /* Keys that only a backend route takes. */
@@ -693,6 +697,9 @@ hook_finish(struct ld *ld, const struct config_setting_t *g, const char *key,
 		    "%s.path: \"%s\": a \":name\" segment needs a name of "
 		    "letters, digits and _, distinct within the path", key,
 		    r->path);
+	if (r->interval_s > 0 && !r->observe &&
+	    (m = ld_member(g, "interval_s")))
+		ld_err(ld, m, "%s.interval_s: needs observe = true", key);
 	r->running = ld_alloc_fail(ld, calloc(1, sizeof(*r->running)));
 	hook_ids(ld, g, key, r);
 }

@@ -394,6 +394,20 @@ notify_hook_etag(struct coap_resp *r)
 	(void)coap_resp_opt(r, COAP_OPT_ETAG, &h, sizeof(h));
 }
 
+/* When the route of path wants its next run for observers (0: never). */
+static uint64_t
+notify_next_run(const struct dispatch *d, const char *path, size_t len,
+    uint64_t now_ns)
+{
+	const struct cfg_route *rt;
+	const char *rest;
+
+	rt = route_match(d->cfg->table, path, len, &rest);
+	if (rt == NULL || rt->kind != ROUTE_HOOK || rt->interval_s == 0)
+		return 0;
+	return now_ns + (uint64_t)rt->interval_s * NS_PER_SEC;
+}
+
 void
 notify_register_late(struct dispatch *d, const struct notify_reg *reg,
     const struct sockaddr *addr, socklen_t addrlen, unsigned sock,
@@ -416,6 +430,7 @@ notify_register_late(struct dispatch *d, const struct notify_reg *reg,
 		return;
 	o->has_block = reg->has_block;
 	o->szx = reg->szx;
+	o->next_run_ns = notify_next_run(d, reg->path, reg->path_len, now_ns);
 	o->has_psk_id = reg->has_psk_id;
 	if (o->has_psk_id)
 		memcpy(o->psk_id, reg->psk_id, sizeof(o->psk_id));
@@ -567,12 +582,42 @@ notify_changed(struct dispatch *d, const struct fchange *c, uint64_t now_ns)
 	}
 }
 
+/*
+ * Hook routes with interval_s: one run for the observers of each path
+ * that is due, all of them rescheduled from now.
+ */
+static void
+notify_interval(struct dispatch *d, uint64_t now_ns)
+{
+	struct observer *o, *p;
+	unsigned i, j;
+	uint64_t next;
+
+	for (i = d->obs.n; i-- > 0;) {
+		if (i >= d->obs.n)
+			continue;	/* a run's answer removed several */
+		o = d->obs.v[i];
+		if (o->next_run_ns == 0 || o->next_run_ns > now_ns || o->ending)
+			continue;
+		next = notify_next_run(d, o->path, o->path_len, now_ns);
+		for (j = 0; j < d->obs.n; j++) {
+			p = d->obs.v[j];
+			if (p->path_len == o->path_len &&
+			    memcmp(p->path, o->path, o->path_len) == 0)
+				p->next_run_ns = next;
+		}
+		if (next != 0 && !notify_hook_start(d, o, now_ns))
+			notify_one(d, o, now_ns);
+	}
+}
+
 void
 notify_sweep(struct dispatch *d, uint64_t now_ns)
 {
 	struct observer *o;
 	unsigned i;
 
+	notify_interval(d, now_ns);
 	for (i = d->obs.n; i-- > 0;) {
 		o = d->obs.v[i];
 		switch (observe_due(o, now_ns)) {

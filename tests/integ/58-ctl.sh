@@ -23,9 +23,14 @@ cat "$T/val"
 EOF
 chmod +x "$T/val.sh"
 SOCK="$T/ctl.sock"
+printf 't1\n' >"$T/tick"
+printf '#!/bin/sh\ncat "%s"\n' "$T/tick" >"$T/tick.sh"
+chmod +x "$T/tick.sh"
 HOOK_ROUTE=',
   { path = "/val"; hook = [ "'"$T"'/val.sh" ]; observe = true;
-    run_as_root = true; }'
+    run_as_root = true; },
+  { path = "/tick"; hook = [ "'"$T"'/tick.sh" ]; observe = true;
+    interval_s = 1; run_as_root = true; }'
 
 # conf EXTRA: the standard config with the control socket, the metrics
 # file, the hook route and EXTRA routes.
@@ -88,7 +93,7 @@ eq(j["metrics"]["resp_class"]["4"], 3, "4.xx")
 eq(j["routes"]["/hello"]["requests"], 4, "/hello requests")
 eq(j["routes"]["/hello"]["latency_le_us"]["+Inf"], 4, "/hello answers")
 eq(j["routes"]["/val"]["answers"], 1, "/val answers")
-eq(sorted(j["routes"]), ["/files", "/hello", "/val"], "routes")
+eq(sorted(j["routes"]), ["/files", "/hello", "/tick", "/val"], "routes")
 raise SystemExit(0 if ok else 1)
 EOF
 
@@ -118,7 +123,7 @@ assert_eq "$?" 0 "status exits 0"
 assert_contains "$out" "version " "status: version"
 assert_contains "$out" "pid $COAPD_PID" "status: pid"
 assert_contains "$out" "workers 2" "status: workers"
-assert_contains "$out" "routes 3" "status: routes"
+assert_contains "$out" "routes 4" "status: routes"
 assert_contains "$out" "config $T/coapd.conf" "status: config path"
 assert_contains "$out" "uptime_s " "status: uptime"
 assert_contains "$out" "last_reload never" "status: no reload yet"
@@ -158,12 +163,12 @@ conf ',
   { path = "/new"; static = "'"$T"'/www/new.txt"; }'
 out=$("$CTL" -s "$SOCK" reload 2>&1)
 assert_eq "$?" 0 "good reload exits 0"
-assert_contains "$out" "reloaded, 4 routes" "good reload says so"
+assert_contains "$out" "reloaded, 5 routes" "good reload says so"
 got=$(coap_get "coap://127.0.0.1:$PORT/new")
 assert_eq "$got" "brand new" "the added route answers after the reload"
 out=$("$CTL" -s "$SOCK" status)
 assert_contains "$out" "last_reload ok " "status: the reload went well"
-assert_contains "$out" "routes 4" "status: 4 routes"
+assert_contains "$out" "routes 5" "status: 5 routes"
 n=$("$CTL" -s "$SOCK" stats | awk '$1 == "requests" { print $2 }')
 assert_eq "$n" $((B_REQ + 9)) "counters survive the reload"
 
@@ -238,6 +243,16 @@ assert_eq "$(tr '\n' ' ' <"$T/obs1")" "v1 v2 v3 " \
     "observer 1 got the first answer and two notifications, no repeat"
 assert_eq "$(tr '\n' ' ' <"$T/obs2")" "v1 v2 v3 " \
     "observer 2 got the same"
+
+# interval_s = 1: a fresh run every second, without notify
+timeout 10 $COAP_CLIENT -s 3 -B 4 -o "$T/tick.out" \
+    "coap://127.0.0.1:$PORT/tick" 2>/dev/null &
+ot=$!
+sleep 0.5
+printf 't2\n' >"$T/tick"
+wait "$ot"
+assert_eq "$(tr '\n' ' ' <"$T/tick.out")" "t1 t2 " \
+    "interval_s = 1 notifies a changed hook output, once"
 
 out=$("$CTL" -s "$SOCK" notify /nope 2>&1)
 assert_eq "$?" 1 "notify of a path without a route exits 1"

@@ -38,6 +38,7 @@ static atomic_uint_least64_t gen;
 static int		 srv = -1, cli[2] = { -1, -1 };
 static atomic_int	 n_started;
 static atomic_int	 version;	/* the "data" the hook prints */
+static unsigned		 interval_s;	/* the route's, 0: none */
 
 struct run {
 	struct xch	*x;
@@ -108,7 +109,7 @@ errf(void *arg, const char *line)
 }
 
 static void
-setup(void)
+setup_with(unsigned interval)
 {
 	char			 path[128], err[256];
 	struct sockaddr_in	 a;
@@ -124,7 +125,8 @@ setup(void)
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
 	fprintf(f, "workers = 1;\nroutes = ( { path = \"/t\"; "
 	    "hook = [ \"/bin/true\" ]; observe = true; run_as_root = true; "
-	    "} );\n");
+	    "interval_s = %u; } );\n", interval);
+	interval_s = interval;
 	fclose(f);
 	ck_assert_int_eq(cfg_load(path, &cfg, errf, NULL), 0);
 	for (i = 0; i < cfg->nroutes; i++)
@@ -151,6 +153,18 @@ setup(void)
 	}
 	atomic_store(&n_started, 0);
 	atomic_store(&version, 1);
+}
+
+static void
+setup(void)
+{
+	setup_with(0);
+}
+
+static void
+setup_interval(void)
+{
+	setup_with(1);
 }
 
 static void
@@ -284,6 +298,32 @@ START_TEST(plain_get_registers_nobody)
 }
 END_TEST
 
+/* interval_s = 1: a run per second for the observers, changes sent. */
+START_TEST(interval_runs)
+{
+	uint64_t	 t0;
+	int		 n;
+
+	ck_assert_uint_eq(interval_s, 1);
+	send_get(cli[0], 0x400, 0);
+	ck_assert_int_ge(expect(cli[0], "v1", 1000), 0);
+	send_get(cli[1], 0x500, 0);
+	ck_assert_int_ge(expect(cli[1], "v1", 1000), 0);
+	t0 = clock_now_ns();
+	atomic_store(&version, 2);
+	/* within the second (and a sweep): one run for both, each told */
+	ck_assert_int_ge(expect(cli[0], "v2", 3000), 0);
+	ck_assert_int_ge(expect(cli[1], "v2", 500), 0);
+	ck_assert_uint_ge(clock_now_ns() - t0, 300 * NS_PER_MS);
+	n = atomic_load(&n_started);
+	ck_assert_int_eq(n, 3);
+	/* unchanged: runs go on, nothing is sent */
+	silence(cli[0], 1800);
+	ck_assert_int_ge(atomic_load(&n_started), n + 1);
+	ck_assert_int_le(atomic_load(&n_started), n + 2);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -296,6 +336,11 @@ main(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, one_run_notifies_every_observer);
 	tcase_add_test(tc, plain_get_registers_nobody);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("interval");
+	tcase_add_checked_fixture(tc, setup_interval, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, interval_runs);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
