@@ -203,49 +203,10 @@ static const struct optset hooks_set = {
 	hooks_opts, NELEM(hooks_opts), 0, NULL, NULL,
 };
 
-/*
- * The daemon's own files: a relative path is taken from the config
- * file's directory, like every other path; "" keeps the control socket
- * off.
- */
-static int
-conv_ctl_path(struct ld *ld, const struct config_setting_t *s,
-    const char *key, const char *val, void *base)
-{
-	struct cfg	*c = base;
-
-	free(c->control_socket);
-	c->control_socket = val[0] == '\0' ? ld_strdup(ld, "") :
-	    ld_abs_path(ld, val);
-	if (c->control_socket == NULL)
-		return -ENOMEM;
-	/* struct sockaddr_un's sun_path: 107 bytes and a NUL */
-	if (strlen(c->control_socket) > 107) {
-		ld_err(ld, s, "%s: \"%s\" is %zu bytes from here, a socket "
-		    "name holds 107: give a shorter path", key, val,
-		    strlen(c->control_socket));
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int
-conv_metrics_file(struct ld *ld, const struct config_setting_t *s,
-    const char *key, const char *val, void *base)
-{
-	struct cfg_metrics *m = base;
-
-	(void)s;
-	(void)key;
-	free(m->file);
-	m->file = ld_abs_path(ld, val);
-	return m->file == NULL ? -ENOMEM : 0;
-}
-
 static const struct opt metrics_opts[] = {
 	/* written as FILE.tmp, then renamed: same directory */
 	{ .name = "file", .type = OPT_STR, FLD(struct cfg_metrics, file),
-	  .min = 1, .max = 4000, .conv = conv_metrics_file },
+	  .min = 1, .max = 4000, .conv = ld_conv_metrics_file },
 	{ .name = "interval_s", .type = OPT_INT,
 	  FLD(struct cfg_metrics, interval_s), .min = 1, .max = 86400,
 	  .def = 15 },
@@ -301,7 +262,7 @@ static const struct opt top_opts[] = {
 	/* sun_path holds 107 bytes and a NUL; read at start only */
 	{ .name = "control_socket", .type = OPT_STR,
 	  FLD(struct cfg, control_socket), .min = 0, .max = 107,
-	  .conv = conv_ctl_path, .flags = OPT_RESTART },
+	  .conv = ld_conv_ctl_path, .flags = OPT_RESTART },
 	{ .name = "metrics", .type = OPT_GROUP, FLD(struct cfg, metrics),
 	  .sub = &metrics_set },
 	{ .name = "content_formats", .type = OPT_LIST, FLD(struct cfg, ctypes),
