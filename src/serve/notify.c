@@ -357,8 +357,14 @@ notify_pending(struct dispatch *d, const struct dispatch_peer *p,
 			observe_remove(&d->obs, o);
 		return;
 	}
+	/*
+	 * An observer is known by its path alone, and a run for observers
+	 * has no query: a GET with one is answered without Observe (RFC
+	 * 7641 §4.1 allows it) rather than notified with another's output.
+	 */
 	if (v != 0 || !rt->observe || rt->kind != ROUTE_HOOK ||
-	    d->xlast == NULL || strlen(d->path) >= OBSERVE_PATH_MAX)
+	    d->xlast == NULL || strlen(d->path) >= OBSERVE_PATH_MAX ||
+	    coap_msg_opt(m, COAP_OPT_URI_QUERY) != NULL)
 		return;
 	b.num = 0;
 	if (block_opt_get(m, COAP_OPT_BLOCK2, &b) == 0 && b.num != 0)

@@ -287,6 +287,27 @@ START_TEST(one_run_notifies_every_observer)
 }
 END_TEST
 
+/* A GET with a query is answered without Observe: runs have none. */
+START_TEST(query_registers_nobody)
+{
+	struct coap_enc	 e;
+	uint8_t		 buf[64], v = 0;
+	ssize_t		 n;
+
+	coap_enc_init(&e, buf, sizeof(buf), COAP_TYPE_CON, COAP_GET, 0x600,
+	    TOK, sizeof(TOK));
+	coap_enc_opt(&e, COAP_OPT_OBSERVE, &v, 0);
+	coap_enc_opt(&e, COAP_OPT_URI_PATH, "t", 1);
+	coap_enc_opt(&e, COAP_OPT_URI_QUERY, "unit=C", 6);
+	ck_assert_int_gt(n = coap_enc_finish(&e), 0);
+	ck_assert_int_eq(send(cli[0], buf, (size_t)n, 0), n);
+	ck_assert_int_eq(expect(cli[0], "v1", 1000), -1);
+	notify_path("/t");
+	silence(cli[0], 200);
+	ck_assert_int_eq(atomic_load(&n_started), 1);
+}
+END_TEST
+
 /* A GET without Observe registers nobody: a change runs nothing. */
 START_TEST(plain_get_registers_nobody)
 {
@@ -336,6 +357,7 @@ main(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, one_run_notifies_every_observer);
 	tcase_add_test(tc, plain_get_registers_nobody);
+	tcase_add_test(tc, query_registers_nobody);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("interval");
 	tcase_add_checked_fixture(tc, setup_interval, teardown);
