@@ -57,7 +57,7 @@ B		:= build
 # One folder per layer (shared/style.md); file names are unique across
 # them, so objects sit flat in $(B).
 LAYERS		:= base proto adapt serve daemon
-LIB_SRC		:= $(filter-out src/daemon/main.c,$(wildcard $(LAYERS:%=src/%/*.c)))
+LIB_SRC		:= $(filter-out src/daemon/main.c src/daemon/ctl_main.c,$(wildcard $(LAYERS:%=src/%/*.c)))
 LIB_OBJ		:= $(addprefix $(B)/,$(notdir $(LIB_SRC:.c=.o)))
 vpath %.c $(LAYERS:%=src/%)
 UNIT_SRC	:= $(wildcard tests/unit/test_*.c)
@@ -71,7 +71,7 @@ FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 	wolfssl check-wolfssl bench-dtls FORCE
 
 # git keeps no modes: the demo key file gets the 0600 coapd requires
-all: $(B)/coapd $(BENCH_BIN) $(B)/rcvbuf.so
+all: $(B)/coapd $(B)/coapd-ctl $(BENCH_BIN) $(B)/rcvbuf.so
 	@chmod 0600 conf/coapd.psk
 
 $(B):
@@ -95,6 +95,10 @@ $(B)/libcoapd.a: $(LIB_OBJ)
 
 $(B)/coapd: $(B)/main.o $(B)/libcoapd.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# The control client needs no library of coapd's (ctl.h: the protocol).
+$(B)/coapd-ctl: $(B)/ctl_main.o
+	$(CC) $(CFLAGS) -o $@ $^
 
 $(B)/test_%: tests/unit/test_%.c $(B)/libcoapd.a
 	$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags check) -o $@ $< \
@@ -130,7 +134,7 @@ unit: $(UNIT_BIN)
 conftest: $(B)/coapd
 	@sh tests/conf/run.sh $(B)/coapd
 
-integ: $(B)/coapd
+integ: $(B)/coapd $(B)/coapd-ctl
 	@bash tests/integ/run.sh
 
 fuzz-replay: $(FUZZ_REPLAY)
@@ -208,10 +212,11 @@ INSTALL_CONF_SED = -E \
 	-e 's@^	psk_file = "coapd\.psk";@\#	psk_file = "credential:coapd.psk";@'
 CONF_DEST	= $(DESTDIR)$(sysconfdir)/coapd.conf
 
-install: $(B)/coapd
+install: $(B)/coapd $(B)/coapd-ctl
 	install -D -m 0755 $(B)/coapd $(DESTDIR)$(sbindir)/coapd
-	@for p in $(B)/coapd-ctl; do [ ! -f $$p ] || { set -x; \
-		install -D -m 0755 $$p $(DESTDIR)$(sbindir)/$${p##*/}; }; done
+	install -D -m 0755 $(B)/coapd-ctl $(DESTDIR)$(sbindir)/coapd-ctl
+	install -D -m 0644 contrib/coapd-ctl.bash \
+		$(DESTDIR)$(datadir)/bash-completion/completions/coapd-ctl
 	install -d $(DESTDIR)$(sysconfdir) $(DESTDIR)$(datadir)/coapd
 	rm -rf $(DESTDIR)$(datadir)/coapd/demo $(DESTDIR)$(datadir)/coapd/demo-hooks
 	cp -R conf/demo conf/demo-hooks $(DESTDIR)$(datadir)/coapd/
@@ -241,7 +246,8 @@ install: $(B)/coapd
 # Removes what `make install` put there, except coapd.conf (the operator's,
 # edited or not) and the state directory when it holds anything.
 uninstall:
-	rm -f $(DESTDIR)$(sbindir)/coapd $(DESTDIR)$(sbindir)/coapd-ctl
+	rm -f $(DESTDIR)$(sbindir)/coapd $(DESTDIR)$(sbindir)/coapd-ctl \
+	    $(DESTDIR)$(datadir)/bash-completion/completions/coapd-ctl
 	rm -rf $(DESTDIR)$(datadir)/coapd
 	rm -f $(CONF_DEST).new $(DESTDIR)$(sysctldir)/60-coapd.conf
 	@for m in man/*.[0-9]; do [ -f $$m ] || continue; s=$${m##*.}; \

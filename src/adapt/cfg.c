@@ -271,6 +271,8 @@ cfg_free(struct cfg *c)
 		free(c->dtls.ciphers[i]);
 	free(c->dtls.ciphers);
 	free(c->hooks.tmp_dir);
+	free(c->control_socket);
+	free(c->metrics.file);
 	for (i = 0; i < st->nfiles; i++)
 		free(st->files[i]);
 	free(st->files);

@@ -79,6 +79,7 @@ struct cfg_route {
 	char		*user;		/* run as; NULL: coapd's own */
 	char		*group;
 	bool		 run_as_root;	/* allow no `user` when root */
+	uint32_t	 interval_s;	/* observers: a run this often; 0 */
 	bool		 set_ids;	/* uid/gid below apply */
 	uid_t		 uid;
 	gid_t		 gid;
@@ -104,6 +105,9 @@ struct cfg_route {
 
 	const char	*src_file;	/* where the route was defined */
 	int		 src_line;
+	/* Its per-route counters (metrics.h): given by the daemon before
+	   the snapshot is shared; 0 (not counted) until then. */
+	unsigned	 stats_slot;
 };
 
 /* Extension to Content-Format mapping (`content_formats`). */
@@ -156,6 +160,12 @@ struct cfg_limits {
 	uint32_t	 max_observers_per_client; /* per address, per worker */
 };
 
+/* The `metrics` group: the Prometheus textfile export (daemon layer). */
+struct cfg_metrics {
+	char		*file;		/* NULL: no export */
+	uint32_t	 interval_s;
+};
+
 struct cfg {
 	atomic_uint		 refs;
 	char			*file;		/* config file as given */
@@ -195,6 +205,9 @@ struct cfg {
 	struct cfg_dtls		 dtls;
 	struct cfg_hooks	 hooks;
 	struct cfg_limits	 limits;
+	char			*control_socket; /* NULL: the default; ""
+						   : none */
+	struct cfg_metrics	 metrics;
 };
 
 /*

@@ -461,3 +461,42 @@ ld_check_readable(const char *path)
 	close(fd);
 	return rc;
 }
+
+/*
+ * The daemon's own files: a relative path is taken from the config
+ * file's directory, like every other path; "" keeps the control socket
+ * off.
+ */
+int
+ld_conv_ctl_path(struct ld *ld, const struct config_setting_t *s,
+    const char *key, const char *val, void *base)
+{
+	struct cfg	*c = base;
+
+	free(c->control_socket);
+	c->control_socket = val[0] == '\0' ? ld_strdup(ld, "") :
+	    ld_abs_path(ld, val);
+	if (c->control_socket == NULL)
+		return -ENOMEM;
+	/* struct sockaddr_un's sun_path: 107 bytes and a NUL */
+	if (strlen(c->control_socket) > 107) {
+		ld_err(ld, s, "%s: \"%s\" is %zu bytes from here, a socket "
+		    "name holds 107: give a shorter path", key, val,
+		    strlen(c->control_socket));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+ld_conv_metrics_file(struct ld *ld, const struct config_setting_t *s,
+    const char *key, const char *val, void *base)
+{
+	struct cfg_metrics *m = base;
+
+	(void)s;
+	(void)key;
+	free(m->file);
+	m->file = ld_abs_path(ld, val);
+	return m->file == NULL ? -ENOMEM : 0;
+}

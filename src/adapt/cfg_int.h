@@ -166,6 +166,9 @@ opt_conv_fn	ld_conv_static;
 opt_conv_fn	ld_conv_hook;
 /* hooks.tmp_dir: an existing directory. */
 opt_conv_fn	ld_conv_tmp_dir;
+/* control_socket and metrics.file: paths of the daemon's own files. */
+opt_conv_fn	ld_conv_ctl_path;
+opt_conv_fn	ld_conv_metrics_file;
 /* routes[].backend: a Unix socket path or coap://ADDRESS:PORT. */
 opt_conv_fn	ld_conv_backend;
 

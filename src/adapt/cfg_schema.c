@@ -176,6 +176,10 @@ static const struct opt route_opts[] = {
 	  .min = 1, .max = 64 },
 	{ .name = "run_as_root", .type = OPT_BOOL,
 	  FLD(struct cfg_route, run_as_root), .def = false },
+	/* observed hook routes: a run for the observers every interval_s */
+	{ .name = "interval_s", .type = OPT_INT,
+	  FLD(struct cfg_route, interval_s), .min = 0, .max = 86400,
+	  .def = 0 },
 	/* backend routes (serve/h_backend.c) */
 	{ .name = "backend", .type = OPT_STR, FLD(struct cfg_route, backend),
 	  .min = 1, .max = 107, .flags = OPT_TARGET, .conv = ld_conv_backend },
@@ -215,6 +219,18 @@ static const struct optset hooks_set = {
 	hooks_opts, NELEM(hooks_opts), 0, NULL, NULL,
 };
 
+static const struct opt metrics_opts[] = {
+	/* written as FILE.tmp, then renamed: same directory */
+	{ .name = "file", .type = OPT_STR, FLD(struct cfg_metrics, file),
+	  .min = 1, .max = 4000, .conv = ld_conv_metrics_file },
+	{ .name = "interval_s", .type = OPT_INT,
+	  FLD(struct cfg_metrics, interval_s), .min = 1, .max = 86400,
+	  .def = 15 },
+};
+
+static const struct optset metrics_set = {
+	metrics_opts, NELEM(metrics_opts), 0, NULL, NULL,
+};
 
 static const struct opt top_opts[] = {
 	{ .name = "listen", .type = OPT_LIST, FLD(struct cfg, listen),
@@ -270,6 +286,12 @@ static const struct opt top_opts[] = {
 	  .sub = &hooks_set },
 	{ .name = "limits", .type = OPT_GROUP, FLD(struct cfg, limits),
 	  .sub = &ld_limits_set },
+	/* sun_path holds 107 bytes and a NUL; read at start only */
+	{ .name = "control_socket", .type = OPT_STR,
+	  FLD(struct cfg, control_socket), .min = 0, .max = 107,
+	  .conv = ld_conv_ctl_path, .flags = OPT_RESTART },
+	{ .name = "metrics", .type = OPT_GROUP, FLD(struct cfg, metrics),
+	  .sub = &metrics_set },
 	{ .name = "content_formats", .type = OPT_LIST, FLD(struct cfg, ctypes),
 	  .noff = offsetof(struct cfg, nctypes), .sub = &ctype_set },
 	{ .name = "routes", .type = OPT_LIST, FLD(struct cfg, routes),
@@ -576,7 +598,7 @@ compile_acl(struct ld *ld, const struct config_setting_t *g, const char *key,
 /* Keys that only a hook route takes. */
 static const char *const hook_only[] = {
 	"env", "max_running", "max_output_bytes", "headers", "user", "group",
-	"run_as_root",
+	"run_as_root", "interval_s",
 };
 
 /* Keys that only a backend route takes. */
@@ -686,9 +708,9 @@ hook_finish(struct ld *ld, const struct config_setting_t *g, const char *key,
 		    "%s.path: \"%s\": a \":name\" segment needs a name of "
 		    "letters, digits and _, distinct within the path", key,
 		    r->path);
-	if (r->observe && (m = ld_member(g, "observe")))
-		ld_err(ld, m, "%s.observe: not supported on hook routes yet",
-		    key);
+	if (r->interval_s > 0 && !r->observe &&
+	    (m = ld_member(g, "interval_s")))
+		ld_err(ld, m, "%s.interval_s: needs observe = true", key);
 	r->running = ld_alloc_fail(ld, calloc(1, sizeof(*r->running)));
 	hook_ids(ld, g, key, r);
 }

@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adapt/cfg.h"
 #include "base/clock.h"
+#include "daemon/ctl.h"
 #include "daemon/daemon.h"
 #include "daemon/daemon_int.h"
 #include "adapt/dtls.h"
@@ -31,15 +33,6 @@ err_to_stderr(void *arg, const char *line)
 {
 	(void)arg;
 	fprintf(stderr, "%s\n", line);
-}
-
-static void
-err_to_log(void *arg, const char *line)
-{
-	unsigned	*n = arg;
-
-	(*n)++;
-	log_warnx("%s", line);
 }
 
 int
@@ -271,34 +264,85 @@ listen_same(const struct cfg *a, const struct cfg *b)
 	return true;
 }
 
+/* Every error of a reload: to the log, and to whoever asked (ctl). */
+struct reload_err {
+	cfg_err_fn	*fn;
+	void		*arg;
+	unsigned	 n;
+};
+
 static void
-reload(struct coapd *d)
+reload_err(void *arg, const char *line)
 {
-	struct cfg	*c, *old;
-	unsigned	 nerr = 0, w;
-	char		 status[128];
-	int		 r;
+	struct reload_err	*e = arg;
+
+	e->n++;
+	log_warnx("%s", line);
+	if (e->fn != NULL)
+		e->fn(e->arg, line);
+}
+
+static void
+reload_note(struct coapd *d, bool ok, const char *what)
+{
+	struct tm	 tm;
+	time_t		 t = time(NULL);
+	char		 when[32];
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(d->last_reload, sizeof(d->last_reload), "%s %s %s",
+	    ok ? "ok" : "failed", when, what);
+	if (ok)
+		d->reloads++;
+	else
+		d->reload_failures++;
+}
+
+int
+coapd_reload(struct coapd *d, cfg_err_fn *err, void *arg)
+{
+	struct reload_err	 e = { err, arg, 0 };
+	struct cfg		*c, *old;
+	char			 status[128];
+	unsigned		 w, i;
+	int			 r;
 
 	sd_reloading();
 	log_info("reloading %s", d->conf_path);
-	r = cfg_load(d->conf_path, &c, err_to_log, &nerr);
+	r = cfg_load(d->conf_path, &c, reload_err, &e);
 	if (r != 0) {
-		log_warnx("reload failed (%s%s), keeping the running "
-		    "configuration", r == -EINVAL ? "configuration errors" :
-		    strerror(-r), "");
+		snprintf(status, sizeof(status), "(%s)", r == -EINVAL ?
+		    "configuration errors" : strerror(-r));
+		log_warnx("reload failed %s, keeping the running "
+		    "configuration", status);
+		reload_note(d, false, status);
 		sd_ready("reload failed, running the previous configuration");
-		return;
+		return r;
 	}
 	if (!listen_same(d->cfg, c))
-		log_warnx("reload: listen and workers cannot change while "
-		    "running; restart coapd to apply them");
+		reload_err(&e, "reload: listen and workers cannot change "
+		    "while running; restart coapd to apply them");
 	if (d->cfg->limits.max_clients != c->limits.max_clients ||
 	    d->cfg->limits.max_uploads != c->limits.max_uploads)
-		log_warnx("reload: limits.max_clients and max_uploads cannot "
-		    "change while running; restart coapd to apply them");
+		reload_err(&e, "reload: limits.max_clients and max_uploads "
+		    "cannot change while running; restart coapd to apply them");
 	log_set_level(c->log_level);
+	daemon_slots(d, c);
 	for (w = 0; w < d->nworkers; w++)
 		worker_set_cfg(d->workers[w], c);
+	/*
+	 * The verdict (coapd-ctl reload) is given once every worker has
+	 * switched, so a request sent after it sees the new routes.  A worker
+	 * takes it on its next loop: within microseconds, bounded here.
+	 */
+	for (w = 0, i = 0; w < d->nworkers && i < 2000; i++) {
+		if (worker_cfg_taken(d->workers[w]))
+			w++;
+		else
+			nanosleep(&(struct timespec){ .tv_nsec = 1000000 },
+			    NULL);
+	}
 	old = d->cfg;
 	d->cfg = c;
 	cfg_unref(old);
@@ -306,8 +350,10 @@ reload(struct coapd *d)
 		fwatch_set_cfg(d->fw, c);
 	snprintf(status, sizeof(status), "reloaded, %zu routes",
 	    c->nroutes);
+	reload_note(d, true, status + 10);
 	log_info("%s", status);
 	sd_ready(status);
+	return 0;
 }
 
 static void
@@ -325,6 +371,7 @@ shutdown_all(struct coapd *d)
 	for (i = 0; i < d->nfds; i++)
 		if (d->fds[i] > 0)
 			close(d->fds[i]);
+	daemon_ctl_close(d);
 	free(d->workers);
 	sd_life_free(d);
 	fwatch_free(d->fw);
@@ -378,6 +425,10 @@ coapd_init(struct coapd *d, const char *path)
 	}
 	log_set_level(d->cfg->log_level);
 	d->nworkers = d->cfg->workers;
+	d->start_ns = clock_now_ns();
+	d->start_time_s = (uint64_t)time(NULL);
+	snprintf(d->last_reload, sizeof(d->last_reload), "never");
+	daemon_slots(d, d->cfg);
 
 	/* Signals are read from a signalfd by this thread only. */
 	sigemptyset(&set);
@@ -402,8 +453,13 @@ coapd_start(struct coapd *d)
 	char	 status[128];
 	int	 r;
 
-	/* READY=1 only once every worker has its sockets and its ring. */
-	if ((r = bind_all(d)) != 0 || (r = coapd_drop_privileges(d)) != 0 ||
+	/*
+	 * READY=1 only once every worker has its sockets and its ring; the
+	 * control socket is made before the drop to user = "..." (its
+	 * directory may be root's).
+	 */
+	if ((r = bind_all(d)) != 0 || (r = daemon_ctl_open(d)) != 0 ||
+	    (r = coapd_drop_privileges(d)) != 0 ||
 	    (r = start_workers(d)) != 0 || (r = sd_life_start(d)) != 0)
 		return r;
 	snprintf(status, sizeof(status), "serving %zu routes with %u "
@@ -427,7 +483,7 @@ handle_signal(struct coapd *d, const struct signalfd_siginfo *si)
 {
 	switch (si->ssi_signo) {
 	case SIGHUP:
-		reload(d);
+		(void)coapd_reload(d, NULL, NULL);
 		break;
 	case SIGUSR1:
 		log_stats(d);
@@ -440,33 +496,52 @@ handle_signal(struct coapd *d, const struct signalfd_siginfo *si)
 	return true;
 }
 
+/* The soonest of the timeouts in ms (-1: none). */
+static int
+soonest(int a, int b)
+{
+	if (a < 0)
+		return b;
+	return b >= 0 && b < a ? b : a;
+}
+
+/* poll()'s slots: signals, inotify, then the control socket's. */
+#define PFD_SIG		0
+#define PFD_FW		1
+#define PFD_CTL		2
+#define PFD_N		(PFD_CTL + CTL_POLLFDS)
+
 /*
  * The main thread's loop until SIGINT/SIGTERM: signals, the inotify
- * watcher and its coalescing timer, the watchdog and STATUS=
- * (daemon_sd.c), in one poll().
+ * watcher and its coalescing timer, the control socket, the metrics file,
+ * the watchdog and STATUS= (daemon_sd.c), in one poll().
  */
 static void
 main_loop(struct coapd *d)
 {
 	struct signalfd_siginfo	 si;
-	struct pollfd		 pfd[2];
-	int			 r, timeout_ms, fw_ms;
+	struct pollfd		 pfd[PFD_N];
+	uint64_t		 now;
+	int			 i, r, ms;
 	bool			 run = true;
 
-	pfd[0].fd = d->sigfd;
-	pfd[0].events = POLLIN;
-	pfd[1].fd = -1;
-	pfd[1].events = POLLIN;
+	for (i = 0; i < PFD_N; i++)
+		pfd[i] = (struct pollfd){ .fd = -1, .events = POLLIN };
+	pfd[PFD_SIG].fd = d->sigfd;
 	while (run) {
+		now = clock_now_ns();
 		/* fwatch_set_cfg() on reload may change the descriptor. */
-		pfd[1].fd = d->fw != NULL ? fwatch_fd(d->fw) : -1;
-		fw_ms = d->fw != NULL ?
-		    fwatch_timeout_ms(d->fw, clock_now_ns()) : -1;
-		timeout_ms = sd_life_timeout_ms(d, clock_now_ns());
-		r = poll(pfd, 2, fw_ms >= 0 && fw_ms < timeout_ms ? fw_ms :
-		    timeout_ms);
+		pfd[PFD_FW].fd = d->fw != NULL ? fwatch_fd(d->fw) : -1;
+		ms = soonest(sd_life_timeout_ms(d, now), d->fw != NULL ?
+		    fwatch_timeout_ms(d->fw, now) : -1);
+		ms = soonest(ms, daemon_metrics_tick(d, now));
+		if (d->ctl != NULL) {
+			ctl_pollfds(d->ctl, &pfd[PFD_CTL]);
+			ms = soonest(ms, ctl_timeout_ms(d->ctl, now));
+		}
+		r = poll(pfd, PFD_N, ms);
 		sd_life_tick(d, clock_now_ns());
-		if (r > 0 && (pfd[1].revents & POLLIN)) {
+		if (r > 0 && (pfd[PFD_FW].revents & POLLIN)) {
 			fwatch_read(d->fw, clock_now_ns());
 			/*
 			 * Caches go stale at once; only the notifications
@@ -476,7 +551,9 @@ main_loop(struct coapd *d)
 			    memory_order_release);
 		}
 		files_changed(d);
-		if (r <= 0 || !(pfd[0].revents & POLLIN))
+		if (d->ctl != NULL)
+			ctl_events(d->ctl, &pfd[PFD_CTL], clock_now_ns());
+		if (r <= 0 || !(pfd[PFD_SIG].revents & POLLIN))
 			continue;
 		if (read(d->sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;

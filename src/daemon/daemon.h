@@ -10,8 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/metrics.h"
 #include "serve/handler.h"
 
+struct ctl;
 struct fwatch;
 struct worker;
 
@@ -41,6 +43,16 @@ struct coapd {
 	struct h_env	  env;		/* lent to every worker */
 	struct fwatch	 *fw;		/* inotify watcher; NULL without */
 	struct coapd_sd	  sd;
+
+	/* control socket and metrics (daemon_ctl.c) */
+	struct ctl	 *ctl;		/* NULL: none */
+	uint64_t	  start_ns;	/* CLOCK_MONOTONIC */
+	uint64_t	  start_time_s;	/* Unix time */
+	uint64_t	  reloads, reload_failures;
+	char		  last_reload[160]; /* "never", or when and how */
+	uint64_t	  metrics_due_ns; /* next write of metrics.file */
+	char		 *route_slot[METRICS_ROUTE_SLOTS]; /* route path of
+					   each metrics slot; [0] unused */
 };
 
 /*

@@ -20,7 +20,8 @@
  * by hand, outside the tables, would be neither summed nor reported.
  */
 _Static_assert(sizeof(struct metrics) ==
-    METRICS_NVALUES * sizeof(atomic_uint_least64_t),
+    METRICS_NVALUES * sizeof(atomic_uint_least64_t) +
+    METRICS_ROUTE_SLOTS * sizeof(struct metrics_route),
     "struct metrics has fields outside METRICS_SCALARS/METRICS_ARRAYS");
 
 const char *
@@ -49,10 +50,77 @@ metrics_resp_class_str(unsigned c)
 	return names[c];
 }
 
+const char *
+metrics_method_str(unsigned i)
+{
+	static const char *const names[METRICS_METHODS] = {
+		"other", "get", "post", "put", "delete", "fetch", "patch",
+		"ipatch",
+	};
+
+	if (i >= METRICS_METHODS)
+		return "unknown";
+	return names[i];
+}
+
+unsigned
+metrics_method_index(uint8_t code)
+{
+	/* RFC 7252 §12.1.1, RFC 8132: codes 0.01 ... 0.07 */
+	return code >= 1 && code < METRICS_METHODS ? code : 0;
+}
+
+uint64_t
+metrics_lat_bound_us(unsigned i)
+{
+	static const uint64_t b[] = METRICS_LAT_BOUNDS_US;
+
+	_Static_assert(sizeof(b) / sizeof(b[0]) == METRICS_LAT_BUCKETS - 1,
+	    "METRICS_LAT_BOUNDS_US has METRICS_LAT_BUCKETS - 1 entries");
+	return i < METRICS_LAT_BUCKETS - 1 ? b[i] : UINT64_MAX;
+}
+
+void
+metrics_route_latency(struct metrics *m, unsigned slot, uint64_t ns)
+{
+	struct metrics_route	*r;
+	uint64_t		 us = ns / 1000;
+	unsigned		 i;
+
+	if (slot == 0 || slot >= METRICS_ROUTE_SLOTS)
+		return;
+	r = &m->route[slot];
+	for (i = 0; i < METRICS_LAT_BUCKETS - 1 &&
+	    us > metrics_lat_bound_us(i); i++)
+		;
+	metrics_add(&r->lat[i], 1);
+	metrics_add(&r->lat_sum_us, us);
+}
+
 size_t
 metrics_count(void)
 {
 	return METRICS_NVALUES;
+}
+
+static void
+route_sum(struct metrics_route *out, const struct metrics *const *in,
+    size_t n, size_t slot)
+{
+	uint64_t	 v;
+	size_t		 b, w;
+
+	for (v = 0, w = 0; w < n; w++)
+		v += metrics_get(&in[w]->route[slot].requests);
+	metrics_set(&out->requests, v);
+	for (v = 0, w = 0; w < n; w++)
+		v += metrics_get(&in[w]->route[slot].lat_sum_us);
+	metrics_set(&out->lat_sum_us, v);
+	for (b = 0; b < METRICS_LAT_BUCKETS; b++) {
+		for (v = 0, w = 0; w < n; w++)
+			v += metrics_get(&in[w]->route[slot].lat[b]);
+		metrics_set(&out->lat[b], v);
+	}
 }
 
 void
@@ -75,6 +143,8 @@ metrics_sum(struct metrics *out, const struct metrics *const *in, size_t n)
 	METRICS_ARRAYS(METRICS_X_SUM_ARRAY)
 #undef METRICS_X_SUM
 #undef METRICS_X_SUM_ARRAY
+	for (i = 0; i < METRICS_ROUTE_SLOTS; i++)
+		route_sum(&out->route[i], in, n, i);
 }
 
 static void

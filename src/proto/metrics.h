@@ -73,7 +73,11 @@
 	X(uploads_refused, COUNTER,					\
 	    "Block1 uploads refused, limits.max_uploads reached")	\
 	X(load_level, GAUGE, "load level: 0 normal, 1 throttled, 2 shedding") \
-	X(shed_503, COUNTER, "new requests answered 5.03, shedding load")
+	X(shed_503, COUNTER, "new requests answered 5.03, shedding load")	\
+	/* gauges sampled by each worker every 100 ms (dispatch_sweep) */ \
+	X(observers, GAUGE, "observers registered (RFC 7641)")		\
+	X(hooks_running, GAUGE, "hook exchanges waiting for their run")	\
+	X(backend_pending, GAUGE, "backend exchanges waiting for an answer")
 
 /*
  * Why a datagram was dropped without an answer: X(CONSTANT, name, help)
@@ -107,6 +111,9 @@ enum drop_reason {
 /* Response classes 0..5 (COAP_CODE_CLASS()), named "0" ... "5". */
 #define METRICS_RESP_CLASSES	6
 
+/* Request methods by code 1..7 (GET ... iPATCH), 0 for any other. */
+#define METRICS_METHODS		8
+
 /*
  * Arrays of counters: X(field, size, label, element name function, help).
  * Element i is reported as "field_NAME" with NAME = fn(i); label is the
@@ -120,7 +127,29 @@ enum drop_reason {
 	X(rate_limited, RL_KINDS, "bucket", rl_kind_str,		\
 	    "requests over a rate limit, by bucket")			\
 	X(load_entered, RL_LEVELS, "level", rl_level_str,		\
-	    "load level changes, by level entered")
+	    "load level changes, by level entered")	\
+	X(method_requests, METRICS_METHODS, "method", metrics_method_str, \
+	    "requests handled, by method")
+
+/*
+ * Per route: a request count and a latency histogram (receipt of the
+ * request to its answer, separate responses included), in slots the
+ * main thread gives each route path (cfg_route.stats_slot) and keeps
+ * across reloads, so the counters never go back.  Slot 0 is "not
+ * counted": unit tests' routes, and paths past the last slot.
+ */
+#define METRICS_ROUTE_SLOTS	64
+/* Upper bounds of the histogram buckets in µs; a last one is +Inf. */
+#define METRICS_LAT_BOUNDS_US	{ 100, 1000, 10000, 100000, 1000000, \
+				  10000000 }
+#define METRICS_LAT_BUCKETS	7
+
+struct metrics_route {
+	atomic_uint_least64_t	 requests;	/* routed to it */
+	atomic_uint_least64_t	 lat[METRICS_LAT_BUCKETS]; /* answers, not
+						   cumulative */
+	atomic_uint_least64_t	 lat_sum_us;
+};
 
 struct metrics {
 #define METRICS_X_FIELD(f, type, help)	atomic_uint_least64_t f;
@@ -129,6 +158,7 @@ struct metrics {
 	METRICS_ARRAYS(METRICS_X_ARRAY)
 #undef METRICS_X_FIELD
 #undef METRICS_X_ARRAY
+	struct metrics_route	 route[METRICS_ROUTE_SLOTS];
 };
 
 enum metric_type {
@@ -158,6 +188,12 @@ metrics_add(atomic_uint_least64_t *c, uint64_t n)
 }
 
 #define METRIC_INC(c)	metrics_add(&(c), 1)
+
+static inline void
+metrics_set(atomic_uint_least64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, v, memory_order_relaxed);
+}
 
 static inline uint64_t
 metrics_get(const atomic_uint_least64_t *c)
@@ -190,6 +226,18 @@ size_t	metrics_count(void);
  * index as unsigned.
  */
 const char *drop_reason_str(unsigned r);
+
+/* Name of a method index (METRICS_METHODS): "get" ... "ipatch", "other". */
+const char *metrics_method_str(unsigned i);
+
+/* Index into method_requests of a request code. */
+unsigned metrics_method_index(uint8_t code);
+
+/* One answer of a request to the route in slot (0: none) after ns. */
+void	metrics_route_latency(struct metrics *m, unsigned slot, uint64_t ns);
+
+/* Upper bound in µs of latency bucket i (UINT64_MAX for the last). */
+uint64_t metrics_lat_bound_us(unsigned i);
 
 /* Name of a response class: "0" ... "5", or "unknown". */
 const char *metrics_resp_class_str(unsigned c);

@@ -60,6 +60,8 @@ struct observer {
 	uint8_t			 etag[OBSERVE_ETAG_MAX];
 	uint8_t			 etaglen;
 
+	uint64_t		 next_run_ns;	/* hook routes with interval_s:
+						   the next run; 0 none */
 	unsigned		 since_con;	/* NONs since the last CON */
 	uint64_t		 last_con_ns;
 	uint16_t		 last_mid;	/* of the last notification */

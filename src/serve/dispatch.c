@@ -125,6 +125,12 @@ dispatch_sweep(struct dispatch *d, uint64_t now_ns)
 	atomic_store_explicit(&d->m->dedup_evicted, exchange_evicted(d->xc),
 	    memory_order_relaxed);
 	limit_sweep(d, now_ns);
+	/* gauges: sampled here, so the hot path keeps no count of them */
+	metrics_set(&d->m->observers, d->obs.n);
+	metrics_set(&d->m->hooks_running,
+	    xch_count_ops(d, handler_for(d->env, ROUTE_HOOK)));
+	metrics_set(&d->m->backend_pending,
+	    xch_count_ops(d, handler_for(d->env, ROUTE_BACKEND)));
 }
 
 bool
@@ -334,6 +340,20 @@ needs_echo(struct dispatch *d, const struct coap_msg *m,
 	return observe_registers(m, rt);
 }
 
+/* What refuses m before routing, or COAP_EMPTY. */
+static enum coap_code
+msg_refused(const struct coap_msg *m)
+{
+	/* RFC 7252 §5.4.1: unrecognized critical option in a CON → 4.02. */
+	if (coap_msg_unknown_critical(m) != 0)
+		return COAP_BAD_OPTION;
+	/* §5.7.2: we are no proxy. */
+	if (coap_msg_opt(m, COAP_OPT_PROXY_URI) != NULL ||
+	    coap_msg_opt(m, COAP_OPT_PROXY_SCHEME) != NULL)
+		return COAP_PROXYING_NOT_SUPPORTED;
+	return COAP_EMPTY;
+}
+
 /* Route, check and run a request; fills d->resp.  Returns H_* or error. */
 static int
 request(struct dispatch *d, const struct dispatch_peer *p,
@@ -351,15 +371,9 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	coap_resp_init(r, d->payload, sizeof(d->payload));
 	d->acc_rt = NULL;
 	d->path[0] = '\0';
-	/* RFC 7252 §5.4.1: unrecognized critical option in a CON → 4.02. */
-	if (coap_msg_unknown_critical(m) != 0) {
-		resp_error(r, COAP_BAD_OPTION);
-		return H_DONE;
-	}
-	/* §5.7.2: we are no proxy. */
-	if (coap_msg_opt(m, COAP_OPT_PROXY_URI) != NULL ||
-	    coap_msg_opt(m, COAP_OPT_PROXY_SCHEME) != NULL) {
-		resp_error(r, COAP_PROXYING_NOT_SUPPORTED);
+	d->cur_slot = 0;
+	if ((code = msg_refused(m)) != COAP_EMPTY) {
+		resp_error(r, code);
 		return H_DONE;
 	}
 	plen = coap_msg_uri_path(m, d->path, sizeof(d->path));
@@ -386,6 +400,9 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 		return H_DONE;
 	}
 	d->acc_rt = rt;
+	if ((d->cur_slot = rt->stats_slot) >= METRICS_ROUTE_SLOTS)
+		d->cur_slot = 0;
+	METRIC_INC(d->m->route[d->cur_slot].requests);
 	code = dispatch_prepare(d, p, m, rt, (size_t)plen, rest, now_ns,
 	    &req, &ops);
 	if (code != COAP_EMPTY) {
@@ -411,6 +428,8 @@ request(struct dispatch *d, const struct dispatch_peer *p,
 	/* RFC 7641: Observe registration on the answer just made. */
 	if (s == H_DONE)
 		notify_request(d, p, m, rt, rest, now_ns);
+	else if (s == H_PENDING)
+		notify_pending(d, p, m, rt);
 	/* a handler that says "later" without an exchange has failed */
 	if (s < 0 || (s == H_PENDING && d->xlast == NULL)) {
 		resp_error(r, COAP_INTERNAL_SERVER_ERROR);
@@ -520,6 +539,9 @@ answer(struct dispatch *d, const struct dispatch_peer *p, uint64_t now_ns,
 			n = (ssize_t)drop(d, DROP_AMPLIFICATION);
 	}
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->resp.code) % 6]);
+	if (d->cur_slot != 0)
+		metrics_route_latency(d->m, d->cur_slot,
+		    clock_now_ns() - now_ns);
 	exchange_store(d->xc, p->scope, p->addr, p->addrlen, m->mid,
 	    now_ns, m->type == COAP_TYPE_CON ? out : NULL,
 	    m->type == COAP_TYPE_CON ? (size_t)n : 0);
@@ -569,6 +591,7 @@ dispatch_datagram(struct dispatch *d, const struct dispatch_peer *p,
 	if ((wait = limit_client(d, p, now_ns)) != 0)
 		return limit_refuse(d, wait, now_ns, out, cap);
 	METRIC_INC(d->m->requests);
+	METRIC_INC(d->m->method_requests[metrics_method_index(m->code)]);
 	s = request(d, p, m, now_ns);
 	if (s == REQ_LIMITED)
 		return limit_refuse(d, d->lim.wait_ns, now_ns, out, cap);

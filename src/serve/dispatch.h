@@ -88,6 +88,7 @@ struct dispatch {
 	uint64_t		 xnext_ns;	/* xch_timers() due */
 	struct xch		*xlast;		/* begun by this request */
 	const struct handler_ops *cur_ops;	/* of the running start() */
+	unsigned		 cur_slot;	/* route's metrics slot, 0 */
 	struct coap_resp	 xresp;		/* filled by the handler */
 	uint8_t			 xpayload[COAP_PAYLOAD_MAX];
 

@@ -9,11 +9,13 @@
  * burst of inotify events, or a hash collision, costs no datagram.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/acl.h"
 #include "proto/block.h"
 #include "base/clock.h"
+#include "base/hash.h"
 #include "proto/coap_msg.h"
 #include "serve/dispatch.h"
 #include "proto/fchange.h"
@@ -21,6 +23,10 @@
 #include "serve/notify.h"
 #include "proto/observe.h"
 #include "proto/route.h"
+#include "serve/xch.h"
+
+/* Hook runs one batch of changes may start on a worker. */
+#define NOTIFY_RUNS_MAX	16
 
 static uint32_t
 notify_rnd(struct dispatch *d)
@@ -285,16 +291,15 @@ notify_emit(struct dispatch *d, const struct observer *o, const uint8_t *buf,
 	d->emit(d->emit_arg, &p, buf, len);
 }
 
-/* Tell o the current state of its resource, if it changed. */
+/* Send o the answer in d->resp, if it differs from what o was told. */
 static void
-notify_one(struct dispatch *d, struct observer *o, uint64_t now_ns)
+notify_send(struct dispatch *d, struct observer *o, uint64_t now_ns)
 {
 	uint8_t buf[COAP_MAX_MSG];
 	bool con, last;
 	uint16_t mid;
 	ssize_t n;
 
-	notify_render(d, o, now_ns);
 	if (notify_same_state(o, &d->resp))
 		return;
 	/*
@@ -330,16 +335,300 @@ notify_one(struct dispatch *d, struct observer *o, uint64_t now_ns)
 		observe_remove(&d->obs, o);
 }
 
+/* Tell o the current state of its resource, if it changed. */
+static void
+notify_one(struct dispatch *d, struct observer *o, uint64_t now_ns)
+{
+	notify_render(d, o, now_ns);
+	notify_send(d, o, now_ns);
+}
+
+/* Observers of hook routes name their resource by the request path. */
+static uint64_t
+notify_hook_hash(const char *path)
+{
+	const char *parts[1] = { path };
+
+	return observe_path_hash(parts, 1);
+}
+
+void
+notify_pending(struct dispatch *d, const struct dispatch_peer *p,
+    const struct coap_msg *m, const struct cfg_route *rt)
+{
+	const struct coap_opt *oo;
+	struct notify_reg *reg;
+	struct observer *o;
+	struct block_opt b;
+	uint32_t v;
+
+	if (m->code != COAP_GET ||
+	    (oo = coap_msg_opt(m, COAP_OPT_OBSERVE)) == NULL ||
+	    coap_opt_uint(oo, &v) != 0)
+		return;
+	if (v == 1) {
+		o = observe_find(&d->obs, p->sock, p->addr, p->addrlen,
+		    m->token, m->tkl);
+		if (o != NULL)
+			observe_remove(&d->obs, o);
+		return;
+	}
+	/*
+	 * An observer is known by its path alone, and a run for observers
+	 * has no query: a GET with one is answered without Observe (RFC
+	 * 7641 §4.1 allows it) rather than notified with another's output.
+	 */
+	if (v != 0 || !rt->observe || rt->kind != ROUTE_HOOK ||
+	    d->xlast == NULL || strlen(d->path) >= OBSERVE_PATH_MAX ||
+	    coap_msg_opt(m, COAP_OPT_URI_QUERY) != NULL)
+		return;
+	b.num = 0;
+	if (block_opt_get(m, COAP_OPT_BLOCK2, &b) == 0 && b.num != 0)
+		return;		/* RFC 7959 §3.4: later blocks register not */
+	if ((reg = calloc(1, sizeof(*reg))) == NULL)
+		return;		/* answered without Observe */
+	reg->path_len = strlen(d->path);
+	memcpy(reg->path, d->path, reg->path_len + 1);
+	reg->has_block = block_opt_get(m, COAP_OPT_BLOCK2, &b) == 0;
+	reg->szx = reg->has_block ? b.szx : 0;
+	reg->has_psk_id = p->psk_identity != NULL &&
+	    strlen(p->psk_identity) <= OBSERVE_PSK_ID_MAX;
+	if (reg->has_psk_id)
+		memcpy(reg->psk_id, p->psk_identity,
+		    strlen(p->psk_identity) + 1);
+	xch_set_reg(d->xlast, reg);
+}
+
+/*
+ * A hook's answer that fits one block has no ETag of its own; an
+ * observer tells an unchanged answer by its ETag (notify_same_state()),
+ * so give it one made from the payload, as for a Block2 output.
+ */
+static void
+notify_hook_etag(struct coap_resp *r)
+{
+	uint64_t h;
+
+	if (!notify_code_observable(r->code) ||
+	    resp_opt(r, COAP_OPT_ETAG) != NULL)
+		return;
+	h = hash_fold(fnv1a(FNV1A_INIT, r->payload, r->payload_len));
+	(void)coap_resp_opt(r, COAP_OPT_ETAG, &h, sizeof(h));
+}
+
+/* When the route of path wants its next run for observers (0: never). */
+static uint64_t
+notify_next_run(const struct dispatch *d, const char *path, size_t len,
+    uint64_t now_ns)
+{
+	const struct cfg_route *rt;
+	const char *rest;
+
+	rt = route_match(d->cfg->table, path, len, &rest);
+	if (rt == NULL || rt->kind != ROUTE_HOOK || rt->interval_s == 0)
+		return 0;
+	return now_ns + (uint64_t)rt->interval_s * NS_PER_SEC;
+}
+
+void
+notify_register_late(struct dispatch *d, const struct notify_reg *reg,
+    const struct sockaddr *addr, socklen_t addrlen, unsigned sock,
+    const uint8_t *token, uint8_t tkl, struct coap_resp *resp,
+    uint64_t now_ns)
+{
+	struct observer *o;
+
+	o = observe_find(&d->obs, sock, addr, addrlen, token, tkl);
+	if (!notify_code_observable(resp->code)) {
+		if (o != NULL)
+			observe_remove(&d->obs, o);
+		return;
+	}
+	notify_hook_etag(resp);
+	o = observe_add(&d->obs, addr, addrlen, sock, token, tkl, reg->path,
+	    reg->path_len, notify_hook_hash(reg->path),
+	    (uint32_t)(now_ns >> 20));
+	if (o == NULL)
+		return;
+	o->has_block = reg->has_block;
+	o->szx = reg->szx;
+	o->next_run_ns = notify_next_run(d, reg->path, reg->path_len, now_ns);
+	o->has_psk_id = reg->has_psk_id;
+	if (o->has_psk_id)
+		memcpy(o->psk_id, reg->psk_id, sizeof(o->psk_id));
+	if (coap_resp_opt_uint(resp, COAP_OPT_OBSERVE,
+	    observe_next_seq(o)) != 0) {
+		observe_remove(&d->obs, o);
+		return;
+	}
+	notify_note_state(o, resp);
+	if (o->last_con_ns == 0)
+		o->last_con_ns = now_ns;
+}
+
+/* d->resp = a copy of r, its payload in d's own buffer. */
+static void
+notify_copy_resp(struct dispatch *d, const struct coap_resp *r)
+{
+	size_t len = r->payload_len < sizeof(d->payload) ? r->payload_len :
+	    sizeof(d->payload);
+
+	d->resp = *r;
+	d->resp.payload = d->payload;
+	d->resp.payload_cap = sizeof(d->payload);
+	memcpy(d->payload, r->payload, len);
+	d->resp.payload_len = len;
+}
+
+void
+notify_hook_done(struct dispatch *d, const struct notify_reg *reg,
+    const struct coap_resp *resp, uint64_t now_ns)
+{
+	const struct cfg_route *rt;
+	struct observer *o;
+	const char *rest;
+	unsigned i;
+
+	rt = route_match(d->cfg->table, reg->path, reg->path_len, &rest);
+	for (i = d->obs.n; i-- > 0;) {
+		o = d->obs.v[i];
+		if (o->ending || o->path_len != reg->path_len ||
+		    memcmp(o->path, reg->path, reg->path_len) != 0)
+			continue;
+		notify_copy_resp(d, resp);
+		notify_hook_etag(&d->resp);
+		/* a reload may have taken the route, or its right, away */
+		if (rt == NULL || !rt->observe)
+			coap_resp_reset(&d->resp, COAP_NOT_FOUND);
+		else if (acl_check(rt->acl, o->has_psk_id ? o->psk_id : NULL,
+		    (const struct sockaddr *)&o->peer, o->peerlen) !=
+		    ACL_ALLOW)
+			coap_resp_reset(&d->resp, o->has_psk_id ?
+			    COAP_FORBIDDEN : COAP_UNAUTHORIZED);
+		notify_send(d, o, now_ns);
+	}
+}
+
+/*
+ * Start a run of o's hook route for every observer of o's path.  Returns
+ * false when o is no hook observer (notify_one() answers it).
+ */
+static bool
+notify_hook_start(struct dispatch *d, struct observer *o, uint64_t now_ns)
+{
+	const struct handler_ops *ops = NULL;
+	const struct cfg_route *rt;
+	struct coap_msg *m = &d->msg;
+	struct notify_reg *reg;
+	struct dispatch_peer p;
+	struct h_req req;
+	const char *rest = NULL;
+	int s;
+
+	rt = route_match_caps(d->cfg->table, o->path, o->path_len, &rest,
+	    d->caps, &d->ncaps);
+	if (rt == NULL || !rt->observe || rt->kind != ROUTE_HOOK)
+		return false;
+	memset(m, 0, sizeof(*m));
+	m->type = COAP_TYPE_NON;
+	m->code = COAP_GET;
+	memcpy(d->path, o->path, o->path_len + 1);
+	/* the run's environment describes this, the first, observer */
+	notify_peer(o, &p);
+	if (dispatch_prepare(d, &p, m, rt, o->path_len, rest, now_ns, &req,
+	    &ops) != COAP_EMPTY || (reg = calloc(1, sizeof(*reg))) == NULL)
+		return false;
+	reg->internal = true;
+	memcpy(reg->path, o->path, o->path_len + 1);
+	reg->path_len = o->path_len;
+	coap_resp_init(&d->resp, d->payload, sizeof(d->payload));
+	d->xlast = NULL;
+	d->cur_ops = ops;
+	d->cur_slot = 0;
+	s = ops->start(&req, &d->resp);
+	if (s == H_PENDING && d->xlast != NULL) {
+		xch_set_reg(d->xlast, reg);
+		d->xlast = NULL;
+		return true;
+	}
+	d->xlast = NULL;
+	/* answered at once (busy, ...): the same for every observer */
+	if (s < 0 || s == H_PENDING)
+		coap_resp_reset(&d->resp, COAP_INTERNAL_SERVER_ERROR);
+	d->xresp = d->resp;
+	memcpy(d->xpayload, d->payload, d->resp.payload_len);
+	d->xresp.payload = d->xpayload;
+	notify_hook_done(d, reg, &d->xresp, now_ns);
+	free(reg);
+	return true;
+}
+
+/* Is o an observer of a hook route (of the running configuration)? */
+static bool
+notify_is_hook(const struct dispatch *d, const struct observer *o)
+{
+	const struct cfg_route *rt;
+	const char *rest;
+
+	rt = route_match(d->cfg->table, o->path, o->path_len, &rest);
+	return rt != NULL && rt->observe && rt->kind == ROUTE_HOOK;
+}
+
 void
 notify_changed(struct dispatch *d, const struct fchange *c, uint64_t now_ns)
 {
+	static __thread char ran[NOTIFY_RUNS_MAX][OBSERVE_PATH_MAX];
 	struct observer *o;
-	unsigned i;
+	unsigned i, j, nran = 0;
 
 	/* Backwards: a removal moves the last observer into the hole. */
 	for (i = d->obs.n; i-- > 0;) {
+		if (i >= d->obs.n)
+			continue;	/* a run's answer removed several */
 		o = d->obs.v[i];
-		if (!o->ending && fchange_has(c, o->fshash))
+		if (o->ending || !fchange_has(c, o->fshash))
+			continue;
+		if (!notify_is_hook(d, o)) {
+			notify_one(d, o, now_ns);
+			continue;
+		}
+		/* one hook run per path, whatever the number of observers */
+		for (j = 0; j < nran && strcmp(ran[j], o->path) != 0; j++)
+			;
+		if (j < nran)
+			continue;
+		if (nran < NOTIFY_RUNS_MAX)
+			memcpy(ran[nran++], o->path, o->path_len + 1);
+		if (!notify_hook_start(d, o, now_ns))
+			notify_one(d, o, now_ns);
+	}
+}
+
+/*
+ * Hook routes with interval_s: one run for the observers of each path
+ * that is due, all of them rescheduled from now.
+ */
+static void
+notify_interval(struct dispatch *d, uint64_t now_ns)
+{
+	struct observer *o, *p;
+	unsigned i, j;
+	uint64_t next;
+
+	for (i = d->obs.n; i-- > 0;) {
+		if (i >= d->obs.n)
+			continue;	/* a run's answer removed several */
+		o = d->obs.v[i];
+		if (o->next_run_ns == 0 || o->next_run_ns > now_ns || o->ending)
+			continue;
+		next = notify_next_run(d, o->path, o->path_len, now_ns);
+		for (j = 0; j < d->obs.n; j++) {
+			p = d->obs.v[j];
+			if (p->path_len == o->path_len &&
+			    memcmp(p->path, o->path, o->path_len) == 0)
+				p->next_run_ns = next;
+		}
+		if (next != 0 && !notify_hook_start(d, o, now_ns))
 			notify_one(d, o, now_ns);
 	}
 }
@@ -350,6 +639,7 @@ notify_sweep(struct dispatch *d, uint64_t now_ns)
 	struct observer *o;
 	unsigned i;
 
+	notify_interval(d, now_ns);
 	for (i = d->obs.n; i-- > 0;) {
 		o = d->obs.v[i];
 		switch (observe_due(o, now_ns)) {

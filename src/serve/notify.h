@@ -11,10 +11,15 @@
 #define COAPD_NOTIFY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include "proto/observe.h"
 
 struct cfg_route;
 struct coap_msg;
+struct coap_resp;
 struct dispatch;
 struct dispatch_peer;
 struct fchange;
@@ -44,6 +49,48 @@ void	notify_request(struct dispatch *d, const struct dispatch_peer *p,
  */
 bool	notify_reply(struct dispatch *d, const struct dispatch_peer *p,
 	    const struct coap_msg *m);
+
+/*
+ * Observe on hook routes.  A hook's answer comes later, through an
+ * exchange (xch.c), so a registration is completed when the answer is:
+ * the exchange carries what the observer needs.  A notification is a run
+ * of the hook for all the observers of one path on this worker, whose
+ * answer goes to each of them (unless unchanged: code and ETag).
+ * Observers of hook routes name their resource by observe_path_hash()
+ * of the request path alone.
+ */
+struct notify_reg {
+	bool		 internal;	/* a run for the observers of path,
+					   not a client's request */
+	char		 path[OBSERVE_PATH_MAX];
+	size_t		 path_len;
+	bool		 has_block;
+	uint8_t		 szx;
+	bool		 has_psk_id;
+	char		 psk_id[OBSERVE_PSK_ID_MAX + 1];
+};
+
+/*
+ * The GET m on hook route rt from p went pending (d->xlast): Observe 1
+ * deregisters now, Observe 0 marks the exchange to register p when its
+ * answer is made.
+ */
+void	notify_pending(struct dispatch *d, const struct dispatch_peer *p,
+	    const struct coap_msg *m, const struct cfg_route *rt);
+
+/*
+ * The answer resp to a registering exchange (reg) is about to be sent
+ * to the peer (addr, sock, token): register it and add Observe to resp
+ * when the answer is observable.
+ */
+void	notify_register_late(struct dispatch *d, const struct notify_reg *reg,
+	    const struct sockaddr *addr, socklen_t addrlen, unsigned sock,
+	    const uint8_t *token, uint8_t tkl, struct coap_resp *resp,
+	    uint64_t now_ns);
+
+/* An internal run (reg->internal) answered resp: tell its observers. */
+void	notify_hook_done(struct dispatch *d, const struct notify_reg *reg,
+	    const struct coap_resp *resp, uint64_t now_ns);
 
 /* Files in c changed: notify their observers of the new state. */
 void	notify_changed(struct dispatch *d, const struct fchange *c,

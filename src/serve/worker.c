@@ -648,6 +648,12 @@ worker_set_cfg(struct worker *w, struct cfg *c)
 	wake(w);
 }
 
+bool
+worker_cfg_taken(const struct worker *w)
+{
+	return atomic_load(&((struct worker *)w)->pending_cfg) == NULL;
+}
+
 void
 worker_post_change(struct worker *w, struct fchange *c)
 {

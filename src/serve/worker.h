@@ -36,6 +36,12 @@ int	worker_start(struct worker **out, unsigned id, struct cfg *c,
 void	worker_set_cfg(struct worker *w, struct cfg *c);
 
 /*
+ * Has the worker taken the snapshot of the last worker_set_cfg()?  From
+ * then on every datagram it handles sees it.
+ */
+bool	worker_cfg_taken(const struct worker *w);
+
+/*
  * Hand the worker a batch of file changes (a reference is taken; the
  * caller keeps its own): it notifies the observers of those files.  Main
  * thread; never blocks for long (a short mutex, an eventfd write).

@@ -21,6 +21,7 @@
 #include "serve/access.h"
 #include "serve/dispatch.h"
 #include "serve/handler.h"
+#include "serve/notify.h"
 #include "serve/xch.h"
 
 #define XCH_MAX_DEFAULT	256
@@ -47,6 +48,9 @@ struct xch {
 
 	uint64_t		 created_ns;
 	uint64_t		 ack_at_ns;	/* empty ACK due (CON) */
+	unsigned		 slot;		/* route's metrics slot */
+	struct notify_reg	*reg;		/* Observe on a hook (notify.h),
+						   owned; NULL mostly */
 
 	/* For the access log (log.access), when it is on. */
 	uint8_t			 method;
@@ -139,6 +143,7 @@ xch_free(struct dispatch *d, struct xch *x)
 	d->nx--;
 	cfg_unref(x->cfg);
 	free(x->acc_path);
+	free(x->reg);
 	free(x);
 }
 
@@ -218,6 +223,7 @@ xch_begin(const struct h_req *req, void *ctx)
 	x->created_ns = req->now_ns;
 	if (d->cfg->log_access)
 		xch_access_keep(x, req);
+	x->slot = d->cur_slot;
 	x->ack_at_ns = req->now_ns +
 	    (uint64_t)d->cfg->separate_after_ms * NS_PER_MS;
 	x->next = d->xlist;
@@ -301,6 +307,17 @@ xch_complete(struct xch *x, uint64_t now_ns)
 	uint8_t		 type;
 	size_t		 n;
 
+	if (x->reg != NULL && x->reg->internal) {
+		/* a run for observers: the answer is theirs (notify.c) */
+		x->ops = NULL;
+		notify_hook_done(d, x->reg, &d->xresp, now_ns);
+		xch_free(d, x);
+		return;
+	}
+	if (x->reg != NULL)
+		notify_register_late(d, x->reg,
+		    (const struct sockaddr *)&x->peer, x->peerlen, x->sock,
+		    x->token, x->tkl, &d->xresp, now_ns);
 	n = xch_encode(d, x, x->resp, sizeof(x->resp), &type);
 	if (n > 0 && (e = xch_amp(d, x)) != NULL && !amp_room(e, n, now_ns)) {
 		/* over an unverified peer's budget: challenge it instead */
@@ -314,6 +331,8 @@ xch_complete(struct xch *x, uint64_t now_ns)
 		    x->acc_path + strlen(x->acc_path) + 1 : NULL, x->method,
 		    x->acc_path, x->route, d->xresp.code,
 		    clock_now_ns() - x->created_ns);
+	metrics_route_latency(d->m, x->slot, now_ns > x->created_ns ?
+	    now_ns - x->created_ns : 0);
 	x->ops = NULL;
 	x->ctx = NULL;
 	xch_emit(d, x, x->resp, n, now_ns);
@@ -340,8 +359,10 @@ xch_find(struct dispatch *d, const struct dispatch_peer *p, uint16_t mid,
 {
 	struct xch	*x;
 
+	/* a run for observers answers no client's message (notify.c) */
 	for (x = d->xlist; x != NULL; x = x->next)
-		if (x->separate == separate &&
+		if ((x->reg == NULL || !x->reg->internal) &&
+		    x->separate == separate &&
 		    (separate ? x->sep_mid : x->mid) == mid && xch_from(x, p))
 			return x;
 	return NULL;
@@ -460,4 +481,25 @@ xch_fini(struct dispatch *d)
 {
 	while (d->xlist != NULL)
 		xch_cancel(d, d->xlist, XCH_CANCEL_SHUTDOWN);
+}
+
+void
+xch_set_reg(struct xch *x, struct notify_reg *reg)
+{
+	free(x->reg);
+	x->reg = reg;
+}
+
+unsigned
+xch_count_ops(const struct dispatch *d, const struct handler_ops *ops)
+{
+	const struct xch	*x;
+	unsigned		 n = 0;
+
+	if (ops == NULL)
+		return 0;
+	for (x = d->xlist; x != NULL; x = x->next)
+		if (x->ops == ops)
+			n++;
+	return n;
 }

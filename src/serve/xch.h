@@ -22,6 +22,9 @@
 struct coap_msg;
 struct dispatch;
 struct dispatch_peer;
+struct handler_ops;
+struct notify_reg;
+struct xch;
 
 /* Cancel and free every exchange (worker shutdown). */
 void	xch_fini(struct dispatch *d);
@@ -53,6 +56,17 @@ void	xch_timers(struct dispatch *d, uint64_t now_ns);
 
 /* When xch_timers() must run next (UINT64_MAX: nothing pending). */
 uint64_t xch_next_ns(const struct dispatch *d);
+
+/*
+ * Observe on a hook route (notify.h): x registers its client when it
+ * completes, or (reg->internal) its answer goes to the observers of
+ * reg->path.  x owns reg from now on.
+ */
+void	xch_set_reg(struct xch *x, struct notify_reg *reg);
+
+/* Exchanges still waiting for handler ops (not yet completed). */
+unsigned xch_count_ops(const struct dispatch *d,
+	    const struct handler_ops *ops);
 
 /* Exchanges held (pending or with a separate response in flight). */
 unsigned xch_count(const struct dispatch *d);

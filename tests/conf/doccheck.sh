@@ -9,6 +9,7 @@
 #   log_opts     LOGGING              dtls_opts    DTLS
 #   ctype_opts   CONTENT FORMATS      route_opts   ROUTES
 #   hooks_opts   HOOKS                limits_opts  LIMITS
+#   metrics_opts METRICS
 # A new table needs a line in the map below.
 #
 # usage: tests/conf/doccheck.sh   (from anywhere)
@@ -30,6 +31,7 @@ BEGIN {
 	map["log"] = "LOGGING"; map["dtls"] = "DTLS"
 	map["ctype"] = "CONTENT FORMATS"; map["route"] = "ROUTES"
 	map["hooks"] = "HOOKS"; map["limits"] = "LIMITS"
+	map["metrics"] = "METRICS"
 }
 /^static const struct opt [a-z_]+_opts\[\] = \{/ {
 	t = $5; sub(/_opts\[\]$/, "", t)
@@ -53,7 +55,7 @@ END { exit bad }
 awk '
 /^\.Sh / { sect = substr($0, 5); gsub(/"/, "", sect); next }
 /^\.It Ic [A-Za-z_]+/ { print sect "\t" $3 }
-' $man | grep -E '^(GLOBAL SETTINGS|LISTENERS|LOGGING|DTLS|CONTENT FORMATS|ROUTES|HOOKS|LIMITS|RELOAD)	' |
+' $man | grep -E '^(GLOBAL SETTINGS|LISTENERS|LOGGING|DTLS|CONTENT FORMATS|ROUTES|HOOKS|LIMITS|METRICS|RELOAD)	' |
     sort -u >"$tmp/man"
 
 rc=0

@@ -28,7 +28,8 @@ want_list() {
 		echo "lib/systemd/system/coapd.service 644"
 		echo "usr/lib/sysctl.d/60-coapd.conf 644"
 		echo "usr/sbin/coapd 755"
-		[ ! -f "$TOP/build/coapd-ctl" ] || echo "usr/sbin/coapd-ctl 755"
+		echo "usr/sbin/coapd-ctl 755"
+		echo "usr/share/bash-completion/completions/coapd-ctl 644"
 		(cd "$TOP/conf" && find demo demo-hooks -type f -printf \
 		    'usr/share/coapd/%p %m\n')
 		for m in "$TOP"/man/*.[0-9]; do

@@ -4,6 +4,7 @@
  * name, and metrics_sum() adds every one of them.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,11 @@
 
 #include "proto/metrics.h"
 
-/* metrics.c asserts that struct metrics holds the table's counters only. */
-#define NVALUES	(sizeof(struct metrics) / sizeof(atomic_uint_least64_t))
+/*
+ * metrics.c asserts that struct metrics holds the table's counters and
+ * the route slots only; the tables' counters come first.
+ */
+#define NVALUES	(offsetof(struct metrics, route) / sizeof(atomic_uint_least64_t))
 
 struct seen {
 	struct metric_entry	 e[NVALUES + 1];
@@ -192,6 +196,52 @@ START_TEST(sum_all)
 }
 END_TEST
 
+/* Route slots are summed too; latencies land in their bucket. */
+START_TEST(route_slots)
+{
+	static struct metrics	 w[2], out;
+	const struct metrics	*in[2] = { &w[0], &w[1] };
+	unsigned		 b;
+
+	memset(w, 0, sizeof(w));
+	metrics_route_latency(&w[0], 3, 50 * 1000);		/* 50 µs */
+	metrics_route_latency(&w[0], 3, 100 * 1000);		/* bound: in */
+	metrics_route_latency(&w[1], 3, 101 * 1000);		/* next one */
+	metrics_route_latency(&w[1], 3, 20ULL * 1000000000);	/* +Inf */
+	metrics_route_latency(&w[1], 0, 5000);	/* slot 0: not counted */
+	metrics_route_latency(&w[1], METRICS_ROUTE_SLOTS, 5000);
+	METRIC_INC(w[0].route[3].requests);
+	METRIC_INC(w[1].route[3].requests);
+	metrics_sum(&out, in, 2);
+	ck_assert_uint_eq(metrics_get(&out.route[3].requests), 2);
+	ck_assert_uint_eq(metrics_get(&out.route[3].lat[0]), 2);
+	ck_assert_uint_eq(metrics_get(&out.route[3].lat[1]), 1);
+	ck_assert_uint_eq(metrics_get(&out.route[3].lat[METRICS_LAT_BUCKETS -
+	    1]), 1);
+	ck_assert_uint_eq(metrics_get(&out.route[3].lat_sum_us),
+	    50 + 100 + 101 + 20000000ULL);
+	for (b = 0; b < METRICS_LAT_BUCKETS; b++)
+		ck_assert_uint_eq(metrics_get(&out.route[0].lat[b]), 0);
+	ck_assert_uint_eq(metrics_lat_bound_us(METRICS_LAT_BUCKETS - 1),
+	    UINT64_MAX);
+	for (b = 1; b < METRICS_LAT_BUCKETS; b++)
+		ck_assert_uint_gt(metrics_lat_bound_us(b),
+		    metrics_lat_bound_us(b - 1));
+}
+END_TEST
+
+START_TEST(method_names)
+{
+	ck_assert_str_eq(metrics_method_str(metrics_method_index(1)), "get");
+	ck_assert_str_eq(metrics_method_str(metrics_method_index(7)),
+	    "ipatch");
+	ck_assert_str_eq(metrics_method_str(metrics_method_index(0)), "other");
+	ck_assert_str_eq(metrics_method_str(metrics_method_index(8)), "other");
+	ck_assert_str_eq(metrics_method_str(metrics_method_index(69)),
+	    "other");
+}
+END_TEST
+
 START_TEST(drop_reason_names)
 {
 	unsigned	 r, q;
@@ -222,6 +272,8 @@ metrics_suite(void)
 	tcase_add_test(tc, names_match_fields);
 	tcase_add_test(tc, sum_all);
 	tcase_add_test(tc, drop_reason_names);
+	tcase_add_test(tc, route_slots);
+	tcase_add_test(tc, method_names);
 	suite_add_tcase(s, tc);
 	return s;
 }

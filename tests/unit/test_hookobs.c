@@ -1,0 +1,372 @@
+/*
+ * test_hookobs.c - Observe on hook routes (src/serve/notify.c with
+ * xch.c) through the real worker: a test handler stands in for the hook
+ * kind and answers after a timer, two clients register with GET Observe
+ * 0, and a change batch naming the path's hash (what `coapd-ctl notify`
+ * posts) must start one run for both and notify each, once; an unchanged
+ * answer notifies nobody; Observe 1 deregisters.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "adapt/cfg.h"
+#include "base/clock.h"
+#include "base/net.h"
+#include "proto/coap_msg.h"
+#include "proto/fchange.h"
+#include "proto/observe.h"
+#include "serve/handler.h"
+#include "serve/worker.h"
+
+static char		 dir[64];
+static struct cfg	*cfg;
+static struct worker	*w;
+static struct h_env	 env;
+static atomic_uint_least64_t gen;
+static int		 srv = -1, cli[2] = { -1, -1 };
+static atomic_int	 n_started;
+static atomic_int	 version;	/* the "data" the hook prints */
+static unsigned		 interval_s;	/* the route's, 0: none */
+
+struct run {
+	struct xch	*x;
+};
+
+static void *
+fake_init(const struct cfg *c, const struct h_env *e, const struct h_svc *s)
+{
+	(void)c;
+	(void)e;
+	return (void *)s;
+}
+
+static void
+fake_fire(void *arg, uint64_t now_ns)
+{
+	struct run		*r = arg;
+	struct coap_resp	*resp = xch_resp(r->x);
+	char			 msg[32];
+	int			 n;
+
+	resp->code = COAP_CONTENT;
+	n = snprintf(msg, sizeof(msg), "v%d", atomic_load(&version));
+	coap_resp_payload(resp, msg, (size_t)n);
+	xch_complete(r->x, now_ns);
+	free(r);
+}
+
+static void
+fake_cancel(void *ctx, enum xch_cancel why)
+{
+	(void)why;
+	free(ctx);
+}
+
+/* Like a hook: always later, through an exchange. */
+static int
+fake_start(const struct h_req *req, struct coap_resp *resp)
+{
+	const struct h_svc	*svc = req->hstate;
+	struct run		*r;
+
+	atomic_fetch_add(&n_started, 1);
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -ENOMEM;
+	if ((r->x = xch_begin(req, r)) == NULL) {
+		free(r);
+		xch_busy(resp);
+		return H_DONE;
+	}
+	ck_assert_int_ge(svc->timer(svc->svc, req->now_ns + 5 * NS_PER_MS,
+	    fake_fire, r), 0);
+	return H_PENDING;
+}
+
+static const struct handler_ops fake_ops = {
+	.name = "fake-hook",
+	.worker_init = fake_init,
+	.start = fake_start,
+	.cancel = fake_cancel,
+};
+
+static void
+errf(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", line);
+}
+
+static void
+setup_with(unsigned interval)
+{
+	char			 path[128], err[256];
+	struct sockaddr_in	 a;
+	socklen_t		 len = sizeof(a);
+	struct timeval		 tv = { 0, 50000 };
+	bool			 dtls = false;
+	size_t			 i;
+	FILE			*f;
+
+	strcpy(dir, "/tmp/test_hookobs.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/coapd.conf", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "workers = 1;\nroutes = ( { path = \"/t\"; "
+	    "hook = [ \"/bin/true\" ]; observe = true; run_as_root = true; "
+	    "interval_s = %u; } );\n", interval);
+	interval_s = interval;
+	fclose(f);
+	ck_assert_int_eq(cfg_load(path, &cfg, errf, NULL), 0);
+	for (i = 0; i < cfg->nroutes; i++)
+		ck_assert_int_eq(cfg->routes[i].kind, ROUTE_HOOK);
+	handler_table_init(&env);
+	env.file_gen = &gen;
+	env.ops[ROUTE_HOOK] = &fake_ops;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	srv = net_udp_bind((struct sockaddr *)&a, sizeof(a), 1 << 20, 1 << 20,
+	    NULL);
+	ck_assert_int_ge(srv, 0);
+	ck_assert_int_eq(getsockname(srv, (struct sockaddr *)&a, &len), 0);
+	ck_assert_int_eq(worker_start(&w, 0, cfg, &env, &srv, &dtls, 1, err,
+	    sizeof(err)), 0);
+	for (i = 0; i < 2; i++) {
+		cli[i] = socket(AF_INET, SOCK_DGRAM, 0);
+		ck_assert_int_ge(cli[i], 0);
+		ck_assert_int_eq(connect(cli[i], (struct sockaddr *)&a,
+		    sizeof(a)), 0);
+		setsockopt(cli[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	atomic_store(&n_started, 0);
+	atomic_store(&version, 1);
+}
+
+static void
+setup(void)
+{
+	setup_with(0);
+}
+
+static void
+setup_interval(void)
+{
+	setup_with(1);
+}
+
+static void
+teardown(void)
+{
+	char	 cmd[128];
+
+	worker_stop(w);
+	worker_join(w);
+	cfg_unref(cfg);
+	close(srv);
+	close(cli[0]);
+	close(cli[1]);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static const uint8_t TOK[] = { 0x0b, 0x5e };
+
+static void
+send_get(int c, uint16_t mid, int observe)
+{
+	struct coap_enc	 e;
+	uint8_t		 buf[64], v = (uint8_t)observe;
+	ssize_t		 n;
+
+	coap_enc_init(&e, buf, sizeof(buf), COAP_TYPE_CON, COAP_GET, mid, TOK,
+	    sizeof(TOK));
+	if (observe >= 0)
+		coap_enc_opt(&e, COAP_OPT_OBSERVE, &v, v != 0 ? 1 : 0);
+	coap_enc_opt(&e, COAP_OPT_URI_PATH, "t", 1);
+	ck_assert_int_gt(n = coap_enc_finish(&e), 0);
+	ck_assert_int_eq(send(c, buf, (size_t)n, 0), n);
+}
+
+/* A 2.05 with our token and payload want on c within ms; its Observe. */
+static int64_t
+expect(int c, const char *want, unsigned ms)
+{
+	struct pollfd	 p = { .fd = c, .events = POLLIN };
+	struct coap_msg	 m;
+	const struct coap_opt *o;
+	uint8_t		 buf[1500];
+	uint32_t	 v;
+	ssize_t		 n;
+
+	ck_assert_msg(poll(&p, 1, (int)ms) == 1, "nothing within %u ms", ms);
+	ck_assert_int_gt(n = recv(c, buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(coap_msg_parse(&m, buf, (size_t)n), 0);
+	ck_assert_uint_eq(m.code, COAP_CONTENT);
+	ck_assert_mem_eq(m.token, TOK, sizeof(TOK));
+	ck_assert_uint_eq(m.payload_len, strlen(want));
+	ck_assert_mem_eq(m.payload, want, strlen(want));
+	if ((o = coap_msg_opt(&m, COAP_OPT_OBSERVE)) == NULL)
+		return -1;
+	/* what tells an unchanged answer from a new one (notify.c) */
+	ck_assert_ptr_nonnull(coap_msg_opt(&m, COAP_OPT_ETAG));
+	ck_assert_int_eq(coap_opt_uint(o, &v), 0);
+	return v;
+}
+
+static void
+silence(int c, unsigned ms)
+{
+	struct pollfd	 p = { .fd = c, .events = POLLIN };
+
+	ck_assert_msg(poll(&p, 1, (int)ms) == 0, "unexpected message");
+}
+
+/* What `coapd-ctl notify /t` posts for a hook route. */
+static void
+notify_path(const char *path)
+{
+	const char	*parts[1] = { path };
+	struct fchange	*c;
+
+	ck_assert_ptr_nonnull(c = fchange_new(1));
+	c->hash[c->n++] = observe_path_hash(parts, 1);
+	worker_post_change(w, c);
+	fchange_unref(c);
+}
+
+START_TEST(one_run_notifies_every_observer)
+{
+	int64_t	 s0, s1, s2;
+
+	send_get(cli[0], 0x100, 0);
+	s0 = expect(cli[0], "v1", 1000);
+	ck_assert_int_ge(s0, 0);	/* registered: Observe in the answer */
+	send_get(cli[1], 0x200, 0);
+	ck_assert_int_ge(expect(cli[1], "v1", 1000), 0);
+	ck_assert_int_eq(atomic_load(&n_started), 2);
+
+	atomic_store(&version, 2);
+	notify_path("/t");
+	s1 = expect(cli[0], "v2", 1000);
+	ck_assert_int_gt(s1, s0);
+	ck_assert_int_ge(expect(cli[1], "v2", 1000), 0);
+	ck_assert_int_eq(atomic_load(&n_started), 3);	/* one run, two told */
+
+	/* unchanged: a run, no notification */
+	notify_path("/t");
+	silence(cli[0], 200);
+	silence(cli[1], 50);
+	ck_assert_int_eq(atomic_load(&n_started), 4);
+
+	/* another path's change runs nothing */
+	notify_path("/other");
+	silence(cli[0], 100);
+	ck_assert_int_eq(atomic_load(&n_started), 4);
+
+	/* Observe 1 deregisters client 1 (its GET is still answered) */
+	send_get(cli[1], 0x201, 1);
+	ck_assert_int_eq(expect(cli[1], "v2", 1000), -1);
+	atomic_store(&version, 3);
+	notify_path("/t");
+	s2 = expect(cli[0], "v3", 1000);
+	ck_assert_int_gt(s2, s1);
+	silence(cli[1], 200);
+}
+END_TEST
+
+/* A GET with a query is answered without Observe: runs have none. */
+START_TEST(query_registers_nobody)
+{
+	struct coap_enc	 e;
+	uint8_t		 buf[64], v = 0;
+	ssize_t		 n;
+
+	coap_enc_init(&e, buf, sizeof(buf), COAP_TYPE_CON, COAP_GET, 0x600,
+	    TOK, sizeof(TOK));
+	coap_enc_opt(&e, COAP_OPT_OBSERVE, &v, 0);
+	coap_enc_opt(&e, COAP_OPT_URI_PATH, "t", 1);
+	coap_enc_opt(&e, COAP_OPT_URI_QUERY, "unit=C", 6);
+	ck_assert_int_gt(n = coap_enc_finish(&e), 0);
+	ck_assert_int_eq(send(cli[0], buf, (size_t)n, 0), n);
+	ck_assert_int_eq(expect(cli[0], "v1", 1000), -1);
+	notify_path("/t");
+	silence(cli[0], 200);
+	ck_assert_int_eq(atomic_load(&n_started), 1);
+}
+END_TEST
+
+/* A GET without Observe registers nobody: a change runs nothing. */
+START_TEST(plain_get_registers_nobody)
+{
+	send_get(cli[0], 0x300, -1);
+	ck_assert_int_eq(expect(cli[0], "v1", 1000), -1);
+	notify_path("/t");
+	silence(cli[0], 200);
+	ck_assert_int_eq(atomic_load(&n_started), 1);
+}
+END_TEST
+
+/* interval_s = 1: a run per second for the observers, changes sent. */
+START_TEST(interval_runs)
+{
+	uint64_t	 t0;
+	int		 n;
+
+	ck_assert_uint_eq(interval_s, 1);
+	send_get(cli[0], 0x400, 0);
+	ck_assert_int_ge(expect(cli[0], "v1", 1000), 0);
+	send_get(cli[1], 0x500, 0);
+	ck_assert_int_ge(expect(cli[1], "v1", 1000), 0);
+	t0 = clock_now_ns();
+	atomic_store(&version, 2);
+	/* within the second (and a sweep): one run for both, each told */
+	ck_assert_int_ge(expect(cli[0], "v2", 3000), 0);
+	ck_assert_int_ge(expect(cli[1], "v2", 500), 0);
+	ck_assert_uint_ge(clock_now_ns() - t0, 300 * NS_PER_MS);
+	n = atomic_load(&n_started);
+	ck_assert_int_eq(n, 3);
+	/* unchanged: runs go on, nothing is sent */
+	silence(cli[0], 1800);
+	ck_assert_int_ge(atomic_load(&n_started), n + 1);
+	ck_assert_int_le(atomic_load(&n_started), n + 2);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("hookobs");
+	TCase	*tc = tcase_create("core");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, one_run_notifies_every_observer);
+	tcase_add_test(tc, plain_get_registers_nobody);
+	tcase_add_test(tc, query_registers_nobody);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("interval");
+	tcase_add_checked_fixture(tc, setup_interval, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, interval_runs);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
