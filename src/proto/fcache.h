@@ -7,7 +7,8 @@
  * An entry is fresh while the watcher generation it was filled under is
  * still current and it was checked less than FCACHE_RECHECK_NS ago.  The
  * generation is bumped by the main thread's inotify watcher on any change
- * under a served tree, so changes are seen at once; the age bound covers
+ * under a served tree, so changes are seen as soon as that thread has read
+ * the event (microseconds, unless the CPUs are busy); the age bound covers
  * what inotify cannot see (network file systems, trees not watched).
  */
 #ifndef COAPD_FCACHE_H
