@@ -236,7 +236,6 @@ hf_put_finish(const struct h_req *req, struct upload *u, const char *base,
 	uint8_t etag[H_FILE_ETAG_LEN];
 	struct stat st;
 	bool existed;
-	uint8_t code;
 	int rc;
 
 	/*
@@ -247,7 +246,7 @@ hf_put_finish(const struct h_req *req, struct upload *u, const char *base,
 	existed = fstatat(u->dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (existed && !S_ISREG(st.st_mode))
 		return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
-	if ((code = hf_preconditions(req->msg, existed, &st)) != 0 ||
+	if (hf_preconditions(req->msg, existed, &st) != 0 ||
 	    (u->create_only && existed))
 		return hf_code(resp, COAP_PRECONDITION_FAILED);
 	/*
