@@ -69,7 +69,8 @@ FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 
 .PHONY: all deps run check unit integ conftest fuzz bench install clean lint \
-	wolfssl check-wolfssl bench-dtls FORCE check-asan fuzz-smoke fuzz-replay
+	wolfssl check-wolfssl bench-dtls FORCE check-asan fuzz-smoke fuzz-replay \
+	soak
 
 all: $(B)/coapd $(BENCH_BIN)
 
@@ -210,6 +211,13 @@ fuzz: $(FUZZ_BIN)
 		{ tail -40 $(B)/fuzz-$$n.log; exit 1; }; \
 		grep -E '^stat::number_of_executed_units' $(B)/fuzz-$$n.log; \
 		done
+
+# A soak of SOAK_S seconds (default 600) under mixed traffic and faults,
+# end checks asserted; RSS and fds in $(B)/soak/soak.csv and soak.png.
+SOAK_S		?= 600
+soak: deps $(B)/coapd
+	@SOAK_S=$(SOAK_S) SOAK_OUT=$(CURDIR)/$(B)/soak COAPD=$(CURDIR)/$(B)/coapd \
+	    bash tests/soak/run.sh
 
 bench: deps all $(B)/dtls-bench
 	@bash tests/bench/run.sh
