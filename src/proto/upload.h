@@ -72,6 +72,14 @@ struct upload {
 	bool			 create_only;	/* If-None-Match: no replace */
 	char			 tmpname[UPLOAD_TMPNAME_MAX]; /* "" for an
 						   unnamed (O_TMPFILE) file */
+	/*
+	 * Stored: the code answered to the last block (0 while in
+	 * progress) and its ETag, kept briefly so that the last block sent
+	 * again (its answer lost) gets the same answer.
+	 */
+	uint8_t			 done_code;
+	uint8_t			 done_etag[8];
+	uint8_t			 done_etag_len;
 };
 
 struct upload_table {

@@ -43,6 +43,8 @@
 #define HF_UPLOAD_BUSY_IDLE_NS	(10ULL * 1000 * 1000 * 1000)
 /* ...and when all are, a new upload evicts one idle for this long. */
 #define HF_UPLOAD_EVICT_IDLE_NS	(2ULL * 1000 * 1000 * 1000)
+/* A stored upload's answer is remembered this long (hf_put_again). */
+#define HF_UPLOAD_DONE_NS	(10ULL * 1000 * 1000 * 1000)
 /* At most one write error logged per worker per this interval. */
 #define HF_LOG_INTERVAL_NS	(1000ULL * 1000 * 1000)
 /* Max-Age of a 5.03 when every upload slot is taken. */
@@ -408,6 +410,8 @@ hf_put_continue(const struct hf_write *w, struct coap_resp *resp)
 	return H_DONE;
 }
 
+static void	 hf_put_remember(struct hf_write *, const struct coap_resp *);
+
 /* The whole body is in: publish it as base, end the upload, answer. */
 static int
 hf_put_done(struct hf_write *w, const char *base, struct coap_resp *resp)
@@ -417,11 +421,66 @@ hf_put_done(struct hf_write *w, const char *base, struct coap_resp *resp)
 	rc = hf_put_finish(w->req, w->u, base, resp);
 	if (rc < 0)
 		hf_put_log(w, "commit", rc);
-	hf_put_drop(w);
+	if (rc == H_DONE && w->blockwise && w->u != &w->one &&
+	    (resp->code == COAP_CREATED || resp->code == COAP_CHANGED))
+		hf_put_remember(w, resp);
+	else
+		hf_put_drop(w);
 	if (rc == H_DONE && w->blockwise)
 		coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
 		    block_opt_encode(w->b.num, false, w->b.szx));
 	return rc;
+}
+
+/*
+ * A stored upload keeps its slot for HF_UPLOAD_DONE_NS, without
+ * descriptors, with the answer given: the last block sent again after
+ * its 2.01/2.04 was lost (a new message ID: deduplication does not catch
+ * it) gets that answer again instead of 4.08.
+ */
+static void
+hf_put_remember(struct hf_write *w, const struct coap_resp *resp)
+{
+	const struct coap_opt *o = NULL;
+	struct upload *u = w->u;
+	unsigned i;
+
+	hf_upload_discard(u);
+	u->done_code = resp->code;
+	u->done_etag_len = 0;
+	for (i = 0; i < resp->nopts; i++)
+		if (resp->opts[i].num == COAP_OPT_ETAG)
+			o = &resp->opts[i];
+	if (o != NULL && o->len <= sizeof(u->done_etag)) {
+		memcpy(u->done_etag, o->val, o->len);
+		u->done_etag_len = (uint8_t)o->len;
+	}
+	u->last_ns = w->req->now_ns;
+	w->u = NULL;
+}
+
+/*
+ * A block for a stored upload: the last one again gets the answer it had
+ * (true, resp filled); anything else ends the memory (false).
+ */
+static bool
+hf_put_again(struct hf_write *w, struct coap_resp *resp)
+{
+	const struct upload *u = w->u;
+
+	if (w->off == u->last_off && w->req->msg->payload_len ==
+	    u->last_len && !w->b.more && w->off > 0) {
+		resp->code = u->done_code;
+		resp->payload_len = 0;
+		if (u->done_etag_len > 0)
+			coap_resp_opt(resp, COAP_OPT_ETAG, u->done_etag,
+			    u->done_etag_len);
+		coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
+		    block_opt_encode(w->b.num, false, w->b.szx));
+		return true;
+	}
+	hf_put_drop(w);
+	return false;
 }
 
 /* Are two directory descriptors the same directory? */
@@ -629,6 +688,8 @@ hf_put(const struct h_req *req, struct coap_resp *resp)
 		hf_put_drop(&w);
 		return hf_too_large(r, resp);
 	}
+	if (w.u != NULL && w.u->done_code != 0 && hf_put_again(&w, resp))
+		return H_DONE;
 	if (w.off > 0)
 		return hf_put_next(&w, resp);
 	return hf_put_first(&w, resp);
@@ -698,4 +759,10 @@ hf_uploads_sweep(struct upload_table *up, uint64_t now_ns)
 		hf_upload_discard(u);
 		upload_release(up, u);
 	}
+	/* Stored uploads' answers are forgotten sooner. */
+	cursor = 0;
+	while ((u = upload_next_expired(up, now_ns, HF_UPLOAD_DONE_NS,
+	    &cursor)) != NULL)
+		if (u->done_code != 0)
+			upload_release(up, u);
 }

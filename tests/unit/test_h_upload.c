@@ -404,7 +404,8 @@ END_TEST
 /* Defect 5: a block resent with a new MID continues the upload. */
 START_TEST(block1_resent_continues)
 {
-	uint8_t body[40];
+	const struct coap_opt *etag;
+	uint8_t body[40], tag[8];
 	struct call c;
 	size_t i;
 
@@ -424,6 +425,21 @@ START_TEST(block1_resent_continues)
 	    block_opt_encode(1, true, 0));
 	put_block(&c, "r.bin", 2, false, 0, body + 32, 8, 1000, 0);
 	expect_code(&c, COAP_CREATED);
+	expect_file("r.bin", body, sizeof(body));
+	etag = ropt(&c.resp, COAP_OPT_ETAG);
+	ck_assert_ptr_nonnull(etag);
+	memcpy(tag, etag->val, etag->len);
+	/* The 2.01 was lost: the last block again gets the same answer. */
+	put_block(&c, "r.bin", 2, false, 0, body + 32, 8, 1000, 1 * S_NS);
+	expect_code(&c, COAP_CREATED);
+	ck_assert_mem_eq(ropt(&c.resp, COAP_OPT_ETAG)->val, tag, 8);
+	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK1),
+	    block_opt_encode(2, false, 0));
+	expect_file("r.bin", body, sizeof(body));
+	/* ...for a while only. */
+	h_file_ops.sweep(wstate, 20 * S_NS);
+	put_block(&c, "r.bin", 2, false, 0, body + 32, 8, 1000, 20 * S_NS);
+	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
 	expect_file("r.bin", body, sizeof(body));
 	/* An older block than the last is still out of order. */
 	put_block(&c, "q.bin", 0, true, 0, body, 16, 1000, 0);
