@@ -590,10 +590,20 @@ hf_put_admit(const struct hf_write *w, struct hf_target *t,
 static void
 hf_uploads_evict(const struct hf_write *w)
 {
-	struct upload *u;
+	struct upload_table *up = &w->hw->up;
+	struct upload *u = NULL;
+	unsigned i;
 
-	u = upload_oldest_idle(&w->hw->up, w->req->now_ns,
-	    HF_UPLOAD_EVICT_IDLE_NS);
+	/* A stored upload's remembered answer gives way first, at once. */
+	for (i = 0; i < up->cap; i++)
+		if (up->u[i].used && up->u[i].done_code != 0 &&
+		    (u == NULL || up->u[i].last_ns < u->last_ns))
+			u = &up->u[i];
+	if (u != NULL) {
+		upload_release(up, u);
+		return;
+	}
+	u = upload_oldest_idle(up, w->req->now_ns, HF_UPLOAD_EVICT_IDLE_NS);
 	if (u == NULL)
 		return;
 	hf_upload_discard(u);

@@ -497,6 +497,26 @@ START_TEST(abandoned_uploads_evicted)
 }
 END_TEST
 
+/* Remembered answers of stored uploads never keep a new upload out. */
+START_TEST(stored_uploads_give_way)
+{
+	uint8_t body[16];
+	struct call c;
+	char name[32];
+	int i;
+
+	memset(body, 's', sizeof(body));
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		put_block(&c, name, 0, true, 0, body, 16, 1000, 0);
+		expect_code(&c, COAP_CONTINUE);
+		put_block(&c, name, 1, false, 0, body, 4, 1000, 0);
+		expect_code(&c, COAP_CREATED);
+	}
+	ck_assert_uint_eq(metrics_get(&metrics.uploads_evicted), 0);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -510,6 +530,7 @@ suite(void)
 	tcase_add_test(tc, block2_num_fits_small_route);
 	tcase_add_test(tc, block1_resent_continues);
 	tcase_add_test(tc, abandoned_uploads_evicted);
+	tcase_add_test(tc, stored_uploads_give_way);
 	suite_add_tcase(s, tc);
 	return s;
 }
