@@ -48,12 +48,28 @@ endif
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# SANITIZE=1: everything built with ASan + UBSan (any UB aborts) in its
+# own folder, and the tests run that coapd; tests/integ/lib.sh reads
+# COAPD_SANITIZE to skip or scale what ASan's shadow memory distorts.
+SANITIZE	?= 0
+SAN_FLAGS	:= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		   -fno-omit-frame-pointer
+ifeq ($(SANITIZE),1)
+B		?= build/asan
+CFLAGS		+= $(SAN_FLAGS)
+export COAPD_SANITIZE := 1
+export COAPD := $(abspath $(B))/coapd
+export ASAN_OPTIONS ?= abort_on_error=1:detect_leaks=1
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/fuzz/lsan.supp
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+endif
+
 CPPFLAGS	+= -D_GNU_SOURCE -DCOAPD_VERSION='"$(VERSION)"' \
 		   -DCOAPD_SYSCONFDIR='"$(sysconfdir)"' $(VERSION_DEFS) -Isrc
 ALL_CFLAGS	= $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(WOLF_CFLAGS) -pthread -MMD -MP
 LIBS		= $(PKG_LIBS) $(WOLF_LIBS) -pthread
 
-B		:= build
+B		?= build
 # One folder per layer (shared/style.md); file names are unique across
 # them, so objects sit flat in $(B).
 LAYERS		:= base proto adapt serve daemon
@@ -67,8 +83,9 @@ BENCH_BIN	:= $(BENCH_SRC:tests/bench/%.c=$(B)/%)
 FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 
-.PHONY: all deps run check unit integ conftest fuzz bench install uninstall clean lint \
-	wolfssl check-wolfssl bench-dtls FORCE
+.PHONY: all deps run check unit integ conftest fuzz bench install uninstall \
+	clean lint wolfssl check-wolfssl bench-dtls FORCE check-asan fuzz-smoke \
+	fuzz-replay soak
 
 # git keeps no modes: the demo key file gets the 0600 coapd requires
 all: $(B)/coapd $(B)/coapd-ctl $(BENCH_BIN) $(B)/rcvbuf.so
@@ -79,6 +96,12 @@ $(B):
 
 $(B)/%.o: %.c | $(B)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The protocol layer parses untrusted bytes: no implicit narrowing or sign
+# change there (issue 15).  -Wconversion, -Werror in CI as for the rest.
+PROTO_OBJ	:= $(addprefix $(B)/,$(notdir $(patsubst %.c,%.o,\
+		   $(wildcard src/proto/*.c))))
+$(PROTO_OBJ): WARN += -Wconversion -Wsign-conversion
 
 # dtls.o (and test_dtls) are the only objects built with wolfSSL's
 # headers, whose structures differ between builds: rebuild them when the
@@ -116,10 +139,23 @@ $(B)/rcvbuf.so: tests/bench/shim/rcvbuf.c | $(B)
 $(B)/fuzz_%-replay: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/libcoapd.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c $(B)/libcoapd.a $(LIBS)
 
-# libFuzzer builds for `make fuzz` (clang).
-$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) | $(B)
-	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
-		$(PKG_CFLAGS) $(WOLF_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+# libFuzzer builds for `make fuzz` (clang): the library once, instrumented
+# for coverage, ASan and UBSan, in $(B)/fz; each target links it.
+FUZZ_CC		?= clang
+FUZZ_FLAGS	:= -g -O1 $(SAN_FLAGS)
+FUZZ_OBJ	:= $(addprefix $(B)/fz/,$(notdir $(LIB_SRC:.c=.o)))
+FUZZ_BIN	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
+$(B)/fz:
+	@mkdir -p $@
+$(B)/fz/%.o: %.c | $(B)/fz
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+		$(PKG_CFLAGS) $(WOLF_CFLAGS) -MMD -MP -c -o $@ $<
+$(B)/fz/libcoapd.a: $(FUZZ_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/fz/libcoapd.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+		$(PKG_CFLAGS) $(WOLF_CFLAGS) -o $@ $< $(B)/fz/libcoapd.a $(LIBS)
 
 deps:
 	@sh tests/deps.sh
@@ -142,10 +178,33 @@ fuzz-replay: $(FUZZ_REPLAY)
 		n=$$(basename $$t -replay); \
 		$$t tests/fuzz/corpus/$${n#fuzz_} || fail=1; done; exit $$fail
 
+# `make check`: the whole suite on the plain build, then the unit tests
+# and fuzz replays again under ASan+UBSan (check-asan) and every fuzz
+# target for a few seconds (fuzz-smoke).  `make check SANITIZE=1` runs the
+# whole suite on the sanitizer build instead (some 3x slower; see README).
 check: deps lint
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(FUZZ_REPLAY)
 	@$(MAKE) --no-print-directory unit conftest fuzz-replay integ
 	@$(MAKE) --no-print-directory check-wolfssl
+ifneq ($(SANITIZE),1)
+	@$(MAKE) --no-print-directory check-asan
+	@$(MAKE) --no-print-directory fuzz-smoke
+endif
+
+check-asan:
+	@$(MAKE) --no-print-directory SANITIZE=1 B=build/asan unit fuzz-replay
+
+# Each libFuzzer target for FUZZ_SMOKE_S seconds from its corpus; skipped
+# (not failed) without clang's libFuzzer.  A crash leaves its input in
+# $(B)/fuzz-crash-NAME-*: fix it and add the input to the corpus.
+FUZZ_SMOKE_S	?= 4
+fuzz-smoke:
+	@if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n)' \
+	    '{ return 0; }' | $(FUZZ_CC) -fsanitize=fuzzer -x c - \
+	    -o $(B)/fuzz-probe 2>/dev/null; then \
+		echo "SKIP fuzz-smoke: no $(FUZZ_CC) with libFuzzer"; exit 0; fi; \
+	$(MAKE) --no-print-directory $(FUZZ_BIN) && \
+	$(MAKE) --no-print-directory FUZZ_SECONDS=$(FUZZ_SMOKE_S) fuzz
 
 # `make wolfssl`: Debian's own wolfssl source package, built with
 # WOLFSSL_STATIC_PSK so that it offers TLS_PSK_WITH_AES_128_CCM_8 (RFC 7252
@@ -166,10 +225,25 @@ check-wolfssl:
 	COAPD=$(CURDIR)/$(B)/coapd-ccm8 COAPD_EXPECT_CCM8=1 \
 	    bash tests/integ/run.sh 81-dtls 82-dtls 83-dtls 84-dtls
 
-fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
-	@for f in $^; do n=$$(basename $$f); mkdir -p $(B)/corpus-$$n; \
-		$$f -max_total_time=$${FUZZ_SECONDS:-60} $(B)/corpus-$$n \
-		tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
+# Every target for FUZZ_SECONDS (default 60) each; new inputs go to
+# $(B)/corpus-NAME (copy the interesting ones to tests/fuzz/corpus/NAME).
+fuzz: $(FUZZ_BIN)
+	@export LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp; \
+	for f in $^; do n=$$(basename $$f); mkdir -p $(B)/corpus-$$n; \
+		echo "fuzz: $$n for $${FUZZ_SECONDS:-60} s"; \
+		$$f -max_total_time=$${FUZZ_SECONDS:-60} -print_final_stats=1 \
+		-artifact_prefix=$(B)/fuzz-crash-$$n- $(B)/corpus-$$n \
+		tests/fuzz/corpus/$${n#fuzz_} >$(B)/fuzz-$$n.log 2>&1 || \
+		{ tail -40 $(B)/fuzz-$$n.log; exit 1; }; \
+		grep -E '^stat::number_of_executed_units' $(B)/fuzz-$$n.log; \
+		done
+
+# A soak of SOAK_S seconds (default 600) under mixed traffic and faults,
+# end checks asserted; RSS and fds in $(B)/soak/soak.csv and soak.png.
+SOAK_S		?= 600
+soak: deps $(B)/coapd
+	@SOAK_S=$(SOAK_S) SOAK_OUT=$(CURDIR)/$(B)/soak COAPD=$(CURDIR)/$(B)/coapd \
+	    bash tests/soak/run.sh
 
 bench: deps all $(B)/dtls-bench
 	@bash tests/bench/run.sh
@@ -186,8 +260,10 @@ bench-dtls: deps all $(B)/dtls-bench
 # Layering, library ownership and size limits: tests/lint/layers.sh.
 # LINT_SIZES=0 skips the size limits (800-line files, 80-line functions).
 LINT_SIZES	?= 1
+# Then cppcheck and clang-tidy (tests/lint/analyze.sh, ANALYZE=0 skips).
 lint:
 	@LINT_SIZES=$(LINT_SIZES) sh tests/lint/layers.sh
+	@sh tests/lint/analyze.sh
 
 # `make install` (DESTDIR=... for staging): coapd and coapd-ctl when built,
 # every man/*.N page, the unit, the sysctl drop-in, the state directory
@@ -261,4 +337,4 @@ uninstall:
 clean:
 	rm -rf $(B)
 
--include $(wildcard $(B)/*.d)
+-include $(wildcard $(B)/*.d $(B)/fz/*.d)

@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config liburing-dev libconfig-dev libwolfssl-dev
 libsystemd-dev check libcoap3-bin openssl iproute2 procps
-autoconf automake clang
+autoconf automake clang libclang-rt-14-dev cppcheck clang-tidy gnuplot-nox
 libtool dpkg-dev xxd systemd"
 missing=""
 for p in $PKGS; do

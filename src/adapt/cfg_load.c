@@ -309,7 +309,7 @@ apply_strv(struct ld *ld, const config_setting_t *s, const struct opt *o,
 			continue;
 		if (o->conv != NULL)
 			o->conv(ld, e, key, val, base);
-		else if ((v[nv] = ld_strdup(ld, val)) != NULL)
+		else if (v != NULL && (v[nv] = ld_strdup(ld, val)) != NULL)
 			nv++;
 	}
 	if (v != NULL)

@@ -230,7 +230,7 @@ acl_free(struct acl *a)
 
 	if (a == NULL)
 		return;
-	for (i = 0; i < a->npat; i++)
+	for (i = 0; a->pat != NULL && i < a->npat; i++)
 		free(a->pat[i]);
 	free(a->pat);
 	free(a->net);

@@ -67,14 +67,34 @@ void
 block2_plan(struct block2_plan *p, const struct block_opt *asked,
     uint8_t max_szx)
 {
+	block2_plan_capped(p, asked, max_szx, max_szx);
+}
+
+void
+block2_plan_capped(struct block2_plan *p, const struct block_opt *asked,
+    uint8_t max_szx, uint8_t cap_szx)
+{
+	if (max_szx > BLOCK_SZX_MAX)
+		max_szx = BLOCK_SZX_MAX;
+	if (cap_szx < max_szx)
+		cap_szx = max_szx;
 	p->asked = asked != NULL;
-	p->szx = max_szx > BLOCK_SZX_MAX ? BLOCK_SZX_MAX : max_szx;
+	p->szx = max_szx;
 	p->off = 0;
 	if (asked != NULL) {
 		p->off = (uint64_t)asked->num << (asked->szx + 4);
 		/* RFC 7959 §2.4: the size asked for, or a smaller one. */
 		if (asked->szx < p->szx)
 			p->szx = asked->szx;
+		/*
+		 * ...but one whose 20-bit NUM can address the offset: far
+		 * into a large file a small server size would overflow it.
+		 * The size asked for always can (the client's NUM fits), and
+		 * the offset is a multiple of every size up to it.
+		 */
+		while (p->szx < asked->szx && p->szx < cap_szx &&
+		    p->off >> (p->szx + 4) > BLOCK_NUM_MAX)
+			p->szx++;
 	}
 	p->len = block_size(p->szx);
 }
@@ -153,7 +173,8 @@ block2_respond_to(struct coap_resp *r, const struct block_ask *a,
 		    COAP_BAD_REQUEST;
 		return 0;
 	}
-	block2_plan(&p, a->rc == 0 ? &a->b : NULL, max_szx);
+	block2_plan_capped(&p, a->rc == 0 ? &a->b : NULL, max_szx,
+	    (uint8_t)cap);
 	if (block2_past_end(&p, total)) {
 		r->code = COAP_BAD_REQUEST;
 		return 0;

@@ -81,6 +81,17 @@ void		 block2_plan(struct block2_plan *p,
 		    const struct block_opt *asked, uint8_t max_szx);
 
 /*
+ * block2_plan() where max_szx is the server's preferred size and cap_szx
+ * the largest block the response can hold: far into a large
+ * representation a small preferred size would need a NUM past 20 bits, so
+ * the size grows back towards the one asked for (never past cap_szx) until
+ * NUM fits.  A cap_szx below max_szx counts as max_szx.
+ */
+void		 block2_plan_capped(struct block2_plan *p,
+		    const struct block_opt *asked, uint8_t max_szx,
+		    uint8_t cap_szx);
+
+/*
  * Does p's block start at or past the end of a representation of total
  * bytes?  Block 0 always exists, also of an empty one.  Such a request
  * gets 4.00 (RFC 7959 names no code; libcoap and aiocoap use 4.00).

@@ -65,7 +65,8 @@ fcache_get(struct fcache *c, const char *key, size_t keylen, uint64_t gen,
 	if (keylen > FCACHE_KEY_MAX)
 		return NULL;
 	e = &c->slots[key_hash(key, keylen) & c->mask];
-	if (!e->used || e->keylen != keylen || memcmp(e->key, key, keylen))
+	if (!e->used || e->keylen != keylen ||
+	    memcmp(e->key, key, keylen) != 0)
 		return NULL;
 	*fresh = e->gen == gen && now_ns - e->checked_ns < FCACHE_RECHECK_NS;
 	return e;

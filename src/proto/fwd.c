@@ -20,6 +20,36 @@ ours(struct coap_enc *e, uint16_t below, bool *done, const char *client,
 	*done = true;
 }
 
+/*
+ * Is the client's option o passed on?  A client's own copies of ours are
+ * not, nor Uri-Host and Uri-Port (they name coapd, not the backend), nor
+ * Observe until notifications are relayed.
+ */
+static bool
+fwd_passed(const struct coap_opt *o)
+{
+	return o->num != FWD_OPT_CLIENT && o->num != FWD_OPT_IDENTITY &&
+	    o->num != COAP_OPT_URI_HOST && o->num != COAP_OPT_URI_PORT &&
+	    o->num != COAP_OPT_OBSERVE;
+}
+
+/* How many of m's options fwd_encode() passes on, strip segments off. */
+static size_t
+fwd_nopts(const struct coap_msg *m, unsigned strip)
+{
+	size_t i, n = 0;
+	unsigned seg = 0;
+
+	for (i = 0; i < m->nopts; i++) {
+		if (!fwd_passed(&m->opts[i]))
+			continue;
+		if (m->opts[i].num == COAP_OPT_URI_PATH && seg++ < strip)
+			continue;
+		n++;
+	}
+	return n;
+}
+
 ssize_t
 fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
     uint8_t type, uint16_t mid, const uint8_t *token, uint8_t tkl,
@@ -31,18 +61,16 @@ fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
 	bool			 done = false;
 	size_t			 i;
 
+	/*
+	 * With our options added the request must still parse with a codec
+	 * like ours (COAP_MAX_OPTIONS): found by fuzz_fwd.
+	 */
+	if (fwd_nopts(m, strip) + 1 + (identity != NULL) > COAP_MAX_OPTIONS)
+		return -E2BIG;
 	coap_enc_init(&e, out, cap, type, m->code, mid, token, tkl);
 	for (i = 0; i < m->nopts; i++) {
 		o = &m->opts[i];
-		/*
-		 * A client's own copies of ours are not passed on, nor
-		 * Uri-Host and Uri-Port: they name coapd, not the backend.
-		 */
-		if (o->num == FWD_OPT_CLIENT || o->num == FWD_OPT_IDENTITY ||
-		    o->num == COAP_OPT_URI_HOST || o->num == COAP_OPT_URI_PORT)
-			continue;
-		/* no Observe upstream until notifications are relayed */
-		if (o->num == COAP_OPT_OBSERVE)
+		if (!fwd_passed(o))
 			continue;
 		ours(&e, o->num, &done, client, identity);
 		if (o->num == COAP_OPT_URI_PATH && seg++ < strip)

@@ -30,8 +30,10 @@ struct coap_resp;
 /*
  * Encode m as a request of type (CON or NON) with mid and token[0..tkl)
  * into out; strip Uri-Path segments are left out; client (text) and
- * identity (NULL: none) become the options above.  Returns the length or
- * -ENOSPC.
+ * identity (NULL: none) become the options above.  Returns the length,
+ * -ENOSPC, or -E2BIG when the result would carry more than
+ * COAP_MAX_OPTIONS options (a backend using a codec like coapd's could not
+ * parse it).
  */
 ssize_t	fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
 	    uint8_t type, uint16_t mid, const uint8_t *token, uint8_t tkl,

@@ -27,6 +27,7 @@
 	X(requests, COUNTER, "requests handled")			\
 	X(dup_con, COUNTER, "duplicate CON answered from the cache")	\
 	X(rst_sent, COUNTER, "RST messages sent")			\
+	X(uploads_evicted, COUNTER, "idle uploads ended to make room")	\
 	/* pending exchanges (xch.c) */					\
 	X(xch_started, COUNTER, "exchanges answered later")		\
 	X(xch_busy, COUNTER, "exchanges refused, max_separate reached")	\

@@ -68,8 +68,8 @@ caps_valid(const char *p, size_t len)
 		if (n == 0 || ncap == ROUTE_CAPS_MAX)
 			return -1;
 		for (k = 0; (size_t)k < n; k++)
-			if (!isalnum((unsigned char)p[i + 2 + k]) &&
-			    p[i + 2 + k] != '_')
+			if (!isalnum((unsigned char)p[i + 2 + (size_t)k]) &&
+			    p[i + 2 + (size_t)k] != '_')
 				return -1;
 		for (k = 0; k < ncap; k++)
 			if (lens[k] == n && memcmp(names[k], p + i + 2, n) == 0)

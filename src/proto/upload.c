@@ -110,6 +110,9 @@ upload_check(const struct upload *u, uint64_t limit, uint64_t off,
 
 	if (u != NULL)
 		limit = u->limit;
+	if (u != NULL && more && u->received > 0 && off == u->last_off &&
+	    len == u->last_len && off + len == have)
+		return UPLOAD_REPEAT;
 	/*
 	 * RFC 7959 §2.5: blocks arrive in order; a block that does not
 	 * start where the previous one ended (a gap, or a lost first block)
@@ -132,8 +135,42 @@ upload_check(const struct upload *u, uint64_t limit, uint64_t off,
 void
 upload_advance(struct upload *u, size_t len, uint64_t now_ns)
 {
+	u->last_off = u->received;
+	u->last_len = len;
 	u->received += len;
 	u->last_ns = now_ns;
+}
+
+static uint64_t
+upload_idle_ns(const struct upload *u, uint64_t now_ns)
+{
+	return now_ns >= u->last_ns ? now_ns - u->last_ns : 0;
+}
+
+struct upload *
+upload_oldest_idle(struct upload_table *t, uint64_t now_ns,
+    uint64_t min_idle_ns)
+{
+	struct upload	*best = NULL;
+	unsigned	 i;
+
+	for (i = 0; t->n > 0 && i < t->cap; i++) {
+		if (!t->u[i].used ||
+		    upload_idle_ns(&t->u[i], now_ns) < min_idle_ns)
+			continue;
+		if (best == NULL || t->u[i].last_ns < best->last_ns)
+			best = &t->u[i];
+	}
+	return best;
+}
+
+uint64_t
+upload_idle_limit(const struct upload_table *t, uint64_t idle_ns,
+    uint64_t busy_idle_ns)
+{
+	if (t->cap > 0 && t->n >= t->cap - t->cap / 4 && busy_idle_ns < idle_ns)
+		return busy_idle_ns;
+	return idle_ns;
 }
 
 struct upload *

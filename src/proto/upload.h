@@ -30,6 +30,8 @@ enum upload_verdict {
 	UPLOAD_INCOMPLETE,	/* not the block expected: 4.08 */
 	UPLOAD_TOO_LARGE,	/* past the body limit: 4.13 with Size1 */
 	UPLOAD_BAD_SIZE,	/* M set but payload not one block: 4.00 */
+	UPLOAD_REPEAT,		/* the last block again: a retry after a
+				   lost 2.31, acknowledged again */
 };
 
 /* The identity of a transfer. */
@@ -60,6 +62,8 @@ struct upload {
 						   next block */
 	uint64_t		 limit;		/* body limit in bytes */
 	uint64_t		 last_ns;	/* last block received */
+	uint64_t		 last_off;	/* offset and length of the */
+	size_t			 last_len;	/* last block accepted */
 
 	/* The handler's, opaque here: released by it, never by upload.c. */
 	int			 fd;		/* temporary file */
@@ -68,6 +72,14 @@ struct upload {
 	bool			 create_only;	/* If-None-Match: no replace */
 	char			 tmpname[UPLOAD_TMPNAME_MAX]; /* "" for an
 						   unnamed (O_TMPFILE) file */
+	/*
+	 * Stored: the code answered to the last block (0 while in
+	 * progress) and its ETag, kept briefly so that the last block sent
+	 * again (its answer lost) gets the same answer.
+	 */
+	uint8_t			 done_code;
+	uint8_t			 done_etag[8];
+	uint8_t			 done_etag_len;
 };
 
 struct upload_table {
@@ -101,13 +113,32 @@ void		 upload_release(struct upload_table *t, struct upload *u);
  * May a block at byte offset off with len payload bytes, of size blksz and
  * with the M bit more, follow what u has received?  u NULL means no
  * transfer is known: only a first block (off 0) may start one; limit
- * applies then too.  Pure.
+ * applies then too.  The block accepted last, sent again (same offset
+ * and length, M set: a client that lost the 2.31 retries with a new
+ * message ID, which deduplication does not catch), is UPLOAD_REPEAT.
+ * Pure.
  */
 enum upload_verdict upload_check(const struct upload *u, uint64_t limit,
 		    uint64_t off, size_t len, bool more, size_t blksz);
 
 /* Account len more bytes received at now_ns. */
 void		 upload_advance(struct upload *u, size_t len, uint64_t now_ns);
+
+/*
+ * The transfer idle longest at now_ns, if idle for at least min_idle_ns;
+ * NULL when there is none such.  Under pressure (table full) its slot
+ * goes to a new transfer.
+ */
+struct upload	*upload_oldest_idle(struct upload_table *t, uint64_t now_ns,
+		    uint64_t min_idle_ns);
+
+/*
+ * How long a transfer may stay idle: idle_ns, or busy_idle_ns once three
+ * quarters of the slots are in use, so that abandoned transfers do not
+ * keep honest ones out.
+ */
+uint64_t	 upload_idle_limit(const struct upload_table *t,
+		    uint64_t idle_ns, uint64_t busy_idle_ns);
 
 /*
  * The next transfer idle for at least timeout_ns at now_ns, starting the

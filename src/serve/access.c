@@ -54,8 +54,8 @@ access_log(const struct sockaddr *peer, const char *identity,
 		snprintf(f_route, sizeof(f_route), "ROUTE=%s", route);
 		fields[n++] = f_route;
 	}
-	snprintf(f_code, sizeof(f_code), "CODE=%u.%02u", code >> 5,
-	    code & 31);
+	snprintf(f_code, sizeof(f_code), "CODE=%u.%02u",
+	    (unsigned)code >> 5, (unsigned)code & 31);
 	fields[n++] = f_code;
 	snprintf(f_lat, sizeof(f_lat), "LATENCY_US=%llu",
 	    (unsigned long long)(latency_ns / 1000));

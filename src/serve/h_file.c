@@ -135,7 +135,9 @@ hf_plan_make(const struct cfg_route *r, const struct hf_query *q,
 	szx = block_szx_for(r->block_size);
 	if (szx < 0 || szx > cap)
 		szx = cap;
-	block2_plan(p, q->has_block ? &q->block : NULL, (uint8_t)szx);
+	/* block_size is a preference: far into a file NUM must fit. */
+	block2_plan_capped(p, q->has_block ? &q->block : NULL, (uint8_t)szx,
+	    (uint8_t)cap);
 	return 0;
 }
 

@@ -6,11 +6,14 @@
  *	h_file_path.c	resolving a client's name beneath the route's directory
  *	h_file_dir.c		GET of a directory: its link-format listing
  *	h_file_upload.c	PUT (whole or Block1) and DELETE on writable routes
+ *	h_file_store.c	temporary files, published whole (fsync, rename)
  *
  * Not for other modules: they use h_file.h and h_file_ops (handler.h).
  */
 #ifndef COAPD_H_FILE_INT_H
 #define COAPD_H_FILE_INT_H
+
+#include <sys/types.h>
 
 #include <limits.h>
 #include <stdatomic.h>
@@ -36,6 +39,9 @@ struct hf_worker {
 	const struct cfg		*cfg_seen; /* snapshot fc was filled
 						      under */
 	struct upload_table		 up;	/* Block1 uploads */
+	uint64_t			 log_next_ns; /* write errors: next
+						   one logged then */
+	unsigned			 log_suppressed; /* since the last */
 };
 
 /* What a GET asked for, beyond its path. */
@@ -119,5 +125,26 @@ int		 hf_uploads_init(struct upload_table *up, const struct cfg *c);
 void		 hf_uploads_fini(struct upload_table *up);
 /* Reap the uploads idle since before now_ns - the idle limit. */
 void		 hf_uploads_sweep(struct upload_table *up, uint64_t now_ns);
+
+/* h_file_store.c */
+
+/*
+ * A new, empty temporary file in dirfd with mode: unnamed (O_TMPFILE)
+ * where the file system can, else a dotfile whose name goes to name ("" for
+ * an unnamed one).  Returns the descriptor or a negative errno.
+ */
+int		 hf_tmp_create(int dirfd, mode_t mode,
+		    char name[UPLOAD_TMPNAME_MAX]);
+/* Write all of p at off; 0 or a negative errno (-ENOSPC, -EFBIG, ...). */
+int		 hf_pwrite_all(int fd, const uint8_t *p, size_t len,
+		    uint64_t off);
+/*
+ * Publish u's temporary file as base in u->dirfd: fsync, then rename over
+ * the target or, create-only, link in without replacing.  Returns 0,
+ * -EEXIST when create-only found the name taken, or a negative errno.
+ */
+int		 hf_commit(struct upload *u, const char *base);
+/* Close u's descriptors and remove its temporary file, if named. */
+void		 hf_upload_discard(struct upload *u);
 
 #endif /* COAPD_H_FILE_INT_H */

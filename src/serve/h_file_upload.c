@@ -13,7 +13,6 @@
  */
 #include <sys/types.h>
 #include <sys/stat.h>
-#include <sys/random.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,21 +21,31 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "proto/block.h"
 #include "proto/fcache.h"
+#include "proto/metrics.h"
 #include "adapt/cfg.h"
+#include "adapt/log.h"
 #include "proto/coap_msg.h"
 #include "proto/upload.h"
+#include "serve/dispatch.h"
 #include "serve/h_file.h"
 #include "serve/h_file_int.h"
 #include "serve/dispatch.h"
 #include "serve/handler.h"
 
-/* An upload without a block for this long is abandoned. */
+/* An upload without a block for this long is abandoned... */
 #define HF_UPLOAD_IDLE_NS	(60ULL * 1000 * 1000 * 1000)
+/* ...or for this long once 3/4 of the slots are taken... */
+#define HF_UPLOAD_BUSY_IDLE_NS	(10ULL * 1000 * 1000 * 1000)
+/* ...and when all are, a new upload evicts one idle for this long. */
+#define HF_UPLOAD_EVICT_IDLE_NS	(2ULL * 1000 * 1000 * 1000)
+/* A stored upload's answer is remembered this long (hf_put_again). */
+#define HF_UPLOAD_DONE_NS	(10ULL * 1000 * 1000 * 1000)
+/* At most one write error logged per worker per this interval. */
+#define HF_LOG_INTERVAL_NS	(1000ULL * 1000 * 1000)
 /* Max-Age of a 5.03 when every upload slot is taken. */
 #define HF_BUSY_MAX_AGE		10
 #define HF_FILE_MODE		0644
@@ -194,157 +203,6 @@ hf_preconditions(const struct coap_msg *m, bool exists, const struct stat *st)
 	return 0;
 }
 
-/* ".coapd-up-" and 16 hex digits: a dotfile, so never served or listed. */
-static void
-hf_tmp_name(char name[UPLOAD_TMPNAME_MAX])
-{
-	static const char hex[] = "0123456789abcdef";
-	uint8_t rnd[8];
-	uint64_t x;
-	size_t i;
-
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
-		x = hf_mix64((uint64_t)clock() ^ (uint64_t)getpid() ^
-		    (uint64_t)(uintptr_t)name);
-		memcpy(rnd, &x, sizeof(rnd));
-	}
-	memcpy(name, ".coapd-up-", 10);
-	for (i = 0; i < sizeof(rnd); i++) {
-		name[10 + 2 * i] = hex[rnd[i] >> 4];
-		name[11 + 2 * i] = hex[rnd[i] & 15];
-	}
-	name[10 + 2 * sizeof(rnd)] = '\0';
-}
-
-/*
- * A new, empty temporary file in dirfd.  Unnamed (O_TMPFILE) where the
- * file system can: a crash then leaves nothing behind.  Elsewhere a named
- * dotfile, in name.
- */
-static int
-hf_tmp_create(int dirfd, mode_t mode, char name[UPLOAD_TMPNAME_MAX])
-{
-	int fd, i;
-
-	name[0] = '\0';
-	fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
-	if (fd >= 0)
-		return fd;
-	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-		return -errno;
-	for (i = 0; i < 8; i++) {
-		hf_tmp_name(name);
-		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, mode);
-		if (fd >= 0)
-			return fd;
-		if (errno != EEXIST)
-			break;
-	}
-	fd = -errno;
-	name[0] = '\0';
-	return fd;
-}
-
-/* Give an unnamed temporary file the name name; -EEXIST if taken. */
-static int
-hf_link_tmp(int fd, int dirfd, const char *name)
-{
-	char proc[64];
-
-	if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
-		return 0;
-	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc does not. */
-	if (errno != ENOENT && errno != EPERM)
-		return -errno;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
-		return 0;
-	return -errno;
-}
-
-/* Close u's descriptors and remove its temporary file, if named. */
-static void
-hf_upload_discard(struct upload *u)
-{
-	if (u->fd >= 0)
-		close(u->fd);
-	if (u->tmpname[0] != '\0' && u->dirfd >= 0)
-		(void)unlinkat(u->dirfd, u->tmpname, 0);
-	if (u->dirfd >= 0)
-		close(u->dirfd);
-	u->fd = u->dirfd = -1;
-	u->tmpname[0] = '\0';
-}
-
-static int
-hf_pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/*
- * Publish u's temporary file as base: fsync it, then rename it over the
- * target, or for create-only link it in without replacing.  Returns 0,
- * -EEXIST when create-only found the name taken, or a negative errno.
- */
-static int
-hf_commit(struct upload *u, const char *base)
-{
-	char tmp[UPLOAD_TMPNAME_MAX];
-	int rc = 0, i;
-
-	if (fsync(u->fd) < 0)
-		return -errno;
-	if (u->tmpname[0] == '\0' && u->create_only) {
-		if ((rc = hf_link_tmp(u->fd, u->dirfd, base)) < 0)
-			return rc;
-	} else if (u->tmpname[0] == '\0') {
-		for (i = 0; i < 8; i++) {
-			hf_tmp_name(tmp);
-			if ((rc = hf_link_tmp(u->fd, u->dirfd, tmp)) != -EEXIST)
-				break;
-		}
-		if (rc < 0)
-			return rc;
-		if (renameat(u->dirfd, tmp, u->dirfd, base) < 0) {
-			rc = -errno;
-			(void)unlinkat(u->dirfd, tmp, 0);
-			return rc;
-		}
-	} else if (u->create_only) {
-		if (renameat2(u->dirfd, u->tmpname, u->dirfd, base,
-		    RENAME_NOREPLACE) < 0) {
-			if (errno != EINVAL)
-				return -errno;
-			/* No RENAME_NOREPLACE here: link does not replace. */
-			if (linkat(u->dirfd, u->tmpname, u->dirfd, base, 0) < 0)
-				return -errno;
-			(void)unlinkat(u->dirfd, u->tmpname, 0);
-		}
-		u->tmpname[0] = '\0';
-	} else {
-		if (renameat(u->dirfd, u->tmpname, u->dirfd, base) < 0)
-			return -errno;
-		u->tmpname[0] = '\0';
-	}
-	/* The rename itself must survive a power cut too. */
-	(void)fsync(u->dirfd);
-	return 0;
-}
-
 /* RFC 7959 §2.9.3: 4.13 says how much would be accepted, in Size1. */
 static int
 hf_too_large(const struct cfg_route *r, struct coap_resp *resp)
@@ -379,7 +237,6 @@ hf_put_finish(const struct h_req *req, struct upload *u, const char *base,
 	uint8_t etag[H_FILE_ETAG_LEN];
 	struct stat st;
 	bool existed;
-	uint8_t code;
 	int rc;
 
 	/*
@@ -390,11 +247,16 @@ hf_put_finish(const struct h_req *req, struct upload *u, const char *base,
 	existed = fstatat(u->dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (existed && !S_ISREG(st.st_mode))
 		return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
-	if ((code = hf_preconditions(req->msg, existed, &st)) != 0 ||
+	if (hf_preconditions(req->msg, existed, &st) != 0 ||
 	    (u->create_only && existed))
 		return hf_code(resp, COAP_PRECONDITION_FAILED);
+	/*
+	 * A replacement keeps the old file's read and write bits, never its
+	 * setuid, setgid, sticky or execute bits: a client must not be able
+	 * to plant a program (or a setuid one) by replacing a file.
+	 */
 	if (existed)
-		(void)fchmod(u->fd, st.st_mode & 07777);
+		(void)fchmod(u->fd, st.st_mode & 0666);
 	rc = hf_commit(u, base);
 	if (rc == -EEXIST && u->create_only)
 		return hf_code(resp, COAP_PRECONDITION_FAILED);
@@ -488,10 +350,37 @@ hf_put_drop(struct hf_write *w)
 	w->u = NULL;
 }
 
+/*
+ * Tell the operator why an upload failed (disk full, read-only file
+ * system, I/O error): the client only sees 4.13 or 5.00.  At most one line
+ * per HF_LOG_INTERVAL_NS per worker, with the count of those left out.
+ */
+static void
+hf_put_log(struct hf_write *w, const char *what, int rc)
+{
+	struct hf_worker *hw = w->hw;
+	uint64_t now = w->req->now_ns;
+
+	if (hw != NULL && now < hw->log_next_ns) {
+		hw->log_suppressed++;
+		return;
+	}
+	log_warnx("route %s, upload of %.*s: %s failed: %s (%u more not "
+	    "logged)", w->req->route->path, (int)w->req->path_len,
+	    w->req->path, what, strerror(-rc),
+	    hw != NULL ? hw->log_suppressed : 0);
+	if (hw != NULL) {
+		hw->log_next_ns = now + HF_LOG_INTERVAL_NS;
+		hw->log_suppressed = 0;
+	}
+}
+
 /* Fail the PUT with rc, a negative errno, ending its upload. */
 static int
-hf_put_fail(struct hf_write *w, int rc, struct coap_resp *resp)
+hf_put_fail(struct hf_write *w, const char *what, int rc,
+    struct coap_resp *resp)
 {
+	hf_put_log(w, what, rc);
 	hf_put_drop(w);
 	/* A full disk is the body being too large for this server. */
 	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG)
@@ -520,6 +409,8 @@ hf_put_continue(const struct hf_write *w, struct coap_resp *resp)
 	return H_DONE;
 }
 
+static void	 hf_put_remember(struct hf_write *, const struct coap_resp *);
+
 /* The whole body is in: publish it as base, end the upload, answer. */
 static int
 hf_put_done(struct hf_write *w, const char *base, struct coap_resp *resp)
@@ -527,11 +418,94 @@ hf_put_done(struct hf_write *w, const char *base, struct coap_resp *resp)
 	int rc;
 
 	rc = hf_put_finish(w->req, w->u, base, resp);
-	hf_put_drop(w);
+	if (rc < 0)
+		hf_put_log(w, "commit", rc);
+	if (rc == H_DONE && w->blockwise && w->u != &w->one &&
+	    (resp->code == COAP_CREATED || resp->code == COAP_CHANGED))
+		hf_put_remember(w, resp);
+	else
+		hf_put_drop(w);
 	if (rc == H_DONE && w->blockwise)
 		coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
 		    block_opt_encode(w->b.num, false, w->b.szx));
 	return rc;
+}
+
+/*
+ * A stored upload keeps its slot for HF_UPLOAD_DONE_NS, without
+ * descriptors, with the answer given: the last block sent again after
+ * its 2.01/2.04 was lost (a new message ID: deduplication does not catch
+ * it) gets that answer again instead of 4.08.
+ */
+static void
+hf_put_remember(struct hf_write *w, const struct coap_resp *resp)
+{
+	const struct coap_opt *o = NULL;
+	struct upload *u = w->u;
+	unsigned i;
+
+	hf_upload_discard(u);
+	u->done_code = resp->code;
+	u->done_etag_len = 0;
+	for (i = 0; i < resp->nopts; i++)
+		if (resp->opts[i].num == COAP_OPT_ETAG)
+			o = &resp->opts[i];
+	if (o != NULL && o->len <= sizeof(u->done_etag)) {
+		memcpy(u->done_etag, o->val, o->len);
+		u->done_etag_len = (uint8_t)o->len;
+	}
+	u->last_ns = w->req->now_ns;
+	w->u = NULL;
+}
+
+/*
+ * A block for a stored upload: the last one again gets the answer it had
+ * (true, resp filled); anything else ends the memory (false).
+ */
+static bool
+hf_put_again(struct hf_write *w, struct coap_resp *resp)
+{
+	const struct upload *u = w->u;
+
+	if (w->off == u->last_off && w->req->msg->payload_len ==
+	    u->last_len && !w->b.more && w->off > 0) {
+		resp->code = u->done_code;
+		resp->payload_len = 0;
+		if (u->done_etag_len > 0)
+			coap_resp_opt(resp, COAP_OPT_ETAG, u->done_etag,
+			    u->done_etag_len);
+		coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
+		    block_opt_encode(w->b.num, false, w->b.szx));
+		return true;
+	}
+	hf_put_drop(w);
+	return false;
+}
+
+/* Are two directory descriptors the same directory? */
+static bool
+hf_same_dir(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * The directory the upload started in is no longer at the request's path
+ * (moved away, or replaced): committing through block 0's descriptor would
+ * put the file wherever that directory is now, maybe outside the served
+ * tree.  The transfer ends with 4.08, so the client starts over at the
+ * path's current directory.
+ */
+static int
+hf_dir_moved(struct hf_write *w)
+{
+	log_warnx("route %s, upload of %.*s: directory moved during the "
+	    "transfer, upload dropped", w->req->route->path,
+	    (int)w->req->path_len, w->req->path);
+	return COAP_REQUEST_ENTITY_INCOMPLETE;
 }
 
 /* A later block: it must continue a transfer we know. */
@@ -548,6 +522,9 @@ hf_put_next(struct hf_write *w, struct coap_resp *resp)
 		return hf_code(resp, COAP_REQUEST_ENTITY_INCOMPLETE);
 	v = upload_check(u, u->limit, w->off, m->payload_len, w->b.more,
 	    w->blksz);
+	/* A retry after a lost 2.31 (new message ID): acknowledge again. */
+	if (v == UPLOAD_REPEAT)
+		return hf_put_continue(w, resp);
 	if (v != UPLOAD_OK) {
 		hf_put_drop(w);
 		if (v == UPLOAD_TOO_LARGE)
@@ -557,12 +534,14 @@ hf_put_next(struct hf_write *w, struct coap_resp *resp)
 	}
 	if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len,
 	    w->off)) < 0)
-		return hf_put_fail(w, rc, resp);
+		return hf_put_fail(w, "write", rc, resp);
 	upload_advance(u, m->payload_len, w->req->now_ns);
 	if (w->b.more)
 		return hf_put_continue(w, resp);
-	/* The target's name, as at the first block. */
-	rc = hf_target_open(w->req, false, &t);
+	/* The target's name, as at the first block, in the same place. */
+	if ((rc = hf_target_open(w->req, false, &t)) == 0 &&
+	    !hf_same_dir(t.dirfd, u->dirfd))
+		rc = hf_dir_moved(w);
 	if (t.dirfd >= 0)
 		close(t.dirfd);
 	if (rc != 0) {
@@ -603,6 +582,36 @@ hf_put_admit(const struct hf_write *w, struct hf_target *t,
 }
 
 /*
+ * Every slot is taken: make room for a new transfer by ending the one idle
+ * longest, if it has been idle HF_UPLOAD_EVICT_IDLE_NS (a client that sends
+ * its blocks promptly is never evicted), and count it.
+ */
+static void
+hf_uploads_evict(const struct hf_write *w)
+{
+	struct upload_table *up = &w->hw->up;
+	struct upload *u = NULL;
+	unsigned i;
+
+	/* A stored upload's remembered answer gives way first, at once. */
+	for (i = 0; i < up->cap; i++)
+		if (up->u[i].used && up->u[i].done_code != 0 &&
+		    (u == NULL || up->u[i].last_ns < u->last_ns))
+			u = &up->u[i];
+	if (u != NULL) {
+		upload_release(up, u);
+		return;
+	}
+	u = upload_oldest_idle(up, w->req->now_ns, HF_UPLOAD_EVICT_IDLE_NS);
+	if (u == NULL)
+		return;
+	hf_upload_discard(u);
+	upload_release(&w->hw->up, u);
+	if (w->req->engine != NULL && w->req->engine->m != NULL)
+		METRIC_INC(w->req->engine->m->uploads_evicted);
+}
+
+/*
  * Where the new transfer's state goes: a table slot when blocks follow,
  * else w->one.  false when no slot is free: resp is then a 5.03 and dirfd
  * is closed.
@@ -618,6 +627,8 @@ hf_put_slot(struct hf_write *w, int dirfd, struct coap_resp *resp)
 		w->u = &w->one;
 		return true;
 	}
+	if (w->hw != NULL && w->hw->up.n >= w->hw->up.cap)
+		hf_uploads_evict(w);
 	if (w->hw == NULL || w->k.peer == NULL ||
 	    (w->u = upload_alloc(&w->hw->up, &w->k,
 	    req->route->max_body_bytes, req->now_ns)) == NULL) {
@@ -654,9 +665,9 @@ hf_put_first(struct hf_write *w, struct coap_resp *resp)
 	    coap_msg_opt(m, COAP_OPT_IF_NONE_MATCH) != NULL;
 	u->fd = hf_tmp_create(u->dirfd, HF_FILE_MODE, u->tmpname);
 	if (u->fd < 0)
-		return hf_put_fail(w, u->fd, resp);
+		return hf_put_fail(w, "temporary file", u->fd, resp);
 	if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len, 0)) < 0)
-		return hf_put_fail(w, rc, resp);
+		return hf_put_fail(w, "write", rc, resp);
 	if (w->b.more) {
 		upload_advance(u, m->payload_len, w->req->now_ns);
 		return hf_put_continue(w, resp);
@@ -688,6 +699,8 @@ hf_put(const struct h_req *req, struct coap_resp *resp)
 		hf_put_drop(&w);
 		return hf_too_large(r, resp);
 	}
+	if (w.u != NULL && w.u->done_code != 0 && hf_put_again(&w, resp))
+		return H_DONE;
 	if (w.off > 0)
 		return hf_put_next(&w, resp);
 	return hf_put_first(&w, resp);
@@ -742,16 +755,26 @@ hf_uploads_fini(struct upload_table *up)
 	upload_table_fini(up);
 }
 
-/* Uploads abandoned by their clients are reaped. */
+/*
+ * Uploads abandoned by their clients are reaped: after HF_UPLOAD_IDLE_NS
+ * without a block, or HF_UPLOAD_BUSY_IDLE_NS when slots run short.
+ */
 void
 hf_uploads_sweep(struct upload_table *up, uint64_t now_ns)
 {
+	uint64_t idle = upload_idle_limit(up, HF_UPLOAD_IDLE_NS,
+	    HF_UPLOAD_BUSY_IDLE_NS);
 	struct upload *u;
 	unsigned cursor = 0;
 
-	while ((u = upload_next_expired(up, now_ns, HF_UPLOAD_IDLE_NS,
-	    &cursor)) != NULL) {
+	while ((u = upload_next_expired(up, now_ns, idle, &cursor)) != NULL) {
 		hf_upload_discard(u);
 		upload_release(up, u);
 	}
+	/* Stored uploads' answers are forgotten sooner. */
+	cursor = 0;
+	while ((u = upload_next_expired(up, now_ns, HF_UPLOAD_DONE_NS,
+	    &cursor)) != NULL)
+		if (u->done_code != 0)
+			upload_release(up, u);
 }

@@ -297,6 +297,16 @@ block1_refuse(struct hook_worker *hw, struct upload *u,
 	return H_DONE;
 }
 
+/* RFC 7959 §2.3: 2.31 Continue acknowledges block b. */
+static int
+block1_continue(const struct block_opt *b, struct coap_resp *r)
+{
+	r->code = COAP_CONTINUE;
+	coap_resp_opt_uint(r, COAP_OPT_BLOCK1,
+	    block_opt_encode(b->num, true, b->szx));
+	return H_DONE;
+}
+
 /*
  * The request body as a file: *fd is the hook's stdin, *len its size.
  * Returns 1 to run the hook, or H_DONE with resp filled (2.31 Continue
@@ -348,6 +358,8 @@ body(struct hook_worker *hw, const struct h_req *req, struct coap_resp *r,
 	}
 	v = upload_check(u, u ? u->limit : rt->max_body_bytes, off,
 	    m->payload_len, b.more, block_size(b.szx));
+	if (v == UPLOAD_REPEAT)	/* a retry after a lost 2.31: in already */
+		return block1_continue(&b, r);
 	if (v != UPLOAD_OK)
 		return block1_refuse(hw, u, v, rt, r);
 	if (u == NULL) {
@@ -370,12 +382,8 @@ body(struct hook_worker *hw, const struct h_req *req, struct coap_resp *r,
 		return rc;
 	}
 	upload_advance(u, m->payload_len, req->now_ns);
-	if (b.more) {
-		r->code = COAP_CONTINUE;
-		coap_resp_opt_uint(r, COAP_OPT_BLOCK1,
-		    block_opt_encode(b.num, true, b.szx));
-		return H_DONE;
-	}
+	if (b.more)
+		return block1_continue(&b, r);
 	*fd = u->fd;
 	*len = u->received;
 	u->fd = -1;

@@ -312,7 +312,8 @@ answer_output(struct hook_run *r, struct coap_resp *resp, uint64_t now_ns)
 		memcpy(h.etag, &hash, sizeof(hash));
 		h.etag_len = sizeof(hash);
 	}
-	memmove(r->out, r->out + off, blen);
+	if (r->out != NULL)	/* NULL when the hook printed nothing */
+		memmove(r->out, r->out + off, blen);
 	o = blen > bs ? hook_cache_put(r->hw, &r->ask, r->cfg, code, h.ct,
 	    h.max_age, h.etag, h.etag_len, r->out, blen, now_ns) : NULL;
 	if (o != NULL) {

@@ -192,12 +192,23 @@ START_TEST(rfc7959_order)
 	upload_advance(u, 64, 1);
 	ck_assert_uint_eq(u->received, 64);
 	ck_assert_uint_eq(u->last_ns, 1);
-	/* block 1 of 64: fine; block 2 (gap) and block 0 (again): 4.08 */
+	/* block 1 of 64: fine; block 2 (gap): 4.08 */
 	ck_assert_int_eq(upload_check(u, 0, 64, 64, true, 64), UPLOAD_OK);
 	ck_assert_int_eq(upload_check(u, 0, 128, 64, true, 64),
 	    UPLOAD_INCOMPLETE);
+	/* the last block again (a retry, new MID): acknowledged again */
+	ck_assert_int_eq(upload_check(u, 0, 0, 64, true, 64),
+	    UPLOAD_REPEAT);
+	ck_assert_int_eq(upload_check(u, 0, 0, 32, true, 32),
+	    UPLOAD_INCOMPLETE);
+	ck_assert_int_eq(upload_check(u, 0, 0, 64, false, 64),
+	    UPLOAD_INCOMPLETE);
+	upload_advance(u, 64, 2);
+	ck_assert_int_eq(upload_check(u, 0, 64, 64, true, 64),
+	    UPLOAD_REPEAT);
 	ck_assert_int_eq(upload_check(u, 0, 0, 64, true, 64),
 	    UPLOAD_INCOMPLETE);
+	u->received = 64;
 	/* Late negotiation: 16-byte blocks from offset 64 (NUM 4). */
 	ck_assert_int_eq(upload_check(u, 0, 4 * 16, 16, true, 16),
 	    UPLOAD_OK);
@@ -284,6 +295,37 @@ START_TEST(expiry)
 }
 END_TEST
 
+/* Under pressure: the longest idle goes first; idle limits shrink. */
+START_TEST(pressure)
+{
+	struct upload_table t;
+	struct upload_key k[4] = {
+		key(&peer_a, "/a", NULL), key(&peer_a, "/b", NULL),
+		key(&peer_a, "/c", NULL), key(&peer_a, "/d", NULL),
+	};
+	struct upload *u[4];
+
+	ck_assert_int_eq(upload_table_init(&t, 4), 0);
+	ck_assert_uint_eq(upload_idle_limit(&t, 60, 10), 60);
+	u[0] = upload_alloc(&t, &k[0], 1, 300);
+	u[1] = upload_alloc(&t, &k[1], 1, 100);
+	u[2] = upload_alloc(&t, &k[2], 1, 200);
+	/* 3 of 4 in use: the shorter limit applies. */
+	ck_assert_uint_eq(upload_idle_limit(&t, 60, 10), 10);
+	ck_assert_uint_eq(upload_idle_limit(&t, 5, 10), 5);
+	ck_assert_ptr_eq(upload_oldest_idle(&t, 1000, 0), u[1]);
+	ck_assert_ptr_eq(upload_oldest_idle(&t, 450, 300), u[1]);
+	ck_assert_ptr_null(upload_oldest_idle(&t, 350, 300));
+	upload_advance(u[1], 0, 900);
+	ck_assert_ptr_eq(upload_oldest_idle(&t, 1000, 0), u[2]);
+	/* A clock behind every last_ns finds none idle. */
+	ck_assert_ptr_null(upload_oldest_idle(&t, 50, 1));
+	u[3] = upload_alloc(&t, &k[3], 1, 0);
+	ck_assert_ptr_eq(upload_oldest_idle(&t, 1000, 0), u[3]);
+	upload_table_fini(&t);
+}
+END_TEST
+
 static Suite *
 upload_suite(void)
 {
@@ -300,6 +342,7 @@ upload_suite(void)
 	tcase_add_test(tc, rfc7959_block_size);
 	tcase_add_test(tc, rfc7959_limit);
 	tcase_add_test(tc, expiry);
+	tcase_add_test(tc, pressure);
 	suite_add_tcase(s, tc);
 	return s;
 }
