@@ -173,7 +173,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (coap_msg_parse(&m, get, sizeof(get)) != 0)
 		abort();
-	dl = linkfmt_wellknown(e, n, &m, doc, sizeof(doc));
+	dl = linkfmt_wellknown(e, n, &m, NULL, doc, sizeof(doc));
 	if (dl < 0)
 		abort();	/* 4 short entries always fit */
 	if (parse_doc(doc, (size_t)dl, pl, MAXL) != n)
