@@ -89,6 +89,7 @@ setup(void)
 	route.max_body_bytes = 1 << 20;
 	route.max_age = 60;
 	route.ct = -1;
+	cfg.limits.max_uploads = 32;	/* the default of limits.max_uploads */
 	wstate = h_file_ops.worker_init(&cfg, &wenv, NULL);
 	ck_assert_ptr_nonnull(wstate);
 	memset(&engine, 0, sizeof(engine));
