@@ -130,6 +130,13 @@ $(B)/test_%: tests/unit/test_%.c $(B)/libcoapd.a
 $(B)/%: tests/bench/%.c | $(B)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lm -pthread
 
+# The minimal backend of tests/bench/routes.sh.
+$(B)/min-backend: tests/backend/min-backend.c | $(B)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $<
+
+bench-routes: all $(B)/min-backend
+	@bash tests/bench/routes.sh
+
 # LD_PRELOAD shim giving libcoap's server the responder's receive buffer
 # in `make bench` (see the file).
 $(B)/rcvbuf.so: tests/bench/shim/rcvbuf.c | $(B)
@@ -245,8 +252,9 @@ soak: deps $(B)/coapd
 	@SOAK_S=$(SOAK_S) SOAK_OUT=$(CURDIR)/$(B)/soak COAPD=$(CURDIR)/$(B)/coapd \
 	    bash tests/soak/run.sh
 
-bench: deps all $(B)/dtls-bench
+bench: deps all $(B)/dtls-bench $(B)/min-backend
 	@bash tests/bench/run.sh
+	@bash tests/bench/routes.sh
 	@bash tests/bench-dtls/run.sh
 
 # DTLS PSK: coapd vs libcoap's coap-server-openssl (tests/bench-dtls).

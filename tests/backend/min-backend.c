@@ -8,7 +8,9 @@
  *	cc -O2 -o build/min-backend tests/backend/min-backend.c
  *	build/min-backend /run/app.sock
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* SOCK_CLOEXEC, struct sigaction with -std=c11 */
+#endif
 #include <sys/socket.h>
 #include <sys/un.h>
 
