@@ -60,7 +60,8 @@ in_ns_q() { in_ns "$@" >/dev/null 2>&1; }
 
 t_start=$SECONDS
 unshare --pid --mount --net --uts --ipc --cgroup --fork --kill-child \
-    bash "$TOP/tests/systemd/boot.sh" "$R" "$T/console.log" 2>"$T/unshare.err" &
+    bash "$TOP/tests/systemd/boot.sh" "$R" "$T/console.log" "$TOP" \
+    2>"$T/unshare.err" &
 UNSHARE_PID=$!
 for ((i = 0; i < 50; i++)); do
 	SD=$(cat "/proc/$UNSHARE_PID/task/$UNSHARE_PID/children" 2>/dev/null)

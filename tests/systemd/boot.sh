@@ -1,5 +1,5 @@
 #!/bin/bash
-# boot.sh ROOT CONSOLE - run by tests/integ/90-systemd.sh inside
+# boot.sh ROOT CONSOLE [SRC] - run by tests/integ/90-systemd.sh inside
 # `unshare --pid --mount --net --uts --ipc --cgroup --fork`: build a root
 # for Debian's systemd and exec it as PID 1 of the new PID namespace.
 #
@@ -15,6 +15,7 @@
 set -eu
 R=$1
 CONSOLE=$2	# systemd's own output (a file outside the new root)
+SRC=${3:-}	# the source tree, which `make install` runs from inside
 mount --make-rprivate /
 mount -t tmpfs -o mode=0755 coapd-sdtest "$R"
 mkdir -p "$R/upper" "$R/work" "$R/root"
@@ -28,6 +29,12 @@ mount -t cgroup2 cgroup2 "$M/sys/fs/cgroup"
 mount -t tmpfs -o mode=0755 tmpfs "$M/run"
 mount -t tmpfs -o mode=1777 tmpfs "$M/tmp"
 mount -t tmpfs -o mode=1777 tmpfs "$M/var/tmp"
+# A source tree under one of those (a CI clone in /tmp) stays visible.
+case $SRC in
+/tmp/*|/var/tmp/*|/run/*)
+	mkdir -p "$M$SRC"
+	mount --bind "$SRC" "$M$SRC" ;;
+esac
 # The machine's own journal files are not ours to read or append to.
 mkdir -p "$M/var/log/journal"
 mount -t tmpfs -o mode=2755 tmpfs "$M/var/log/journal"
