@@ -2,7 +2,8 @@
  * siphash.h - SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast
  * short-input PRF", 2012): a keyed 64-bit MAC for short inputs.  Used
  * where a value a peer hands back must be one we made (Echo option,
- * amp.c), written from the paper's description.
+ * amp.c), written from the paper's description.  SIPHASH_ROUND is also
+ * the round of exchange.c's SipHash-1-3 over its fixed-size keys.
  */
 #ifndef COAPD_SIPHASH_H
 #define COAPD_SIPHASH_H

@@ -33,6 +33,7 @@
 
 #include "base/net.h"
 #include "proto/coap_msg.h"
+#include "base/siphash.h"
 #include "proto/exchange.h"
 
 #define EX_NIL		UINT32_MAX
@@ -77,19 +78,6 @@ struct exchange_cache {
 	uint32_t	 last_hash;
 };
 
-static inline uint64_t
-rotl64(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND(v0, v1, v2, v3) do {					\
-	v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);	\
-	v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;			\
-	v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;			\
-	v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);	\
-} while (0)
-
 /*
  * SipHash-1-3 over the four key words with a per-cache secret.  Peers choose
  * their source port and MID (and with IPv6 much of the address); with an
@@ -108,16 +96,16 @@ ex_hash(const struct exchange_cache *c, const struct ex_key *k)
 
 	for (i = 0; i < 5; i++) {
 		v3 ^= k->w[i];
-		SIPROUND(v0, v1, v2, v3);
+		SIPHASH_ROUND(v0, v1, v2, v3);
 		v0 ^= k->w[i];
 	}
 	v3 ^= b;
-	SIPROUND(v0, v1, v2, v3);
+	SIPHASH_ROUND(v0, v1, v2, v3);
 	v0 ^= b;
 	v2 ^= 0xff;
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
+	SIPHASH_ROUND(v0, v1, v2, v3);
+	SIPHASH_ROUND(v0, v1, v2, v3);
+	SIPHASH_ROUND(v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
