@@ -99,7 +99,7 @@ rl_key_addr(struct rl_key *key, enum rl_kind k, uint32_t route,
 	const struct sockaddr_in6 *sin6;
 	const struct sockaddr_in *sin;
 	uint8_t		 a[16];
-	unsigned	 i, fam;
+	unsigned	 i, fam, keep;
 
 	memset(key, 0, sizeof(*key));
 	memset(a, 0, sizeof(a));
@@ -125,8 +125,9 @@ rl_key_addr(struct rl_key *key, enum rl_kind k, uint32_t route,
 			for (i = 0; i < 16; i++) {
 				if (v6_prefix >= 8 * (i + 1))
 					continue;
-				a[i] &= v6_prefix > 8 * i ? (uint8_t)(0xff <<
-				    (8 - (v6_prefix - 8 * i))) : 0;
+				/* bits of this byte kept: 0..7 */
+				keep = v6_prefix > 8 * i ? v6_prefix - 8 * i : 0;
+				a[i] = (uint8_t)(a[i] & (0xffu << (8 - keep)));
 			}
 		}
 	} else
