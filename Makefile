@@ -83,7 +83,7 @@ BENCH_BIN	:= $(BENCH_SRC:tests/bench/%.c=$(B)/%)
 FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 
-.PHONY: all deps run check unit integ conftest fuzz bench install uninstall \
+.PHONY: all build-tests deps run check unit integ conftest fuzz bench install uninstall \
 	clean lint wolfssl check-wolfssl bench-dtls FORCE check-asan fuzz-smoke \
 	fuzz-replay soak
 
@@ -189,8 +189,12 @@ fuzz-replay: $(FUZZ_REPLAY)
 # and fuzz replays again under ASan+UBSan (check-asan) and every fuzz
 # target for a few seconds (fuzz-smoke).  `make check SANITIZE=1` runs the
 # whole suite on the sanitizer build instead (some 3x slower; see README).
+# Builds run in parallel (BUILD_JOBS), tests one after the other.
+BUILD_JOBS	?= $(shell nproc 2>/dev/null || echo 2)
+build-tests: $(UNIT_BIN) $(FUZZ_REPLAY)
+
 check: deps lint
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(FUZZ_REPLAY)
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all build-tests
 	@$(MAKE) --no-print-directory unit conftest fuzz-replay integ
 	@$(MAKE) --no-print-directory check-wolfssl
 ifneq ($(SANITIZE),1)
@@ -199,6 +203,8 @@ ifneq ($(SANITIZE),1)
 endif
 
 check-asan:
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZE=1 B=build/asan \
+	    build-tests
 	@$(MAKE) --no-print-directory SANITIZE=1 B=build/asan unit fuzz-replay
 
 # Each libFuzzer target for FUZZ_SMOKE_S seconds from its corpus; skipped
@@ -210,7 +216,7 @@ fuzz-smoke:
 	    '{ return 0; }' | $(FUZZ_CC) -fsanitize=fuzzer -x c - \
 	    -o $(B)/fuzz-probe 2>/dev/null; then \
 		echo "SKIP fuzz-smoke: no $(FUZZ_CC) with libFuzzer"; exit 0; fi; \
-	$(MAKE) --no-print-directory $(FUZZ_BIN) && \
+	$(MAKE) --no-print-directory -j$(BUILD_JOBS) $(FUZZ_BIN) && \
 	$(MAKE) --no-print-directory FUZZ_SECONDS=$(FUZZ_SMOKE_S) fuzz
 
 # `make wolfssl`: Debian's own wolfssl source package, built with
@@ -227,8 +233,8 @@ check-wolfssl:
 	if [ $$rc -eq 77 ]; then \
 		echo "SKIP check-wolfssl: no wolfssl source package"; exit 0; fi; \
 	[ $$rc -eq 0 ] || exit $$rc; \
-	$(MAKE) --no-print-directory B=$(B)/ccm8 WOLFSSL=$(B)/wolfssl \
-	    $(B)/ccm8/coapd && cp $(B)/ccm8/coapd $(B)/coapd-ccm8 && \
+	$(MAKE) --no-print-directory -j$(BUILD_JOBS) B=$(B)/ccm8 \
+	    WOLFSSL=$(B)/wolfssl $(B)/ccm8/coapd && cp $(B)/ccm8/coapd $(B)/coapd-ccm8 && \
 	COAPD=$(CURDIR)/$(B)/coapd-ccm8 COAPD_EXPECT_CCM8=1 \
 	    bash tests/integ/run.sh 81-dtls 82-dtls 83-dtls 84-dtls
 
