@@ -23,7 +23,8 @@ ours(struct coap_enc *e, uint16_t below, bool *done, const char *client,
 ssize_t
 fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
     uint8_t type, uint16_t mid, const uint8_t *token, uint8_t tkl,
-    unsigned strip, const char *client, const char *identity)
+    unsigned strip, const char *client, const char *identity,
+    int observe)
 {
 	struct coap_enc		 e;
 	const struct coap_opt	*o;
@@ -41,9 +42,13 @@ fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
 		if (o->num == FWD_OPT_CLIENT || o->num == FWD_OPT_IDENTITY ||
 		    o->num == COAP_OPT_URI_HOST || o->num == COAP_OPT_URI_PORT)
 			continue;
-		/* no Observe upstream until notifications are relayed */
-		if (o->num == COAP_OPT_OBSERVE)
+		/* Observe upstream only for coapd's own observation */
+		if (o->num == COAP_OPT_OBSERVE) {
+			if (observe >= 0)
+				coap_enc_opt_uint(&e, o->num,
+				    (uint32_t)observe);
 			continue;
+		}
 		ours(&e, o->num, &done, client, identity);
 		if (o->num == COAP_OPT_URI_PATH && seg++ < strip)
 			continue;
@@ -73,4 +78,28 @@ fwd_response(struct coap_resp *r, const struct coap_msg *m)
 	    coap_resp_payload(r, m->payload, m->payload_len) != 0)
 		return -ENOSPC;
 	return 0;
+}
+
+ssize_t
+fwd_reobserve(uint8_t *out, size_t cap, const uint8_t *msg, size_t len,
+    uint16_t mid, uint32_t observe)
+{
+	struct coap_enc		 e;
+	struct coap_msg		 m;
+	const struct coap_opt	*o;
+	size_t			 i;
+
+	if (coap_msg_parse(&m, msg, len) != 0 ||
+	    coap_msg_opt(&m, COAP_OPT_OBSERVE) == NULL)
+		return -EINVAL;
+	coap_enc_init(&e, out, cap, m.type, m.code, mid, m.token, m.tkl);
+	for (i = 0; i < m.nopts; i++) {
+		o = &m.opts[i];
+		if (o->num == COAP_OPT_OBSERVE)
+			coap_enc_opt_uint(&e, o->num, observe);
+		else
+			coap_enc_opt(&e, o->num, o->val, o->len);
+	}
+	coap_enc_payload(&e, m.payload, m.payload_len);
+	return coap_enc_finish(&e);
 }

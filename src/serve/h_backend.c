@@ -326,7 +326,7 @@ encode(struct bk_pend *p, const struct h_req *req)
 	n = fwd_encode(p->msg, sizeof(p->msg), req->msg, COAP_TYPE_CON,
 	    p->mid, p->token, BK_TOKEN_LEN,
 	    rt->strip_prefix ? route_segments(rt->path, rt->path_len) : 0, client,
-	    req->psk_identity);
+	    req->psk_identity, -1);
 	if (n < 0)
 		return (int)n;
 	p->len = (size_t)n;
