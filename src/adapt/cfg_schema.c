@@ -688,10 +688,6 @@ hook_finish(struct ld *ld, const struct config_setting_t *g, const char *key,
 		    ROUTE_METHOD(COAP_PUT) | ROUTE_METHOD(COAP_DELETE) |
 		    ROUTE_METHOD(COAP_FETCH) | ROUTE_METHOD(COAP_PATCH) |
 		    ROUTE_METHOD(COAP_IPATCH);
-	if (r->kind == ROUTE_BACKEND && r->observe &&
-	    (m = ld_member(g, "observe")))
-		ld_err(ld, m, "%s.observe: not supported on backend routes yet",
-		    key);
 	if (r->kind != ROUTE_HOOK) {
 		for (i = 0; i < NELEM(hook_only); i++)
 			if ((m = ld_member(g, hook_only[i])))

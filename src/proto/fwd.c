@@ -53,7 +53,8 @@ fwd_nopts(const struct coap_msg *m, unsigned strip)
 ssize_t
 fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
     uint8_t type, uint16_t mid, const uint8_t *token, uint8_t tkl,
-    unsigned strip, const char *client, const char *identity)
+    unsigned strip, const char *client, const char *identity,
+    int observe)
 {
 	struct coap_enc		 e;
 	const struct coap_opt	*o;
@@ -65,11 +66,19 @@ fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
 	 * With our options added the request must still parse with a codec
 	 * like ours (COAP_MAX_OPTIONS): found by fuzz_fwd.
 	 */
-	if (fwd_nopts(m, strip) + 1 + (identity != NULL) > COAP_MAX_OPTIONS)
+	if (fwd_nopts(m, strip) + 1 + (identity != NULL) + (observe >= 0) >
+	    COAP_MAX_OPTIONS)
 		return -E2BIG;
 	coap_enc_init(&e, out, cap, type, m->code, mid, token, tkl);
 	for (i = 0; i < m->nopts; i++) {
 		o = &m->opts[i];
+		/* Observe upstream only for coapd's own observation */
+		if (o->num == COAP_OPT_OBSERVE) {
+			if (observe >= 0)
+				coap_enc_opt_uint(&e, o->num,
+				    (uint32_t)observe);
+			continue;
+		}
 		if (!fwd_passed(o))
 			continue;
 		ours(&e, o->num, &done, client, identity);
@@ -101,4 +110,28 @@ fwd_response(struct coap_resp *r, const struct coap_msg *m)
 	    coap_resp_payload(r, m->payload, m->payload_len) != 0)
 		return -ENOSPC;
 	return 0;
+}
+
+ssize_t
+fwd_reobserve(uint8_t *out, size_t cap, const uint8_t *msg, size_t len,
+    uint16_t mid, uint32_t observe)
+{
+	struct coap_enc		 e;
+	struct coap_msg		 m;
+	const struct coap_opt	*o;
+	size_t			 i;
+
+	if (coap_msg_parse(&m, msg, len) != 0 ||
+	    coap_msg_opt(&m, COAP_OPT_OBSERVE) == NULL)
+		return -EINVAL;
+	coap_enc_init(&e, out, cap, m.type, m.code, mid, m.token, m.tkl);
+	for (i = 0; i < m.nopts; i++) {
+		o = &m.opts[i];
+		if (o->num == COAP_OPT_OBSERVE)
+			coap_enc_opt_uint(&e, o->num, observe);
+		else
+			coap_enc_opt(&e, o->num, o->val, o->len);
+	}
+	coap_enc_payload(&e, m.payload, m.payload_len);
+	return coap_enc_finish(&e);
 }

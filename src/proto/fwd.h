@@ -5,8 +5,9 @@
  * coapd sends the client's request with its own Message ID and token,
  * the client's options passed through (the first strip Uri-Path segments
  * dropped when the route strips its prefix; Uri-Host and Uri-Port, which
- * name coapd, left out, and Observe too: notifications are not relayed
- * yet, so a GET with Observe gets one answer), plus two elective options
+ * name coapd, left out; Observe only as the caller says: an observation
+ * upstream is coapd's own, one per path, serve/h_backend.c), plus two
+ * elective options
  * from the experimental range (RFC 7252 §12.2) that a backend may read or
  * ignore:
  *
@@ -30,14 +31,26 @@ struct coap_resp;
 /*
  * Encode m as a request of type (CON or NON) with mid and token[0..tkl)
  * into out; strip Uri-Path segments are left out; client (text) and
- * identity (NULL: none) become the options above.  Returns the length,
- * -ENOSPC, or -E2BIG when the result would carry more than
- * COAP_MAX_OPTIONS options (a backend using a codec like coapd's could not
- * parse it).
+ * identity (NULL: none) become the options above; an Observe option of
+ * m is replaced by observe (0 or 1), or left out when observe < 0.
+ * Returns the length, -ENOSPC, or -E2BIG when the result would carry more
+ * than COAP_MAX_OPTIONS options (a backend using a codec like coapd's
+ * could not parse it).
  */
 ssize_t	fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
 	    uint8_t type, uint16_t mid, const uint8_t *token, uint8_t tkl,
-	    unsigned strip, const char *client, const char *identity);
+	    unsigned strip, const char *client, const char *identity,
+	    int observe);
+
+/*
+ * The forwarded request msg[0..len) (made by fwd_encode() with an
+ * Observe option) again with Message ID mid and Observe value observe:
+ * a re-registration (0) or a deregistration (1, RFC 7641 §3.6) of the
+ * same token.  Returns the length, -EINVAL when msg does not parse or
+ * has no Observe, or -ENOSPC.
+ */
+ssize_t	fwd_reobserve(uint8_t *out, size_t cap, const uint8_t *msg,
+	    size_t len, uint16_t mid, uint32_t observe);
 
 /*
  * Copy a backend's response m into r: code, options (not the two above,

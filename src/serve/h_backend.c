@@ -16,7 +16,8 @@
  *
  * Nothing blocks: the sockets are watched on the worker's ring through
  * struct h_svc.  A missing or refusing Unix backend is 5.02 at once; no
- * answer within timeout_s is 5.04; past max_pending, 5.03.
+ * answer within timeout_s is 5.04; past max_pending, 5.03.  Observe
+ * through the backend is h_backend_obs.c's.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -38,45 +39,9 @@
 #include "proto/fwd.h"
 #include "proto/route.h"
 #include "proto/retx.h"
+#include "serve/h_backend_int.h"
 #include "serve/handler.h"
-
-#define BK_TOKEN_LEN	8
-
-enum { S_UNIX, S_UDP4, S_UDP6, S_N };
-
-struct bk_pend;
-
-struct bk_worker {
-	const struct h_svc	*svc;
-	int			 fd[S_N];	/* -1 until first used */
-	int			 watch[S_N];
-	struct bk_pend		*pend;
-	unsigned		 npend;
-	uint64_t		 next_token;
-	uint16_t		 next_mid;
-	uint32_t		 rnd;
-	/* lines a client can provoke, per kind (log_limited()) */
-	struct log_limit	 ll_drop;	/* replies we cannot use */
-	struct log_limit	 ll_timeout;
-	struct log_limit	 ll_unavail;
-};
-
-struct bk_pend {
-	struct bk_pend		*next;
-	struct bk_worker	*bw;
-	struct xch		*x;
-	struct cfg		*cfg;		/* a reference */
-	const struct cfg_route	*route;
-	int			 sock;		/* S_* */
-	uint8_t			 token[BK_TOKEN_LEN];
-	uint16_t		 mid;
-	bool			 acked;		/* the backend sent an ACK */
-	int			 timer;		/* timeout_s */
-	int			 rtimer;	/* UDP retransmission */
-	struct retx		 retx;
-	size_t			 len;
-	uint8_t			 msg[COAP_MAX_MSG];
-};
+#include "serve/xch.h"
 
 static void	on_readable(void *arg, int fd, unsigned revents);
 
@@ -124,8 +89,8 @@ sock_for(struct bk_worker *bw, sa_family_t family)
 	return s;
 }
 
-static void
-pend_free(struct bk_pend *p)
+void
+bk_pend_free(struct bk_pend *p)
 {
 	struct bk_worker	*bw = p->bw;
 	struct bk_pend		**pp;
@@ -140,14 +105,19 @@ pend_free(struct bk_pend *p)
 		bw->svc->untimer(bw->svc->svc, p->timer);
 	if (p->rtimer >= 0)
 		bw->svc->untimer(bw->svc->svc, p->rtimer);
+	if (p->obs != NULL && p->obs->reg == p) {
+		p->obs->reg = NULL;
+		if (!p->obs->active)
+			bk_obs_free(bw, p->obs);	/* never accepted */
+	}
 	handler_slot_give(p->route->pending);
 	cfg_unref(p->cfg);
 	free(p);
 }
 
 /* Answer the client with an error and a one-line reason; p is freed. */
-static void
-fail(struct bk_pend *p, uint8_t code, const char *why, uint64_t now_ns)
+void
+bk_fail(struct bk_pend *p, uint8_t code, const char *why, uint64_t now_ns)
 {
 	struct coap_resp	*r;
 
@@ -157,7 +127,10 @@ fail(struct bk_pend *p, uint8_t code, const char *why, uint64_t now_ns)
 		coap_resp_payload(r, why, strlen(why));
 		xch_complete(p->x, now_ns);
 	}
-	pend_free(p);
+	/* the observation it (re-)registers ends for every observer */
+	if (p->obs != NULL && p->obs->reg == p)
+		bk_obs_end(p->bw, p->obs, code, why, now_ns);
+	bk_pend_free(p);
 }
 
 static void
@@ -169,11 +142,11 @@ on_timeout(void *arg, uint64_t now_ns)
 	log_limited(&p->bw->ll_timeout, now_ns, LOG_LVL_WARN, NULL,
 	    "backend %s (route %s): no answer within %u s",
 	    p->route->backend, p->route->path, p->route->timeout_s);
-	fail(p, COAP_GATEWAY_TIMEOUT, "backend timed out", now_ns);
+	bk_fail(p, COAP_GATEWAY_TIMEOUT, "backend timed out", now_ns);
 }
 
-static int
-send_to(struct bk_pend *p)
+int
+bk_send_to(struct bk_pend *p)
 {
 	const struct cfg_route	*rt = p->route;
 	ssize_t			 n;
@@ -194,7 +167,7 @@ on_retransmit(void *arg, uint64_t now_ns)
 	if (p->acked)
 		return;
 	if (retx_due(&p->retx, now_ns, &give_up) && !give_up)
-		(void)send_to(p);
+		(void)bk_send_to(p);
 	if (!give_up)
 		p->rtimer = p->bw->svc->timer(p->bw->svc->svc,
 		    p->retx.next_ns, on_retransmit, p);
@@ -217,8 +190,8 @@ find(struct bk_worker *bw, int s, const struct coap_msg *m, bool by_token)
 }
 
 /* An empty ACK or RST for a backend's CON: its MID, no token. */
-static void
-reply_empty(struct bk_worker *bw, int s, uint8_t type, uint16_t mid,
+void
+bk_reply_empty(struct bk_worker *bw, int s, uint8_t type, uint16_t mid,
     const struct sockaddr *to, socklen_t tolen)
 {
 	uint8_t	 b[4];
@@ -237,6 +210,7 @@ reply(struct bk_worker *bw, int s, const uint8_t *buf, size_t len,
 {
 	struct coap_msg	 m;
 	struct bk_pend	*p;
+	struct bk_obs	*o;
 	uint64_t	 now = clock_now_ns();
 
 	if (coap_msg_parse(&m, buf, len) != 0)
@@ -248,35 +222,42 @@ reply(struct bk_worker *bw, int s, const uint8_t *buf, size_t len,
 	}
 	if (m.type == COAP_TYPE_RST) {
 		if ((p = find(bw, s, &m, false)) != NULL)
-			fail(p, COAP_BAD_GATEWAY, "backend rejected the request",
+			bk_fail(p, COAP_BAD_GATEWAY, "backend rejected the request",
 			    now);
 		return;
 	}
 	if (COAP_CODE_CLASS(m.code) < 2) {
 		if (m.type == COAP_TYPE_CON)
-			reply_empty(bw, s, COAP_TYPE_RST, m.mid, from, fromlen);
+			bk_reply_empty(bw, s, COAP_TYPE_RST, m.mid, from, fromlen);
 		return drop_log(bw, "not a response");
 	}
 	p = find(bw, s, &m, true);
+	if (p == NULL && (o = bk_obs_by_token(bw, s, &m)) != NULL)
+		return bk_obs_notified(bw, o, s, &m, from, fromlen);
 	/* an RST to an unknown token also ends any registration upstream */
 	if (m.type == COAP_TYPE_CON || (p == NULL && m.type == COAP_TYPE_NON))
-		reply_empty(bw, s, p != NULL ? COAP_TYPE_ACK : COAP_TYPE_RST,
+		bk_reply_empty(bw, s, p != NULL ? COAP_TYPE_ACK : COAP_TYPE_RST,
 		    m.mid, from, fromlen);
 	if (p == NULL)
 		return drop_log(bw, "token coapd did not send (late, or "
 		    "for a request given up)");
+	if (p->obs != NULL && p->obs->reg == p)
+		return bk_obs_answer(p, &m, now);
 	if (p->x == NULL) {
-		pend_free(p);
+		bk_pend_free(p);
 		return;
 	}
 	if (fwd_response(xch_resp(p->x), &m) != 0) {
 		coap_resp_reset(xch_resp(p->x), 0);
-		return fail(p, COAP_BAD_GATEWAY, "backend answer too large",
+		return bk_fail(p, COAP_BAD_GATEWAY, "backend answer too large",
 		    now);
 	}
+	/* a GET joining an observation that ended registers nothing */
+	if (p->obs == NULL)
+		xch_set_reg(p->x, NULL);
 	xch_complete(p->x, now);
 	p->x = NULL;
-	pend_free(p);
+	bk_pend_free(p);
 }
 
 static void
@@ -308,8 +289,8 @@ on_readable(void *arg, int fd, unsigned revents)
 }
 
 /* Encode req for the backend into p. */
-static int
-encode(struct bk_pend *p, const struct h_req *req)
+int
+bk_encode(struct bk_pend *p, const struct h_req *req, int observe)
 {
 	const struct cfg_route	*rt = req->route;
 	char			 client[NET_ADDRSTRLEN];
@@ -326,7 +307,7 @@ encode(struct bk_pend *p, const struct h_req *req)
 	n = fwd_encode(p->msg, sizeof(p->msg), req->msg, COAP_TYPE_CON,
 	    p->mid, p->token, BK_TOKEN_LEN,
 	    rt->strip_prefix ? route_segments(rt->path, rt->path_len) : 0, client,
-	    req->psk_identity);
+	    req->psk_identity, observe);
 	if (n < 0)
 		return (int)n;
 	p->len = (size_t)n;
@@ -341,7 +322,7 @@ first_send(struct bk_pend *p, struct coap_resp *resp)
 	char			 why[160];
 	int			 rc;
 
-	if ((rc = send_to(p)) == 0)
+	if ((rc = bk_send_to(p)) == 0)
 		return 0;
 	if (rc == -EAGAIN) {
 		xch_busy(resp);
@@ -356,6 +337,46 @@ first_send(struct bk_pend *p, struct coap_resp *resp)
 	return rc;
 }
 
+/* A pending request to rt on socket s, holding one of its slots. */
+struct bk_pend *
+bk_pend_new(struct bk_worker *bw, const struct cfg_route *rt, struct cfg *cfg,
+    int s)
+{
+	struct bk_pend	*p;
+
+	if (!handler_slot_take(rt->pending, rt->max_pending))
+		return NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		handler_slot_give(rt->pending);
+		return NULL;
+	}
+	p->bw = bw;
+	p->route = rt;
+	p->sock = s;
+	p->timer = p->rtimer = -1;
+	p->cfg = cfg_ref(cfg);
+	p->next = bw->pend;
+	bw->pend = p;
+	bw->npend++;
+	return p;
+}
+
+/* p was sent: its timeout, and over UDP its retransmission. */
+void
+bk_pend_arm(struct bk_pend *p, uint64_t now_ns)
+{
+	struct bk_worker	*bw = p->bw;
+
+	p->timer = bw->svc->timer(bw->svc->svc, now_ns +
+	    (uint64_t)p->route->timeout_s * NS_PER_SEC, on_timeout, p);
+	if (p->sock != S_UNIX) {
+		retx_start(&p->retx, now_ns, bw->rnd = bw->rnd *
+		    1103515245u + 12345u);
+		p->rtimer = bw->svc->timer(bw->svc->svc, p->retx.next_ns,
+		    on_retransmit, p);
+	}
+}
+
 static int
 bk_start(const struct h_req *req, struct coap_resp *resp)
 {
@@ -366,41 +387,25 @@ bk_start(const struct h_req *req, struct coap_resp *resp)
 
 	if (bw == NULL)
 		return -ENOSYS;
-	if (!handler_slot_take(rt->pending, rt->max_pending)) {
+	if (req->engine != NULL)
+		bw->d = req->engine;
+	if ((s = sock_for(bw, rt->backend_addr.ss_family)) < 0)
+		return s;
+	if ((p = bk_pend_new(bw, rt, (struct cfg *)req->cfg, s)) == NULL) {
 		xch_busy(resp);
 		return H_DONE;
 	}
-	if ((s = sock_for(bw, rt->backend_addr.ss_family)) < 0 ||
-	    (p = calloc(1, sizeof(*p))) == NULL) {
-		handler_slot_give(rt->pending);
-		return s < 0 ? s : -ENOMEM;
-	}
-	p->bw = bw;
-	p->route = rt;
-	p->sock = s;
-	p->timer = p->rtimer = -1;
-	p->cfg = cfg_ref((struct cfg *)req->cfg);
-	p->next = bw->pend;
-	bw->pend = p;
-	bw->npend++;
-	if (encode(p, req) != 0) {
-		fail(p, COAP_BAD_GATEWAY, "request too large to forward", 0);
+	if (bk_observe_join(p, req) != 0) {
+		bk_fail(p, COAP_BAD_GATEWAY, "request too large to forward", 0);
 		return H_DONE;
 	}
 	if (first_send(p, resp) != 0 || (p->x = xch_begin(req, p)) == NULL) {
 		if (p->x == NULL && resp->code == 0)
 			xch_busy(resp);
-		pend_free(p);
+		bk_pend_free(p);
 		return H_DONE;
 	}
-	p->timer = bw->svc->timer(bw->svc->svc, req->now_ns +
-	    (uint64_t)rt->timeout_s * NS_PER_SEC, on_timeout, p);
-	if (s != S_UNIX) {
-		retx_start(&p->retx, req->now_ns, bw->rnd = bw->rnd *
-		    1103515245u + 12345u);
-		p->rtimer = bw->svc->timer(bw->svc->svc, p->retx.next_ns,
-		    on_retransmit, p);
-	}
+	bk_pend_arm(p, req->now_ns);
 	return H_PENDING;
 }
 
@@ -412,7 +417,9 @@ bk_cancel(void *ctx, enum xch_cancel why)
 
 	(void)why;
 	p->x = NULL;
-	pend_free(p);
+	/* a registration goes on: other clients may join the observation */
+	if (p->obs == NULL || p->obs->reg != p)
+		bk_pend_free(p);
 }
 
 static void *
@@ -444,7 +451,10 @@ bk_worker_fini(void *arg)
 	if (bw == NULL)
 		return;
 	while (bw->pend != NULL)
-		pend_free(bw->pend);
+		bk_pend_free(bw->pend);
+	/* deregistered upstream, best effort */
+	while (bw->obs != NULL)
+		bk_obs_end(bw, bw->obs, 0, NULL, 0);
 	for (s = 0; s < S_N; s++)
 		if (bw->fd[s] >= 0)
 			close(bw->fd[s]);
@@ -457,4 +467,5 @@ const struct handler_ops h_backend_ops = {
 	.worker_fini = bk_worker_fini,
 	.start = bk_start,
 	.cancel = bk_cancel,
+	.sweep = bk_obs_sweep,
 };

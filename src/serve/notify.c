@@ -291,23 +291,28 @@ notify_emit(struct dispatch *d, const struct observer *o, const uint8_t *buf,
 	d->emit(d->emit_arg, &p, buf, len);
 }
 
+/* notify_send() flags */
+#define NS_FORCE	0x1	/* send even when code and ETag are unchanged */
+#define NS_LAST		0x2	/* the observation ends with this one */
+
 /* Send o the answer in d->resp, if it differs from what o was told. */
 static void
-notify_send(struct dispatch *d, struct observer *o, uint64_t now_ns)
+notify_send(struct dispatch *d, struct observer *o, uint64_t now_ns,
+    unsigned flags)
 {
 	uint8_t buf[COAP_MAX_MSG];
 	bool con, last;
 	uint16_t mid;
 	ssize_t n;
 
-	if (notify_same_state(o, &d->resp))
+	if (!(flags & NS_FORCE) && notify_same_state(o, &d->resp))
 		return;
 	/*
 	 * RFC 7641 §3.2, §4.2: an error ends the observation; it carries
 	 * no Observe option and goes confirmable, so the client surely
 	 * hears that it ended (the observer is kept until the ACK).
 	 */
-	last = !notify_code_observable(d->resp.code);
+	last = (flags & NS_LAST) || !notify_code_observable(d->resp.code);
 	if (!last && coap_resp_opt_uint(&d->resp, COAP_OPT_OBSERVE,
 	    observe_next_seq(o)) != 0)
 		last = true;
@@ -340,7 +345,7 @@ static void
 notify_one(struct dispatch *d, struct observer *o, uint64_t now_ns)
 {
 	notify_render(d, o, now_ns);
-	notify_send(d, o, now_ns);
+	notify_send(d, o, now_ns, 0);
 }
 
 /* Observers of hook routes name their resource by the request path. */
@@ -378,7 +383,8 @@ notify_pending(struct dispatch *d, const struct dispatch_peer *p,
 	 * has no query: a GET with one is answered without Observe (RFC
 	 * 7641 §4.1 allows it) rather than notified with another's output.
 	 */
-	if (v != 0 || !rt->observe || rt->kind != ROUTE_HOOK ||
+	if (v != 0 || !rt->observe ||
+	    (rt->kind != ROUTE_HOOK && rt->kind != ROUTE_BACKEND) ||
 	    d->xlast == NULL || strlen(d->path) >= OBSERVE_PATH_MAX ||
 	    coap_msg_opt(m, COAP_OPT_URI_QUERY) != NULL)
 		return;
@@ -387,6 +393,7 @@ notify_pending(struct dispatch *d, const struct dispatch_peer *p,
 		return;		/* RFC 7959 §3.4: later blocks register not */
 	if ((reg = calloc(1, sizeof(*reg))) == NULL)
 		return;		/* answered without Observe */
+	reg->relay = rt->kind == ROUTE_BACKEND;
 	reg->path_len = strlen(d->path);
 	memcpy(reg->path, d->path, reg->path_len + 1);
 	reg->has_block = block_opt_get(m, COAP_OPT_BLOCK2, &b) == 0;
@@ -444,7 +451,8 @@ notify_register_late(struct dispatch *d, const struct notify_reg *reg,
 			observe_remove(&d->obs, o);
 		return;
 	}
-	notify_hook_etag(resp);
+	if (!reg->relay)
+		notify_hook_etag(resp);
 	o = observe_add(&d->obs, addr, addrlen, sock, token, tkl, reg->path,
 	    reg->path_len, notify_hook_hash(reg->path),
 	    (uint32_t)(now_ns >> 20));
@@ -480,23 +488,31 @@ notify_copy_resp(struct dispatch *d, const struct coap_resp *r)
 	d->resp.payload_len = len;
 }
 
-void
-notify_hook_done(struct dispatch *d, const struct notify_reg *reg,
-    const struct coap_resp *resp, uint64_t now_ns)
+/*
+ * resp to every observer of path (hook runs: with an ETag of the
+ * payload; relayed notifications: flags NS_FORCE and maybe NS_LAST).
+ */
+static void
+notify_fan(struct dispatch *d, const char *path, size_t path_len,
+    const struct coap_resp *resp, bool hook, unsigned flags,
+    uint64_t now_ns)
 {
 	const struct cfg_route *rt;
 	struct observer *o;
 	const char *rest;
 	unsigned i;
 
-	rt = route_match(d->cfg->table, reg->path, reg->path_len, &rest);
+	rt = route_match(d->cfg->table, path, path_len, &rest);
 	for (i = d->obs.n; i-- > 0;) {
+		if (i >= d->obs.n)
+			continue;
 		o = d->obs.v[i];
-		if (o->ending || o->path_len != reg->path_len ||
-		    memcmp(o->path, reg->path, reg->path_len) != 0)
+		if (o->ending || o->path_len != path_len ||
+		    memcmp(o->path, path, path_len) != 0)
 			continue;
 		notify_copy_resp(d, resp);
-		notify_hook_etag(&d->resp);
+		if (hook)
+			notify_hook_etag(&d->resp);
 		/* a reload may have taken the route, or its right, away */
 		if (rt == NULL || !rt->observe)
 			coap_resp_reset(&d->resp, COAP_NOT_FOUND);
@@ -505,8 +521,40 @@ notify_hook_done(struct dispatch *d, const struct notify_reg *reg,
 		    ACL_ALLOW)
 			coap_resp_reset(&d->resp, o->has_psk_id ?
 			    COAP_FORBIDDEN : COAP_UNAUTHORIZED);
-		notify_send(d, o, now_ns);
+		notify_send(d, o, now_ns, flags);
 	}
+}
+
+void
+notify_hook_done(struct dispatch *d, const struct notify_reg *reg,
+    const struct coap_resp *resp, uint64_t now_ns)
+{
+	notify_fan(d, reg->path, reg->path_len, resp, true, 0, now_ns);
+}
+
+unsigned
+notify_count(const struct dispatch *d, const char *path, size_t path_len)
+{
+	const struct observer *o;
+	unsigned i, n = 0;
+
+	for (i = 0; i < d->obs.n; i++) {
+		o = d->obs.v[i];
+		if (!o->ending && o->path_len == path_len &&
+		    memcmp(o->path, path, path_len) == 0)
+			n++;
+	}
+	return n;
+}
+
+unsigned
+notify_relay(struct dispatch *d, const char *path, size_t path_len,
+    const struct coap_resp *resp, bool last, uint64_t now_ns)
+{
+	/* every notification of the backend is news: no ETag of ours */
+	notify_fan(d, path, path_len, resp, false,
+	    NS_FORCE | (last ? NS_LAST : 0), now_ns);
+	return notify_count(d, path, path_len);
 }
 
 /*
@@ -563,15 +611,15 @@ notify_hook_start(struct dispatch *d, struct observer *o, uint64_t now_ns)
 	return true;
 }
 
-/* Is o an observer of a hook route (of the running configuration)? */
-static bool
-notify_is_hook(const struct dispatch *d, const struct observer *o)
+/* The kind of o's route (of the running configuration), 0: none. */
+static unsigned
+notify_kind(const struct dispatch *d, const struct observer *o)
 {
 	const struct cfg_route *rt;
 	const char *rest;
 
 	rt = route_match(d->cfg->table, o->path, o->path_len, &rest);
-	return rt != NULL && rt->observe && rt->kind == ROUTE_HOOK;
+	return rt != NULL && rt->observe ? rt->kind : 0;
 }
 
 void
@@ -588,7 +636,10 @@ notify_changed(struct dispatch *d, const struct fchange *c, uint64_t now_ns)
 		o = d->obs.v[i];
 		if (o->ending || !fchange_has(c, o->fshash))
 			continue;
-		if (!notify_is_hook(d, o)) {
+		/* a backend tells its observers itself (h_backend.c) */
+		if (notify_kind(d, o) == ROUTE_BACKEND)
+			continue;
+		if (notify_kind(d, o) != ROUTE_HOOK) {
 			notify_one(d, o, now_ns);
 			continue;
 		}

@@ -62,6 +62,8 @@ bool	notify_reply(struct dispatch *d, const struct dispatch_peer *p,
 struct notify_reg {
 	bool		 internal;	/* a run for the observers of path,
 					   not a client's request */
+	bool		 relay;		/* a backend route: its answers
+					   keep their own ETag */
 	char		 path[OBSERVE_PATH_MAX];
 	size_t		 path_len;
 	bool		 has_block;
@@ -91,6 +93,22 @@ void	notify_register_late(struct dispatch *d, const struct notify_reg *reg,
 /* An internal run (reg->internal) answered resp: tell its observers. */
 void	notify_hook_done(struct dispatch *d, const struct notify_reg *reg,
 	    const struct coap_resp *resp, uint64_t now_ns);
+
+/*
+ * Observe on backend routes (h_backend.c): coapd observes the backend
+ * once per path on this worker; a registration completes like a hook's
+ * (notify_pending(), notify_register_late()), and each notification the
+ * backend sends is resp, relayed to every observer of path even when
+ * unchanged (last: the backend ended the observation, or it failed; the
+ * observers get resp without Observe and are removed).  Returns the
+ * observers of path left.
+ */
+unsigned notify_relay(struct dispatch *d, const char *path, size_t path_len,
+	    const struct coap_resp *resp, bool last, uint64_t now_ns);
+
+/* Observers of path on this worker (not counting ending ones). */
+unsigned notify_count(const struct dispatch *d, const char *path,
+	    size_t path_len);
 
 /* Files in c changed: notify their observers of the new state. */
 void	notify_changed(struct dispatch *d, const struct fchange *c,

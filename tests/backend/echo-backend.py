@@ -2,8 +2,9 @@
 """echo-backend.py - an example coapd backend (coapd.conf(5), BACKEND
 PROTOCOL), Python 3 standard library only.
 
-    echo-backend.py [--state FILE] [--obs-interval S] [-v] SOCKET_PATH
-    echo-backend.py [--state FILE] [--obs-interval S] [-v] --udp HOST:PORT
+    echo-backend.py [--state FILE] [--obs-interval S] [--max-age S] [--con]
+                    [-v] SOCKET_PATH
+    echo-backend.py [...] --udp HOST:PORT
 
 A backend is a plain CoAP server (RFC 7252) on a SOCK_DGRAM socket: one
 message per datagram, each answered to the address it came from.  This one
@@ -12,7 +13,8 @@ answers every request with a piggybacked ACK (same Message ID and token):
   GET /big?n=N    N bytes ("%07d\\n" lines), Block2 (RFC 7959) as asked
   GET /never      no answer at all (to see coapd's timeout_s)
   GET /obs        "tick N"; with Observe=0 a registration (RFC 7641): a NON
-                  notification every --obs-interval s until an RST to one of
+                  (--con: CON) notification every --obs-interval s, with
+                  Max-Age --max-age when given, until an RST to one of
                   them, or a GET with Observe=1, ends it
   GET, DELETE     "METHOD PATH from CLIENT identity ID", from option 65000
                   (the client's "addr:port") and 65002 (its PSK identity)
@@ -128,7 +130,8 @@ class Backend:
         self.notified = collections.OrderedDict()  # notification mid -> key
         self.tick = 0
         self.stats = dict(requests=0, registrations=0, deregistrations=0,
-                          notifications=0, rsts=0, dropped=0, observers=0)
+                          notifications=0, rsts=0, dropped=0, observers=0,
+                          acks=0)
         self.save()
 
     def log(self, *a):
@@ -166,6 +169,9 @@ class Backend:
             key = self.notified.pop(mid, None)
             if key in self.observers and key[0] == peer:
                 self.deregister(key, "RST")
+            return self.save()
+        if mtype == ACK and code == 0 and mid in self.notified:
+            self.stats["acks"] += 1            # a CON notification ACKed
             return self.save()
         if mtype == ACK or code >> 5 != 0:     # ACK, or a response: not ours
             if mtype == CON:
@@ -265,7 +271,7 @@ class Backend:
 
     def observe(self, token, opts, peer):
         obs, key = opt_uint(opts, OBSERVE), (peer, token)
-        ropts = [(CFORMAT, b"")]
+        ropts = [(CFORMAT, b"")] + self.max_age()
         if obs == 0:
             if key not in self.observers:
                 self.stats["registrations"] += 1
@@ -274,6 +280,11 @@ class Backend:
         elif obs == 1 and key in self.observers:
             self.deregister(key, "Observe=1")
         return c(2, 5), ropts, b"tick %d" % self.tick
+
+    def max_age(self):
+        if self.args.max_age is None:
+            return []
+        return [(14, uint(self.args.max_age))]    # Max-Age
 
     def deregister(self, key, why):
         del self.observers[key]
@@ -287,9 +298,10 @@ class Backend:
         for key in list(self.observers):
             peer, token = key
             mid = self.next_mid()
-            msg = encode(NON, c(2, 5), mid, token,
+            msg = encode(CON if self.args.con else NON, c(2, 5), mid, token,
                          [(OBSERVE, uint(self.tick & 0xFFFFFF)),
-                          (CFORMAT, b"")], b"tick %d" % self.tick)
+                          (CFORMAT, b"")] + self.max_age(),
+                         b"tick %d" % self.tick)
             if self.send(msg, peer):
                 self.stats["notifications"] += 1
                 self.notified[mid] = key
@@ -308,6 +320,9 @@ def main():
     ap.add_argument("--udp", metavar="HOST:PORT", help="bind UDP instead")
     ap.add_argument("--state", metavar="FILE", help="write counters here")
     ap.add_argument("--obs-interval", type=float, default=0.5)
+    ap.add_argument("--max-age", type=int, help="Max-Age of /obs answers")
+    ap.add_argument("--con", action="store_true",
+                    help="confirmable notifications")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     if bool(args.path) == bool(args.udp):

@@ -24,7 +24,8 @@ check_forwarded(const struct coap_msg *m, unsigned strip)
 
 	n = fwd_encode(out, sizeof(out), m, COAP_TYPE_CON, 0x1234,
 	    (const uint8_t *)"\x01\x02\x03\x04", 4, strip,
-	    "[2001:db8::1]:5683", strip % 2 ? "dev1" : NULL);
+	    "[2001:db8::1]:5683", strip % 2 ? "dev1" : NULL,
+	    strip % 3 == 0 ? 0 : -1);
 	if (n < 0)
 		return;
 	if (coap_msg_parse(&f, out, (size_t)n) != 0 || f.mid != 0x1234 ||

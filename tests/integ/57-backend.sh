@@ -4,7 +4,8 @@
 # coap-server directly (coap://) and through tests/backend/udp-bridge.py:
 # GET and PUT, the client's address (65000) and PSK identity (65002, over
 # DTLS) seen by the backend, strip_prefix, 50 KiB with Block2 and with
-# Block1, Observe not forwarded (not relayed yet), 5.04 after timeout_s
+# Block1, Observe not forwarded without observe = true on the route (59-
+# backend-observe has the relaying), 5.04 after timeout_s
 # while a static route goes on
 # answering, 5.02 with the backend stopped and success once it is back,
 # 5.03 past max_pending, and no file descriptor left behind.
@@ -278,9 +279,9 @@ with Client(port) as c, Client(port) as s:
     ck.code(m, GATEWAY_TIMEOUT, "/app/never: 5.04")
     ck.ok(1.5 <= took <= 3.5, "5.04 after timeout_s (%.2f s, want ~2)" % took)
 
-# Observe is not relayed through backends yet (README, Known
-# limitations): a GET with Observe gets one plain answer, and the backend
-# sees no registration that nobody would ever end.
+# /app has no observe = true: a GET with Observe gets one plain answer,
+# and the backend sees no registration (tests/integ/59-backend-observe.sh
+# for routes that relay Observe).
 with Client(port) as c:
     before = state().get("registrations", 0)
     req = c.build(coap.GET, "/app/obs", options=[(coap.OBSERVE, b"")])

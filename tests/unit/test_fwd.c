@@ -2,6 +2,7 @@
  * test_fwd.c - requests forwarded to backends and their answers
  * (src/proto/fwd.c).
  */
+#include <errno.h>
 #include <string.h>
 
 #include <check.h>
@@ -40,7 +41,7 @@ START_TEST(encode_strips_and_adds)
 
 	ck_assert_int_eq(coap_msg_parse(&m, in, n), 0);
 	fl = fwd_encode(out, sizeof(out), &m, COAP_TYPE_CON, 0x7777, tok, 8,
-	    1, "[::1]:40000", "sensor-1");
+	    1, "[::1]:40000", "sensor-1", -1);
 	ck_assert_int_gt(fl, 0);
 	ck_assert_int_eq(coap_msg_parse(&f, out, (size_t)fl), 0);
 	ck_assert_uint_eq(f.mid, 0x7777);
@@ -70,12 +71,54 @@ START_TEST(encode_strips_and_adds)
 	ck_assert_int_eq(memcmp(f.payload, "body", 4), 0);
 	/* no identity on plain CoAP; no room: -ENOSPC */
 	fl = fwd_encode(out, sizeof(out), &m, COAP_TYPE_CON, 1, tok, 8, 0,
-	    "1.2.3.4:5", NULL);
+	    "1.2.3.4:5", NULL, -1);
 	ck_assert_int_eq(coap_msg_parse(&f, out, (size_t)fl), 0);
 	ck_assert_ptr_null(coap_msg_opt(&f, FWD_OPT_IDENTITY));
 	ck_assert_uint_eq(coap_msg_opt_count(&f, COAP_OPT_URI_PATH), 3);
 	ck_assert_int_lt(fwd_encode(out, 20, &m, COAP_TYPE_CON, 1, tok, 8, 0,
-	    "1.2.3.4:5", NULL), 0);
+	    "1.2.3.4:5", NULL, -1), 0);
+}
+END_TEST
+
+/* Observe: left out, or coapd's own value; then re-encoded with 1. */
+START_TEST(observe_forwarded)
+{
+	uint8_t			 in[128], out[256], again[256];
+	const uint8_t		 tok[8] = { 8, 7, 6, 5, 4, 3, 2, 1 };
+	const struct coap_opt	*o;
+	struct coap_enc		 e;
+	struct coap_msg		 m, f;
+	uint32_t		 v;
+	ssize_t			 n, fl;
+
+	coap_enc_init(&e, in, sizeof(in), COAP_TYPE_CON, COAP_GET, 5, tok, 2);
+	coap_enc_opt_uint(&e, COAP_OPT_OBSERVE, 0);
+	coap_enc_opt(&e, COAP_OPT_URI_PATH, "obs", 3);
+	n = coap_enc_finish(&e);
+	ck_assert_int_eq(coap_msg_parse(&m, in, (size_t)n), 0);
+	fl = fwd_encode(out, sizeof(out), &m, COAP_TYPE_CON, 9, tok, 8, 0,
+	    "1.2.3.4:5", NULL, -1);
+	ck_assert_int_eq(coap_msg_parse(&f, out, (size_t)fl), 0);
+	ck_assert_ptr_null(coap_msg_opt(&f, COAP_OPT_OBSERVE));
+	ck_assert_int_eq(fwd_reobserve(again, sizeof(again), out,
+	    (size_t)fl, 10, 1), -EINVAL);
+	fl = fwd_encode(out, sizeof(out), &m, COAP_TYPE_CON, 9, tok, 8, 0,
+	    "1.2.3.4:5", NULL, 0);
+	ck_assert_int_eq(coap_msg_parse(&f, out, (size_t)fl), 0);
+	ck_assert_ptr_nonnull(o = coap_msg_opt(&f, COAP_OPT_OBSERVE));
+	ck_assert_int_eq(coap_opt_uint(o, &v), 0);
+	ck_assert_uint_eq(v, 0);
+	n = fwd_reobserve(again, sizeof(again), out, (size_t)fl, 10, 1);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(coap_msg_parse(&f, again, (size_t)n), 0);
+	ck_assert_uint_eq(f.mid, 10);
+	ck_assert_int_eq(memcmp(f.token, tok, 8), 0);
+	ck_assert_int_eq(coap_opt_uint(coap_msg_opt(&f, COAP_OPT_OBSERVE),
+	    &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_ptr_nonnull(coap_msg_opt(&f, COAP_OPT_URI_PATH));
+	ck_assert_ptr_nonnull(coap_msg_opt(&f, FWD_OPT_CLIENT));
+	ck_assert_int_lt(fwd_reobserve(again, 10, out, (size_t)fl, 10, 1), 0);
 }
 END_TEST
 
@@ -121,6 +164,7 @@ main(void)
 
 	tcase_add_test(tc, encode_strips_and_adds);
 	tcase_add_test(tc, response_relayed);
+	tcase_add_test(tc, observe_forwarded);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
