@@ -19,7 +19,7 @@
 # Duration: about (BENCH_WARMUP + BENCH_SECONDS + 2) s per run, 17 runs per
 # repetition (5 scenarios x 3 servers, 2 unpinned coapd runs) plus the
 # self-check (3 short runs per repetition) and the cross-check: with the
-# defaults (5 reps of 5 s) about 12 minutes, then tests/bench-dtls (about
+# defaults (5 reps of 5 s) 12 to 15 minutes, then tests/bench-dtls (about
 # 30 s).
 #
 # Environment: BENCH_REPS (5), BENCH_SECONDS (5, at most 120),
