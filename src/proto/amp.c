@@ -99,12 +99,16 @@ amp_key(const struct sockaddr *peer, socklen_t len, uint8_t *fam,
 	return true;
 }
 
-/* The set of (fam, addr). */
+/*
+ * The set of (fam, addr).  An IPv4 key is its 4 bytes and 12 zeros
+ * (amp_key()): only the 4 are hashed, which keeps FNV-1a's byte loop to 5
+ * rounds on the common path (the ways still compare all 16 bytes).
+ */
 static struct amp_entry *
 amp_set(struct amp_table *t, uint8_t fam, const uint8_t addr[16])
 {
-	return &t->e[(hash_fold(fnv1a(fnv1a(t->seed, &fam, 1), addr, 16)) &
-	    t->mask) * AMP_WAYS];
+	return &t->e[(hash_fold(fnv1a(fnv1a(t->seed, &fam, 1), addr,
+	    fam == 4 ? 4 : 16)) & t->mask) * AMP_WAYS];
 }
 
 struct amp_entry *

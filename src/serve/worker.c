@@ -457,8 +457,13 @@ loop(struct worker *w)
 	int			 r;
 
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
-		/* The watchdog's proof of progress (worker_beat()). */
-		atomic_fetch_add_explicit(&w->beat, 1, memory_order_relaxed);
+		/*
+		 * The watchdog's proof of progress (worker_beat()).  This
+		 * thread is the only writer: a relaxed load and store, not a
+		 * locked read-modify-write per wake-up.
+		 */
+		atomic_store_explicit(&w->beat, atomic_load_explicit(&w->beat,
+		    memory_order_relaxed) + 1, memory_order_relaxed);
 		r = uring_wait(w->u, wait_ns(w, next_timer));
 		if (r < 0) {
 			log_limited(&w->ll_wait, clock_now_ns(), LOG_LVL_WARN,

@@ -9,10 +9,20 @@
 #   coapd      build/coapd with one worker (skipped, with a message, when it
 #              is missing or does not start)
 # Each server runs pinned to CPU 0 and coapd-bench to CPU 1, one fresh server
-# per run.  Medians of BENCH_REPS runs go into a Markdown table, printed and
-# written to build/bench.md.
+# per run.  Repetition R of every server runs back to back (responder,
+# libcoap, coapd for one scenario, then the next scenario, then repetition
+# R+1), so a ratio row can pair run R of one server with run R of the other:
+# the table gives the median and the minimum of those per-repetition ratios
+# ("in every repetition" is the minimum).  Medians of BENCH_REPS runs per
+# cell go into a Markdown table, printed and written to build/bench.md.
 #
-# Environment: BENCH_REPS (3), BENCH_SECONDS (5, at most 120),
+# Duration: about (BENCH_WARMUP + BENCH_SECONDS + 2) s per run, 17 runs per
+# repetition (5 scenarios x 3 servers, 2 unpinned coapd runs) plus the
+# self-check (3 short runs per repetition) and the cross-check: with the
+# defaults (5 reps of 5 s) 12 to 15 minutes, then tests/bench-dtls (about
+# 30 s).
+#
+# Environment: BENCH_REPS (5), BENCH_SECONDS (5, at most 120),
 # BENCH_WARMUP (1), BENCH_SELFTEST (1: check that the bench is not the
 # bottleneck), BENCH_IDLE_WAIT (3: seconds to wait for other load to stop
 # before each run; 0 = do not wait), BENCH_COAPD (build/coapd: the binary
@@ -33,7 +43,7 @@ LIBCOAP_RCVBUF=$((8 * 1024 * 1024))	# coap-responder's RCVBUF_BYTES
 OUT=$B/bench.md
 ADDR=127.0.0.1
 
-REPS=${BENCH_REPS:-3}
+REPS=${BENCH_REPS:-5}
 SECS=${BENCH_SECONDS:-5}
 WARM=${BENCH_WARMUP:-1}
 SELFTEST=${BENCH_SELFTEST:-1}
@@ -347,32 +357,33 @@ fi
 echo "bench: $REPS x ${SECS}s (+${WARM}s warmup) per cell; $PINNOTE"
 for srv in "${SERVERS[@]}"; do
 	SRV_OK[$srv]=1
+done
+# Repetition-major: run R of each server side by side (see the top).
+for rep in $(seq 1 "$REPS"); do
 	for scen in "${SCEN_IDS[@]}"; do
-		for rep in $(seq 1 "$REPS"); do
+		for srv in "${SERVERS[@]}"; do
+			[ "${SRV_OK[$srv]}" = 1 ] || continue
 			# shellcheck disable=SC2086
 			run_one "$srv" "$scen" 1 ${SCEN_ARGS[$scen]} && continue
-			if [ "$srv" = coapd1 ] &&
-			    [ ! -s "$(res coapd1 con64)" ] &&
-			    [ ! -s "$(res coapd1 non64)" ]; then
+			echo "rep=$rep failed" >> "$(res "$srv" "$scen")"
+			if [ "$srv" = coapd1 ] && [ "$rep" = 1 ] &&
+			    [ "$scen" = "${SCEN_IDS[0]}" ]; then
 				COAPD_NOTE="$COAPD did not start or failed:"
 				COAPD_NOTE+=" coapd rows skipped"
 				echo "bench: $COAPD_NOTE" >&2
 				SRV_OK[$srv]=0
-				break 2
 			fi
 		done
 	done
-done
-
-# Two workers against one, nothing pinned.
-if [ "${SRV_OK[coapd1]:-0}" = 1 ]; then
-	for srv in coapd1 coapd2; do
-		for rep in $(seq 1 "$REPS"); do
+	# Two workers against one, nothing pinned.
+	if [ "${SRV_OK[coapd1]:-0}" = 1 ]; then
+		for srv in coapd1 coapd2; do
 			# shellcheck disable=SC2086
-			run_one "$srv" unpin 0 ${SCEN_ARGS[unpin]}
+			run_one "$srv" unpin 0 ${SCEN_ARGS[unpin]} ||
+			    echo "rep=$rep failed" >> "$(res "$srv" unpin)"
 		done
-	done
-fi
+	fi
+done
 
 # Cross-check with libcoap's own client: LOOPS shell loops of
 # coap-client-notls GET /hello for CC_SECS against each server, nothing
@@ -531,6 +542,7 @@ cell() {
 	C_RSS=-
 	[ -s "$f" ] || return 1
 	while read -r line; do
+		case $line in rep=*) continue ;; esac
 		rps+=("$(kv "$line" rps)")
 		p50+=("$(kv "$line" p50_us)")
 		p99+=("$(kv "$line" p99_us)")
@@ -576,20 +588,47 @@ row() {	# row SERVER SCEN
 	fi
 }
 
+# per_rep SERVER SCEN KEY: the KEY of each repetition, one line each ("-"
+# for a failed run), in repetition order.
+per_rep() {
+	local f line v
+	f=$(res "$1" "$2")
+	[ -s "$f" ] || return 0
+	while read -r line; do
+		v=$(kv "$line" "$3")
+		echo "${v:--}"
+	done < "$f"
+}
+
+# rep_ratios A B SCEN KEY: A's KEY over B's, repetition by repetition.
+rep_ratios() {
+	paste -d ' ' <(per_rep "$1" "$3" "$4") <(per_rep "$2" "$3" "$4") |
+	    awk '$1 ~ /^[0-9.]+$/ && $2 ~ /^[0-9.]+$/ && $2 > 0 {
+		printf "%.4f\n", $1 / $2 }'
+}
+
 ratio_row() {	# ratio_row A B SCEN
-	local ar ap50 ap99 acpu name="${SRV_SHORT[$1]:-$1}/${SRV_SHORT[$2]:-$2}"
+	local ar ap50 ap99 name="${SRV_SHORT[$1]:-$1}/${SRV_SHORT[$2]:-$2}"
+	local r c
 	[ "$1" = coapd2 ] && name="coapd 2 workers/1 worker"
-	if ! cell "$1" "$3"; then
-		printf '| %s | %s | n/a | n/a | n/a | n/a | | | | | |\n' \
+	if ! cell "$1" "$3" || ! cell "$2" "$3"; then
+		printf '| %s | %s | n/a | n/a | n/a | n/a | n/a | n/a | 0 |\n' \
 		    "$name" "${SCEN_LABEL[$3]}"
 		return
 	fi
-	ar=$C_RPS ap50=$C_P50 ap99=$C_P99 acpu=$C_CPU
+	cell "$1" "$3"
+	ar=$C_RPS ap50=$C_P50 ap99=$C_P99
 	cell "$2" "$3"
-	printf '| **%s** | %s | %s | %s | %s | %s | | | | | |\n' \
-	    "$name" "${SCEN_LABEL[$3]}" "$(ratio "$ar" "$C_RPS")" \
+	r=$(rep_ratios "$1" "$2" "$3" rps)
+	c=$(rep_ratios "$1" "$2" "$3" srv_cpu_us)
+	# shellcheck disable=SC2086
+	printf '| **%s** | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+	    "$name" "${SCEN_LABEL[$3]}" "$(fmt "$(median $r)" 2)" \
+	    "$(fmt "$(printf '%s\n' $r | sort -g | head -1)" 2)" \
 	    "$(ratio "$ap50" "$C_P50")" "$(ratio "$ap99" "$C_P99")" \
-	    "$(ratio "$acpu" "$C_CPU")"
+	    "$(fmt "$(median $c)" 2)" \
+	    "$(fmt "$(printf '%s\n' $c | sort -g | tail -1)" 2)" \
+	    "$(printf '%s\n' $r | grep -c .)"
 }
 
 {
@@ -600,6 +639,8 @@ ratio_row() {	# ratio_row A B SCEN
 	    "$(nproc) CPUs ($cpu)."
 	echo "Medians of $REPS runs of ${SECS} s after ${WARM} s warmup, one" \
 	    "fresh server per run; $PINNOTE."
+	echo "Command: \`BENCH_REPS=$REPS BENCH_SECONDS=$SECS" \
+	    "BENCH_WARMUP=$WARM make bench\` ($((SECONDS / 60)) min)."
 	echo "Closed loop unless a rate is given; CxN = C clients (own UDP" \
 	    "socket each) x N requests in flight; a request unanswered after" \
 	    "2 s is lost."
@@ -620,6 +661,10 @@ ratio_row() {	# ratio_row A B SCEN
 		echo "| coapd | all | - | - | - | - | - | - | - | - |" \
 		    "${COAPD_NOTE:-skipped} |"
 	fi
+	echo
+	echo "| ratio | scenario | req/s median | req/s min | p50 | p99" \
+	    "| CPU/req median | CPU/req max | pairs |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 	for scen in "${SCEN_IDS[@]}"; do
 		ratio_row coapd1 responder "$scen"
 		ratio_row coapd1 libcoap "$scen"
@@ -627,8 +672,11 @@ ratio_row() {	# ratio_row A B SCEN
 	done
 	[ "${SRV_OK[coapd1]:-0}" = 1 ] && ratio_row coapd2 coapd1 unpin
 	echo
-	echo "Ratios: req/s, p50, p99 and CPU/req of the first server over the" \
-	    "second. CPU is utime+stime (/proc/PID/stat, getrusage) over the" \
+	echo "Ratios: req/s and CPU/req of the first server over the second," \
+	    "repetition by repetition (run R of one against run R of the" \
+	    "other, started one after the other): median and minimum (req/s)" \
+	    "or maximum (CPU) over the pairs; p50 and p99 are ratios of the" \
+	    "medians. CPU is utime+stime (/proc/PID/stat, getrusage) over the" \
 	    "measured window; % is of one core.  Sock drops: datagrams the" \
 	    "server's socket dropped for want of receive buffer (ss skmem d)," \
 	    "over its whole life, warmup included.  Lost: requests of the" \
