@@ -59,7 +59,7 @@ fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
 	struct coap_enc		 e;
 	const struct coap_opt	*o;
 	unsigned		 seg = 0;
-	bool			 done = false;
+	bool			 done = false, obs_done = false;
 	size_t			 i;
 
 	/*
@@ -72,11 +72,15 @@ fwd_encode(uint8_t *out, size_t cap, const struct coap_msg *m,
 	coap_enc_init(&e, out, cap, type, m->code, mid, token, tkl);
 	for (i = 0; i < m->nopts; i++) {
 		o = &m->opts[i];
-		/* Observe upstream only for coapd's own observation */
+		/*
+		 * Observe upstream only for coapd's own observation, once
+		 * (it is not repeatable, RFC 7641 §2; found by fuzz_fwd)
+		 */
 		if (o->num == COAP_OPT_OBSERVE) {
-			if (observe >= 0)
+			if (observe >= 0 && !obs_done)
 				coap_enc_opt_uint(&e, o->num,
 				    (uint32_t)observe);
+			obs_done = true;
 			continue;
 		}
 		if (!fwd_passed(o))
