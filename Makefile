@@ -275,9 +275,10 @@ bench-dtls: deps all $(B)/dtls-bench
 # LINT_SIZES=0 skips the size limits (800-line files, 80-line functions).
 LINT_SIZES	?= 1
 # Then cppcheck and clang-tidy (tests/lint/analyze.sh, ANALYZE=0 skips).
+# One recipe line through the shell: make waits for one child only.
 lint:
-	@LINT_SIZES=$(LINT_SIZES) sh tests/lint/layers.sh
-	@sh tests/lint/analyze.sh
+	@LINT_SIZES=$(LINT_SIZES) sh tests/lint/layers.sh && \
+		sh tests/lint/analyze.sh
 
 # `make install` (DESTDIR=... for staging): coapd and coapd-ctl when built,
 # every man/*.N page, the unit, the sysctl drop-in, the state directory
