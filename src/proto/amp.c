@@ -137,8 +137,12 @@ amp_find(struct amp_table *t, const struct sockaddr *peer, socklen_t peerlen)
 static void
 amp_roll(struct amp_entry *e, uint64_t now_ns)
 {
-	uint64_t age = now_ns - e->window_ns;
+	uint64_t age;
 
+	/* a completion's fresh clock may be ahead of the loop's: not a roll */
+	if (now_ns <= e->window_ns)
+		return;
+	age = now_ns - e->window_ns;
 	if (age < AMP_WINDOW_NS)
 		return;
 	if (age < 2 * AMP_WINDOW_NS) {
@@ -195,7 +199,10 @@ amp_verified(const struct amp_entry *e, uint64_t now_ns)
 bool
 amp_room(const struct amp_entry *e, size_t len, uint64_t now_ns)
 {
-	uint64_t	 age = now_ns - e->window_ns, rx = 0, tx = 0;
+	uint64_t	 age, rx = 0, tx = 0;
+
+	/* an older "now" than the window's start (see amp_roll) is age 0 */
+	age = now_ns > e->window_ns ? now_ns - e->window_ns : 0;
 
 	if (amp_verified(e, now_ns))
 		return true;

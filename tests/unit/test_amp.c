@@ -98,6 +98,30 @@ START_TEST(budget_is_three_times_received)
 }
 END_TEST
 
+/*
+ * A hook or backend completion reads a fresh clock and may start a window
+ * a little after the "now" a later datagram of the same loop pass carries:
+ * the older time is no roll and no refusal (the subtraction once wrapped).
+ */
+START_TEST(older_now_is_same_window)
+{
+	struct amp_entry *e;
+	bool		  ev;
+
+	e = amp_rx(&t, SA(&a4), 20, 100 * SEC, &ev);
+	ck_assert(amp_tx(e, 30, 100 * SEC));
+	/* the completion at 110.5 s opens a window ... */
+	e = amp_rx(&t, SA(&a4), 20, 110 * SEC + SEC / 2, &ev);
+	ck_assert_uint_eq(e->rx, 20);
+	/* ... and the loop's 110.4 s must neither forget nor refuse */
+	e = amp_rx(&t, SA(&a4), 20, 110 * SEC + SEC / 2 - SEC / 10, &ev);
+	ck_assert_uint_eq(e->rx, 40);
+	ck_assert_uint_eq(e->prev_rx, 20);
+	ck_assert(amp_room(e, 100, 110 * SEC));
+	ck_assert(amp_tx(e, 100, 110 * SEC));
+}
+END_TEST
+
 START_TEST(rfc9175_echo)
 {
 	struct amp_entry *e, *f, *g;
@@ -199,6 +223,7 @@ amp_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, siphash_vectors);
 	tcase_add_test(tc, budget_is_three_times_received);
+	tcase_add_test(tc, older_now_is_same_window);
 	tcase_add_test(tc, rfc9175_echo);
 	tcase_add_test(tc, table_is_bounded);
 	tcase_add_test(tc, late_answer_keeps_its_credit);
