@@ -53,7 +53,12 @@ mbuf_free(struct mbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* s with '\\', '"' and control characters escaped, for both formats. */
+/*
+ * s with '\\', '"' and newline escaped, for both formats; JSON also needs
+ * the other control characters as \u00XX, while the Prometheus text format
+ * knows no other escape (a \xNN would make node_exporter drop the whole
+ * file), so there they are written as they are.
+ */
 static void
 put_escaped(struct mbuf *b, const char *s, bool json)
 {
@@ -64,8 +69,8 @@ put_escaped(struct mbuf *b, const char *s, bool json)
 			mbuf_printf(b, "\\%c", c);
 		else if (c == '\n')
 			mbuf_printf(b, "\\n");
-		else if (c < 0x20)
-			mbuf_printf(b, json ? "\\u%04x" : "\\x%02x", c);
+		else if (c < 0x20 && json)
+			mbuf_printf(b, "\\u%04x", c);
 		else
 			mbuf_printf(b, "%c", c);
 	}

@@ -86,6 +86,26 @@ START_TEST(prom_lines)
 }
 END_TEST
 
+/*
+ * A control byte in a route path: the Prometheus text format has only the
+ * \\ \" \n escapes (anything else makes the textfile collector drop the
+ * file), JSON needs \u00XX.
+ */
+START_TEST(control_bytes)
+{
+	static const struct mexport_route tab[] = { { "/a\tb", 3 } };
+	struct mbuf	 b = { 0 };
+
+	ck_assert_int_eq(mexport_prom(&b, &m, tab, 1, &info), 0);
+	CK_LINE(b.p, "coapd_route_requests_total{route=\"/a\tb\"} 0");
+	ck_assert_ptr_null(strstr(b.p, "\\x"));
+	mbuf_free(&b);
+	ck_assert_int_eq(mexport_json(&b, &m, tab, 1, &info), 0);
+	ck_assert_ptr_nonnull(strstr(b.p, "\"/a\\u0009b\""));
+	mbuf_free(&b);
+}
+END_TEST
+
 /* Each family's HELP and TYPE once, before its first sample. */
 START_TEST(prom_families)
 {
@@ -187,6 +207,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, prom_lines);
 	tcase_add_test(tc, prom_families);
+	tcase_add_test(tc, control_bytes);
 	tcase_add_test(tc, json_and_table);
 	tcase_add_test(tc, mbuf_grows);
 	suite_add_tcase(s, tc);
