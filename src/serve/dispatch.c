@@ -231,7 +231,6 @@ observe_registers(const struct coap_msg *m, const struct cfg_route *rt)
 	uint32_t		 v;
 
 	return m->code == COAP_GET && rt->observe &&
-	    (rt->kind == ROUTE_STATIC || rt->kind == ROUTE_BACKEND) &&
 	    (o = coap_msg_opt(m, COAP_OPT_OBSERVE)) != NULL &&
 	    coap_opt_uint(o, &v) == 0 && v == 0;
 }

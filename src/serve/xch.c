@@ -314,7 +314,13 @@ xch_complete(struct xch *x, uint64_t now_ns)
 		xch_free(d, x);
 		return;
 	}
-	if (x->reg != NULL)
+	/*
+	 * A registration needs a verified address (dispatch.c challenges an
+	 * unverified one first); one that lost its verification or its guard
+	 * entry meanwhile gets its answer, but no stream of notifications.
+	 */
+	if (x->reg != NULL && (!x->plain ||
+	    ((e = xch_amp(d, x)) != NULL && amp_verified(e, now_ns))))
 		notify_register_late(d, x->reg,
 		    (const struct sockaddr *)&x->peer, x->peerlen, x->sock,
 		    x->token, x->tkl, &d->xresp, now_ns);

@@ -22,7 +22,9 @@ std_conf "$T/coapd.conf" ",
     allow = [ \"net:127.0.0.0/8\" ]; },
   { path = \"/obs\"; static = \"$T/www/hello.txt\"; observe = true; },
   { path = \"/run\"; methods = [ \"GET\", \"POST\" ]; run_as_root = true;
-    hook = [ \"/bin/sh\", \"-c\", \"echo ran >>$T/ran; printf %0900d 0\" ]; }" 1
+    hook = [ \"/bin/sh\", \"-c\", \"echo ran >>$T/ran; printf %0900d 0\" ]; },
+  { path = \"/hobs\"; observe = true; interval_s = 1; run_as_root = true;
+    hook = [ \"/bin/sh\", \"-c\", \"date +%s%N\" ]; }" 1
 start_coapd "$T/coapd.conf"
 
 PORT=$PORT T=$T py_checks "amplification guard and forged writes" <<'PY'
@@ -115,6 +117,23 @@ r = w.request(coap.GET, "/obs", options=[(coap.OBSERVE, b""),
               echo=False)
 ck.code(r, coap.CONTENT, "with the Echo value")
 ck.ok(r is not None and r.opt(coap.OBSERVE) is not None, "it observes")
+
+# the same for a hook route, whose output changes every interval_s = 1
+v = coap.Client(port, src="127.0.0.11")
+v.send(v.build(coap.GET, "/hobs", options=[(coap.OBSERVE, b"")]))
+got = v.recv_all(2.5)
+ck.eq(len(got), 1, "Observe of a hook route from a fresh address: one answer")
+m = coap.Msg(got[0]) if got else None
+ck.code(m, coap.UNAUTHORIZED, "a challenge")
+ck.ok(m is not None and m.opt(coap.OBSERVE) is None,
+      "no observation (no notification in 2.5 s at interval_s = 1)")
+r = v.request(coap.GET, "/hobs", options=[(coap.OBSERVE, b""),
+                                          (coap.ECHO, m.opt(coap.ECHO))],
+              echo=False)
+ck.code(r, coap.CONTENT, "with the Echo value")
+ck.ok(r is not None and r.opt(coap.OBSERVE) is not None, "it observes")
+got = v.recv_all(2.5)
+ck.ok(len(got) >= 1, "and notifications follow (%d in 2.5 s)" % len(got))
 ck.done()
 PY
 
