@@ -2,7 +2,9 @@
 # run.sh - DTLS PSK benchmark: requests/s over established sessions
 # (SESSIONS x WINDOW, default 64 x 8) and full handshakes/s, for coapd
 # (DTLS and, for the ratio, plain CoAP with coapd-bench) and libcoap's
-# coap-server-openssl with a PSK, in the same run on 127.0.0.1.
+# coap-server-openssl and coap-server-gnutls (when installed) with a PSK,
+# in the same run on 127.0.0.1.  Servers run on CPU 0, the load generator
+# on CPU 1 (taskset), as in tests/bench/run.sh.
 # usage: tests/bench-dtls/run.sh [SECONDS]   (make bench-dtls)
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,31 +38,45 @@ dtls = { psk_file = "$T/psk"; };
 routes = ( { path = "/hello"; static = "$T/hello.txt"; } );
 log = { level = "warn"; };
 EOT
-"$B/coapd" -c "$T/coapd.conf" &
+srv="taskset -c 0"
+gen="taskset -c 1"
+$srv "$B/coapd" -c "$T/coapd.conf" &
 pids+=($!)
 cpid=$!
-L=$(port)
-coap-server-openssl -A 127.0.0.1 -p "$L" -k "$key" -v 0 >/dev/null 2>&1 &
-pids+=($!)
+libs=()
+for l in openssl gnutls; do
+	command -v "coap-server-$l" >/dev/null || continue
+	lp=$(port)
+	$srv "coap-server-$l" -A 127.0.0.1 -p "$lp" -k "$key" -v 0 \
+	    >/dev/null 2>&1 &
+	pids+=($!)
+	libs+=("$l:$lp")
+done
 sleep 0.5
 
 num() { sed -n 's/^\([0-9]*\) .*/\1/p'; }
-plain=$("$B/coapd-bench" -p "$P" -u /hello -c "$sess" -n "$win" \
+ratio() { python3 -c "print(round(${1:-0}/max(${2:-1},1),2))"; }
+plain=$($gen "$B/coapd-bench" -p "$P" -u /hello -c "$sess" -n "$win" \
     -d "$secs" -T 2 --oneline | sed -n 's/.* rps=\([0-9]*\).*/\1/p')
-dtls=$(timeout $((secs + 30)) "$B/dtls-bench" rps 127.0.0.1 "$D" /hello \
-    bench "$key" "$sess" "$win" "$secs" 2 | num)
-hs=$(timeout $((secs + 30)) "$B/dtls-bench" hs 127.0.0.1 "$D" bench "$key" \
-    "$secs" 2 | num)
-# libcoap listens for coaps on port + 1 and serves "/" (its info text)
-ldtls=$(timeout $((secs + 30)) "$B/dtls-bench" rps 127.0.0.1 $((L + 1)) / \
-    bench "$key" "$sess" "$win" "$secs" 2 | num)
-lhs=$(timeout $((secs + 30)) "$B/dtls-bench" hs 127.0.0.1 $((L + 1)) bench \
+dtls=$(timeout $((secs + 30)) $gen "$B/dtls-bench" rps 127.0.0.1 "$D" \
+    /hello bench "$key" "$sess" "$win" "$secs" 2 | num)
+hs=$(timeout $((secs + 30)) $gen "$B/dtls-bench" hs 127.0.0.1 "$D" bench \
     "$key" "$secs" 2 | num)
 printf 'coapd plain CoAP          %8s requests/s\n' "${plain:-?}"
 printf 'coapd DTLS                %8s requests/s  (%s x plain)\n' \
-    "${dtls:-?}" "$(python3 -c "print(round(${dtls:-0}/max(${plain:-1},1),2))")"
-printf 'coap-server-openssl DTLS  %8s requests/s  (coapd %s x)\n' \
-    "${ldtls:-?}" "$(python3 -c "print(round(${dtls:-0}/max(${ldtls:-1},1),2))")"
+    "${dtls:-?}" "$(ratio "$dtls" "$plain")"
 printf 'coapd handshakes          %8s /s\n' "${hs:-?}"
-printf 'coap-server-openssl hs    %8s /s\n' "${lhs:-?}"
+for e in "${libs[@]}"; do
+	l=${e%%:*}
+	lp=${e#*:}
+	# libcoap listens for coaps on port + 1 and serves "/" (its info text)
+	ldtls=$(timeout $((secs + 30)) $gen "$B/dtls-bench" rps 127.0.0.1 \
+	    $((lp + 1)) / bench "$key" "$sess" "$win" "$secs" 2 | num)
+	lhs=$(timeout $((secs + 30)) $gen "$B/dtls-bench" hs 127.0.0.1 \
+	    $((lp + 1)) bench "$key" "$secs" 2 | num)
+	printf '%-25s %8s requests/s  (coapd %s x)\n' "coap-server-$l DTLS" \
+	    "${ldtls:-?}" "$(ratio "$dtls" "$ldtls")"
+	printf '%-25s %8s /s  (coapd %s x)\n' "coap-server-$l hs" \
+	    "${lhs:-?}" "$(ratio "$hs" "$lhs")"
+done
 kill -0 "$cpid" 2>/dev/null || { echo "coapd died" >&2; exit 1; }
