@@ -89,7 +89,7 @@ setsid nice -n 19 bash -c "$(declare -f stage wolfssl_build behind);
     >"$L/behind.log" 2>&1 &
 BPID=$!
 
-stage unit $M unit || fails=1
+stage unit $M -j2 -Otarget unit-each || fails=1
 stage conftest $M conftest || fails=1
 stage fuzz-replay $M fuzz-replay || fails=1
 stage integ env INTEG_JOBS=2 $M integ || fails=1
