@@ -196,7 +196,7 @@ fuzz-replay: $(FUZZ_REPLAY)
 # the unit tests and fuzz replays again under ASan+UBSan (check-asan) and
 # every fuzz target for a few seconds (fuzz-smoke); with CI=true (what CI
 # sets) or SOAK=1 also the soak for SOAK_S (120) seconds, end checks
-# asserted.  Static analysis and the slow builds run under nice 19 beside
+# asserted.  Static analysis and the slow builds run under nice 10 beside
 # the tests that wait; each stage's seconds are printed.  `make check
 # SANITIZE=1` runs the whole suite on the sanitizer build instead (some 3x
 # slower; see README).

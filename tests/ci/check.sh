@@ -10,7 +10,7 @@
 #    two at a time, see tests/integ/run.sh), the DTLS tests against the
 #    CCM-8 wolfSSL, and with CI=true (or SOAK=1) the 2-minute soak with
 #    its end checks asserted;
-#  - behind, under nice 19 (it only gets the CPU the front leaves idle,
+#  - behind, under nice 10 (it gets mostly the CPU the front leaves idle,
 #    which the sleeping and waiting integration tests leave a lot of):
 #    cppcheck and clang-tidy, the wolfSSL source build and coapd linked to
 #    it, the ASan+UBSan build with its unit tests and fuzz replays, and
@@ -84,7 +84,7 @@ if ! stage build $M -j"$JOBS" all build-tests; then
 	exit 1
 fi
 
-setsid nice -n 19 bash -c "$(declare -f stage wolfssl_build behind);
+setsid nice -n 10 bash -c "$(declare -f stage wolfssl_build behind);
     M='$M' B='$B' L='$L' JOBS='$JOBS' SANITIZE='$SANITIZE'; behind" \
     >"$L/behind.log" 2>&1 &
 BPID=$!
@@ -114,7 +114,7 @@ fi
 wait "$BPID"
 brc=$?
 BPID=""
-echo "check: --- behind track (nice 19), $B/check/behind.log ---"
+echo "check: --- behind track (nice 10), $B/check/behind.log ---"
 cat "$L/behind.log"
 [ $brc = 0 ] || fails=1
 grep -q FAILED "$L/times" && fails=1
