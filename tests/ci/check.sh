@@ -7,9 +7,9 @@
 # Two tracks run side by side on the 2 cores:
 #  - in front: build, unit tests, config corpus, fuzz replays, the
 #    integration tests (INTEG_JOBS=2: the ones that measure nothing run
-#    two at a time, see tests/integ/run.sh), the DTLS tests against the
-#    CCM-8 wolfSSL, and with CI=true (or SOAK=1) the 2-minute soak with
-#    its end checks asserted;
+#    two at a time, see tests/integ/run.sh), with CI=true (or SOAK=1) the
+#    2-minute soak with its end checks asserted, and the DTLS tests
+#    against the CCM-8 wolfSSL;
 #  - behind, under nice 10 (it gets mostly the CPU the front leaves idle,
 #    which the sleeping and waiting integration tests leave a lot of):
 #    cppcheck and clang-tidy, the wolfSSL source build and coapd linked to
@@ -94,6 +94,11 @@ stage conftest $M conftest || fails=1
 stage fuzz-replay $M fuzz-replay || fails=1
 stage integ env INTEG_JOBS=2 $M integ || fails=1
 
+# Before the CCM-8 tests: the wolfSSL build behind has time to finish.
+if [ "${CI:-}" = true ] || [ "${SOAK:-0}" = 1 ]; then
+	stage soak $M soak SOAK_S="$SOAK_S" || fails=1
+fi
+
 # The DTLS tests again with coapd on the CCM-8 wolfSSL (issue 13): skipped
 # (77) when the wolfssl source package cannot be fetched.
 while [ ! -s "$L/wolfssl.rc" ] && kill -0 "$BPID" 2>/dev/null; do
@@ -106,10 +111,6 @@ case $wrc in
 77)	echo "SKIP check-wolfssl: no wolfssl source package" ;;
 *)	echo "check: the CCM-8 wolfSSL build failed (see below)"; fails=1 ;;
 esac
-
-if [ "${CI:-}" = true ] || [ "${SOAK:-0}" = 1 ]; then
-	stage soak $M soak SOAK_S="$SOAK_S" || fails=1
-fi
 
 wait "$BPID"
 brc=$?
