@@ -35,21 +35,34 @@ mkdir -p "$L"
 T0=$SECONDS
 fails=0
 
-# stage NAME COMMAND...: run it, time it, record it.
+# cpu_now VAR: CPU seconds (user + system) of this shell's finished
+# children into VAR; unlike the wall time it does not depend on what else
+# loads the machine.  (`times` in the shell itself: a $(...) subshell
+# would have no children of its own.)
+cpu_now() {
+	local f="$L/cpu.$BASHPID"
+	times >"$f"
+	printf -v "$1" %s "$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) {
+	    split($i, a, "m"); t += a[1] * 60 + a[2] }; printf "%d", t }' "$f")"
+}
+
+# stage NAME COMMAND...: run it, time it (wall and CPU), record it.
 stage() {
-	local name=$1 start=$SECONDS rc how
+	local name=$1 start=$SECONDS c0 c1 rc how
 	shift
 	echo "check: $name ..."
+	cpu_now c0
 	"$@"
 	rc=$?
+	cpu_now c1
 	case $rc in
 	0)	how=ok ;;
 	77)	how=skipped ;;
 	*)	how="FAILED ($rc)" ;;
 	esac
-	printf '%-14s %4d s  %s\n' "$name" $((SECONDS - start)) "$how" \
-	    >>"$L/times"
-	echo "check: $name $((SECONDS - start)) s, $how"
+	printf '%-14s %4d s  cpu %4d s  %s\n' "$name" $((SECONDS - start)) \
+	    $((c1 - c0)) "$how" >>"$L/times"
+	echo "check: $name $((SECONDS - start)) s (cpu $((c1 - c0)) s), $how"
 	return $rc
 }
 
@@ -84,7 +97,7 @@ if ! stage build $M -j"$JOBS" all build-tests; then
 	exit 1
 fi
 
-setsid nice -n 10 bash -c "$(declare -f stage wolfssl_build behind);
+setsid nice -n 10 bash -c "$(declare -f cpu_now stage wolfssl_build behind);
     M='$M' B='$B' L='$L' JOBS='$JOBS' SANITIZE='$SANITIZE'; behind" \
     >"$L/behind.log" 2>&1 &
 BPID=$!
@@ -122,6 +135,7 @@ grep -q FAILED "$L/times" && fails=1
 
 echo "check: --- stage times (behind-track stages overlap the others) ---"
 cat "$L/times"
-printf '%-14s %4d s  %s\n' total $((SECONDS - T0)) \
+cpu_now c1
+printf '%-14s %4d s  cpu %4d s  %s\n' total $((SECONDS - T0)) "$c1" \
     "$([ $fails = 0 ] && echo ok || echo FAILED)"
 exit $fails
