@@ -34,6 +34,7 @@ dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 limit=${INTEG_TIMEOUT:-120}
 jobs=${INTEG_JOBS:-1}
 out=$(mktemp -d "${TMPDIR:-/tmp}/coapd-integ-run.XXXXXX") || exit 1
+chmod 0755 "$out"	# a test's coapd may run as another user
 trap 'rm -rf "$out"' EXIT
 
 pass=0
@@ -58,9 +59,16 @@ is_serial() {
 }
 
 # run_one NAME: the test, bounded; its status and seconds in $out/NAME.rc.
+# Each test gets a RUNTIME_DIRECTORY of its own, so that the default
+# control socket of its coapd ($RUNTIME_DIRECTORY/control, else
+# /run/coapd/control) is never one a neighbour (or any other coapd on the
+# machine) holds: coapd warns about a socket in use, which 62-accesslog
+# counts as a stray line.
 run_one() {
 	local name=$1 start=$SECONDS rc
-	timeout -k 10 "$limit" bash "$dir/$name.sh" >"$out/$name.out" 2>&1
+	mkdir -p "$out/$name.rt"
+	RUNTIME_DIRECTORY=$out/$name.rt \
+	    timeout -k 10 "$limit" bash "$dir/$name.sh" >"$out/$name.out" 2>&1
 	rc=$?
 	echo "$rc $((SECONDS - start))" >"$out/$name.rc"
 }
