@@ -85,7 +85,7 @@ FUZZ_REPLAY	:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%-replay)
 
 .PHONY: all build-tests deps run check unit integ conftest fuzz bench install uninstall \
 	clean lint wolfssl check-wolfssl bench-dtls FORCE check-asan fuzz-smoke \
-	fuzz-replay soak
+	fuzz-replay soak unit-each
 
 # git keeps no modes: the demo key file gets the 0600 coapd requires
 all: $(B)/coapd $(B)/coapd-ctl $(BENCH_BIN) $(B)/rcvbuf.so
@@ -174,6 +174,13 @@ run: deps $(B)/coapd
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
 
+# The same, one target per suite, for `make -jN -Otarget unit-each` (make
+# check): test_xch waits out real hook delays (some 20 s), the others run
+# beside it.
+unit-each: $(UNIT_BIN:%=%.run)
+$(B)/test_%.run: $(B)/test_% FORCE
+	@$<
+
 conftest: $(B)/coapd
 	@sh tests/conf/run.sh $(B)/coapd
 
@@ -185,22 +192,22 @@ fuzz-replay: $(FUZZ_REPLAY)
 		n=$$(basename $$t -replay); \
 		$$t tests/fuzz/corpus/$${n#fuzz_} || fail=1; done; exit $$fail
 
-# `make check`: the whole suite on the plain build, then the unit tests
-# and fuzz replays again under ASan+UBSan (check-asan) and every fuzz
-# target for a few seconds (fuzz-smoke).  `make check SANITIZE=1` runs the
-# whole suite on the sanitizer build instead (some 3x slower; see README).
-# Builds run in parallel (BUILD_JOBS), tests one after the other.
+# `make check`: tests/ci/check.sh.  The whole suite on the plain build,
+# the unit tests and fuzz replays again under ASan+UBSan (check-asan) and
+# every fuzz target for a few seconds (fuzz-smoke); with CI=true (what CI
+# sets) or SOAK=1 also the soak for SOAK_S (120) seconds, end checks
+# asserted.  Static analysis and the slow builds run under nice 10 beside
+# the tests that wait; each stage's seconds are printed.  `make check
+# SANITIZE=1` runs the whole suite on the sanitizer build instead (some 3x
+# slower; see README).
 BUILD_JOBS	?= $(shell nproc 2>/dev/null || echo 2)
 build-tests: $(UNIT_BIN) $(FUZZ_REPLAY)
 
-check: deps lint
-	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all build-tests
-	@$(MAKE) --no-print-directory unit conftest fuzz-replay integ
-	@$(MAKE) --no-print-directory check-wolfssl
-ifneq ($(SANITIZE),1)
-	@$(MAKE) --no-print-directory check-asan
-	@$(MAKE) --no-print-directory fuzz-smoke
-endif
+check: deps
+	@MAKE='$(MAKE)' B='$(B)' SANITIZE='$(SANITIZE)' \
+	    BUILD_JOBS='$(BUILD_JOBS)' SOAK_S='$(CHECK_SOAK_S)' \
+	    bash tests/ci/check.sh
+CHECK_SOAK_S	?= 120
 
 check-asan:
 	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZE=1 B=build/asan \

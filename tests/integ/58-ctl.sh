@@ -294,6 +294,7 @@ python3 - "$NOTIFY_NAME" "$T/notify.log" <<'EOF' &
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind("\0" + sys.argv[1])
+open(sys.argv[2] + ".bound", "w").close()
 s.settimeout(0.2)
 end = time.monotonic() + 8
 with open(sys.argv[2], "w") as f:
@@ -306,7 +307,12 @@ with open(sys.argv[2], "w") as f:
         f.flush()
 EOF
 listener=$!
-sleep 0.3
+# coapd's READY=1 is lost unless the listener is bound: wait for it (a
+# fixed sleep was too short under load).
+for ((i = 0; i < 100; i++)); do
+	[ -e "$T/notify.log.bound" ] && break
+	sleep 0.05
+done
 export NOTIFY_SOCKET="@$NOTIFY_NAME"
 start_coapd "$T/default.conf"
 unset NOTIFY_SOCKET
@@ -318,7 +324,11 @@ assert_contains "$out" "config $T/default.conf" "and it is this coapd"
 printf 'broken\n' >>"$T/default.conf"
 "$CTL" reload >/dev/null 2>&1
 assert_eq "$?" 1 "a broken reload under sd_notify exits 1"
-sleep 0.3
+# READY=1, then RELOADING=1 and READY=1 twice: wait (bounded) for all five
+for ((i = 0; i < 100; i++)); do
+	[ "$(wc -l <"$T/notify.log")" -ge 5 ] && break
+	sleep 0.05
+done
 kill "$listener" 2>/dev/null
 wait "$listener" 2>/dev/null
 unset RUNTIME_DIRECTORY

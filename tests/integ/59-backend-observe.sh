@@ -88,7 +88,9 @@ timeout 20 "$COAP_CLIENT" -B 10 -s 4 "$A/app/obs" >"$T/o1.out" 2>"$T/o1.err" &
 OBS1=$!
 timeout 20 "$COAP_CLIENT" -B 10 -s 4 "$A/app/obs" >"$T/o2.out" 2>"$T/o2.err" &
 OBS2=$!
-sleep 2
+# until coapd's registration reaches the backend (bounded; a fixed 2 s was
+# too short on a loaded machine)
+wait_stat observers 1 8
 assert_eq "$(stat registrations)" 1 \
     "two observers of /app/obs: one registration upstream"
 assert_eq "$(stat observers)" 1 "the backend holds one observer (coapd)"

@@ -85,8 +85,9 @@ assert_not_contains "$(cat "$COAPD_LOG")" "made no progress" "no worker reported
 # PTRACE_SEIZE + PTRACE_INTERRUPT stops that thread only, no signal) and the
 # pings stop; once it runs again they come back.
 TID=$(ls "/proc/$COAPD_PID/task" | grep -vx "$COAPD_PID" | head -n 1)
-n0=$(grep -c "WATCHDOG=1" "$NLOG")
-timeout 10 python3 - "$TID" "$NLOG" <<'PY'
+# n0: the pings so far, counted once the thread is stopped (python can
+# take a while to start on a loaded machine, and pings go on meanwhile)
+n0=$(timeout 10 python3 - "$TID" "$NLOG" <<'PY'
 import ctypes, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
@@ -97,9 +98,11 @@ if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
 libc.ptrace(PTRACE_INTERRUPT, tid, None, None)
 os.waitpid(tid, 0x40000000)  # __WALL
 t0 = time.monotonic()
+print(sum("WATCHDOG=1" in l for l in open(sys.argv[2])), flush=True)
 time.sleep(2.5)
 libc.ptrace(PTRACE_DETACH, tid, None, None)
 PY
+)
 prc=$?
 if [ $prc -ne 0 ]; then
 	echo "# could not stop a worker thread alone (ptrace): stuck-worker check skipped"

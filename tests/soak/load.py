@@ -33,8 +33,19 @@ from coap import CON, NON, ACK, RST, encode, uri_options  # noqa: E402
 
 GET, PUT = 1, 3
 SETTLE_S = 75           # no abandoned upload this close to the end
-RSS_MARGIN_KIB = 4096   # end RSS may exceed the warm-up level by this
+RSS_MARGIN_KIB = 1024   # end RSS may exceed the warm-up level by this
 FD_MARGIN = 2
+
+# Where RSS still grows after the warm-up (issue 15, measured with
+# /proc/PID/smaps over a 300 s soak): the .bss of libwolfssl, 1213 KiB of
+# static arrays whose pages are touched as DTLS handshakes use them (about
+# 4 KiB/s here, one new client every 5 s); heap and arenas moved by tens of
+# KiB.  (The io_uring buffer pools, 2048 x 2 KiB per worker, fill the same
+# way but within seconds, before the warm-up.)  A .bss cannot outgrow its
+# size, fixed at link time, so the RSS check leaves the .bss mappings out
+# (any anonymous mapping that continues a file mapping: coapd's own and each
+# library's) and holds everything else to RSS_MARGIN_KIB; the .bss growth
+# is printed and checked against the mappings' size.
 
 
 class Stats:
@@ -84,6 +95,21 @@ class Peer:
 
     def request(self, mcode, path, options=(), payload=b"", wait=3.0,
                 tok=None):
+        """The answer (or None).  A 4.01 with Echo (the amplification
+        guard: this address never proved it receives our answers, and
+        in a quiet 10 s window its budget is small) is answered as RFC 9175
+        clients do: once more, carrying the Echo value."""
+        m = self._request(mcode, path, options, payload, wait, tok)
+        if m is not None and m.code == coap.code(4, 1) and \
+                m.opt(coap.ECHO) is not None and \
+                all(o[0] != coap.ECHO for o in options):
+            ST.op("echo-retry")
+            m = self._request(mcode, path, list(options) +
+                              [(coap.ECHO, m.opt(coap.ECHO))], payload,
+                              wait, tok)
+        return m
+
+    def _request(self, mcode, path, options, payload, wait, tok):
         self.mid = (self.mid + 1) & 0xFFFF
         tok = tok or os.urandom(4)
         data = encode(CON, mcode, self.mid, tok,
@@ -204,6 +230,26 @@ def dtls_get(dport, psk_key):
         ST.timeouts += 1
 
 
+def bss_kib(pid):
+    """RSS and size (KiB) of the .bss mappings: anonymous ones that start
+    where a file mapping ends."""
+    rss = size = 0
+    prev_end, prev_file, cur = None, False, False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                anon = len(head) == 5
+                cur = anon and prev_file and prev_end == lo
+                if cur:
+                    size += (hi - lo) // 1024
+                prev_end, prev_file = hi, not anon and head[5][0] == "/"
+            elif cur and head[0] == "Rss:":
+                rss += int(head[1])
+    return rss, size
+
+
 def proc_sample(pid):
     rss = 0
     with open("/proc/%d/status" % pid) as f:
@@ -211,7 +257,7 @@ def proc_sample(pid):
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
     fds = len(os.listdir("/proc/%d/fd" % pid))
-    return rss, fds
+    return rss, fds, bss_kib(pid)[0]
 
 
 def main():
@@ -224,7 +270,7 @@ def main():
     rnd = random.Random(int(os.environ.get("SOAK_SEED", "1")))
     random.seed(rnd.random())
     csv = open(os.path.join(d, "soak.csv"), "w")
-    csv.write("t_s,rss_kib,fds\n")
+    csv.write("t_s,rss_kib,fds,bss_kib\n")
     backend = subprocess.Popen(backend_cmd, stderr=subprocess.DEVNULL)
     peers = [Peer(port) for _ in range(4)]
     uploads = {}
@@ -238,12 +284,12 @@ def main():
         if el >= secs:
             break
         if now >= next_sample:
-            rss, fds = proc_sample(pid)
-            csv.write("%.1f,%d,%d\n" % (el, rss, fds))
+            rss, fds, bss = proc_sample(pid)
+            csv.write("%.1f,%d,%d,%d\n" % (el, rss, fds, bss))
             csv.flush()
             next_sample += 1.0
             if warm is None and el >= min(60.0, secs / 3):
-                warm = (rss, fds)
+                warm = (rss, fds, bss)
         if now >= next_hup and el > 1:
             os.kill(pid, signal.SIGHUP)
             next_hup = now + 30.0
@@ -312,24 +358,30 @@ def main():
 def end_checks(pid, d, uploads, warm, csv):
     bad = list(ST.failures)
     try:
-        rss, fds = proc_sample(pid)
+        rss, fds, bss = proc_sample(pid)
+        bss_size = bss_kib(pid)[1]
     except OSError:
         print("not ok - coapd is gone")
         return 1
-    csv.write("end,%d,%d\n" % (rss, fds))
+    csv.write("end,%d,%d,%d\n" % (rss, fds, bss))
     csv.close()
     total = sum(ST.ops.values())
     print("# ops %s" % ", ".join("%s %d" % kv for kv in sorted(
         ST.ops.items())))
-    print("# %d datagrams from coapd, %d timeouts, warm-up %s, end "
-          "rss %d KiB fds %d" % (ST.answers, ST.timeouts, warm, rss, fds))
+    print("# %d datagrams from coapd, %d timeouts, warm-up (rss, fds, bss) "
+          "%s, end rss %d KiB fds %d bss %d of %d KiB" % (
+              ST.answers, ST.timeouts, warm, rss, fds, bss, bss_size))
     if warm is not None:
-        if rss > warm[0] + RSS_MARGIN_KIB:
-            bad.append("RSS grew: %d KiB after warm-up, %d KiB at the end"
-                       % (warm[0], rss))
+        if rss - bss > warm[0] - warm[2] + RSS_MARGIN_KIB:
+            bad.append("RSS outside .bss grew: %d KiB after warm-up, %d "
+                       "KiB at the end" % (warm[0] - warm[2], rss - bss))
+        if bss > bss_size:
+            bad.append(".bss RSS %d KiB over its %d KiB" % (bss, bss_size))
         if fds > warm[1] + FD_MARGIN:
             bad.append("fds grew: %d after warm-up, %d at the end"
                        % (warm[1], fds))
+        print("# RSS growth after warm-up: %+d KiB, of which .bss %+d KiB"
+              % (rss - warm[0], bss - warm[2]))
     if ST.malformed:
         bad.append("%d malformed datagrams from coapd" % ST.malformed)
     if ST.timeouts > max(3, total // 50):

@@ -15,7 +15,9 @@ PORT=$(free_port)
 DPORT=$(free_port)
 while [ "$DPORT" = "$PORT" ]; do DPORT=$(free_port); done
 
-mkdir -p "$T/www" "$T/up" "$T/h"
+mkdir -p "$T/www" "$T/up" "$T/h" "$T/rt"
+# coapd's control socket in $T/rt, not /run/coapd (another coapd may hold it)
+export RUNTIME_DIRECTORY="$T/rt"
 printf 'Hello, soak!\n' >"$T/www/hello.txt"
 printf 'first\n' >"$T/www/obs.txt"
 head -c 20000 /dev/urandom >"$T/www/big.bin"
