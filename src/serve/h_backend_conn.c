@@ -1,0 +1,261 @@
+/*
+ * h_backend_conn.c - a worker's sockets to its backends, and the requests
+ * waiting for room in a backend's queue.  See h_backend_int.h.
+ *
+ * A Unix datagram socket holds at most net.unix.max_dgram_qlen datagrams
+ * (10 on Debian) that the backend has not read yet; past that, send()
+ * fails with EAGAIN.  That is back-pressure, not failure: the request
+ * waits in its connection's queue (it already holds one of its route's
+ * max_pending slots, and its timeout_s runs) and goes out when the
+ * socket polls writable, which for a connected Unix datagram socket
+ * means the backend's queue has room.  Only max_pending answers 5.03;
+ * a request still queued after timeout_s gets 5.04 like one sent.
+ *
+ * A backend that restarts binds a new socket at the same path; the old
+ * connection then fails with ECONNREFUSED (or ENOTCONN once the kernel
+ * dropped the dead peer), and is made again once, so requests succeed
+ * without a reload.  Requests sent to the old socket time out (5.04).
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "proto/coap_msg.h"
+#include "serve/h_backend_int.h"
+
+static void	on_readable(void *arg, int fd, unsigned revents);
+static void	on_writable(void *arg, int fd, unsigned revents);
+
+static void
+watch_in(struct bk_worker *bw, struct bk_conn *c)
+{
+	if (c->fd >= 0 && c->win < 0)
+		c->win = bw->svc->watch(bw->svc->svc, c->fd, POLLIN,
+		    on_readable, c);
+}
+
+static void
+watch_out(struct bk_worker *bw, struct bk_conn *c)
+{
+	if (c->fd >= 0 && c->wout < 0)
+		c->wout = bw->svc->watch(bw->svc->svc, c->fd, POLLOUT,
+		    on_writable, c);
+}
+
+static void
+conn_close(struct bk_worker *bw, struct bk_conn *c)
+{
+	if (c->fd < 0)
+		return;
+	bw->svc->unwatch(bw->svc->svc, c->win);
+	bw->svc->unwatch(bw->svc->svc, c->wout);
+	c->win = c->wout = -1;
+	close(c->fd);
+	c->fd = -1;
+}
+
+static int
+conn_open(struct bk_worker *bw, struct bk_conn *c)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, rc;
+
+	fd = socket(c->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (c->addr.ss_family == AF_UNIX) {
+		/* autobind: an abstract address the backend can answer */
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (bind(fd, (struct sockaddr *)&sun,
+		    sizeof(sa_family_t)) != 0)
+			goto fail;
+	}
+	if (connect(fd, (struct sockaddr *)&c->addr, c->addrlen) != 0)
+		goto fail;
+	c->fd = fd;
+	watch_in(bw, c);
+	if (c->nq > 0)
+		watch_out(bw, c);
+	return 0;
+fail:
+	rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int
+bk_conn_get(struct bk_worker *bw, const struct sockaddr *addr,
+    socklen_t addrlen)
+{
+	struct bk_conn	*c, **cc;
+	unsigned	 i;
+	int		 rc;
+
+	for (i = 0; i < bw->nconn; i++) {
+		c = bw->conn[i];
+		if (c->addrlen == addrlen && memcmp(&c->addr, addr,
+		    addrlen) == 0)
+			break;
+	}
+	if (i == bw->nconn) {
+		if ((cc = realloc(bw->conn, (i + 1) * sizeof(*cc))) == NULL)
+			return -ENOMEM;
+		bw->conn = cc;
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return -ENOMEM;
+		memcpy(&c->addr, addr, addrlen);
+		c->addrlen = addrlen;
+		c->fd = c->win = c->wout = -1;
+		c->qtail = &c->qhead;
+		c->bw = bw;
+		c->ci = (int)i;
+		bw->conn[bw->nconn++] = c;
+	}
+	if (c->fd < 0 && (rc = conn_open(bw, c)) != 0)
+		return rc;
+	return (int)i;
+}
+
+int
+bk_conn_send(struct bk_worker *bw, int ci, const uint8_t *msg, size_t len)
+{
+	struct bk_conn	*c = bw->conn[ci];
+	int		 again, rc;
+
+	for (again = 0; again < 2; again++) {
+		if (c->fd < 0 && (rc = conn_open(bw, c)) != 0)
+			return rc;
+		if (send(c->fd, msg, len, MSG_DONTWAIT) >= 0)
+			return 0;
+		rc = -errno;
+		if (rc != -ECONNREFUSED && rc != -ENOTCONN)
+			return rc;
+		/*
+		 * Unix: the backend's socket is gone (restarted: connect to
+		 * the new one).  UDP: an ICMP error for an earlier datagram,
+		 * reported once; this one may reach a server that is back.
+		 */
+		if (c->addr.ss_family == AF_UNIX)
+			conn_close(bw, c);
+	}
+	return rc;
+}
+
+int
+bk_submit(struct bk_pend *p, uint64_t now_ns)
+{
+	struct bk_worker	*bw = p->bw;
+	struct bk_conn		*c = bw->conn[p->conn];
+	int			 rc;
+
+	/* behind others waiting: in order, and no send bound to fail */
+	if (c->nq == 0) {
+		rc = bk_conn_send(bw, p->conn, p->msg, p->len);
+		if (rc == 0) {
+			bk_pend_sent(p, now_ns);
+			return 0;
+		}
+		if (rc != -EAGAIN && rc != -ENOBUFS)
+			return rc;
+	}
+	p->qnext = NULL;
+	p->queued = true;
+	*c->qtail = p;
+	c->qtail = &p->qnext;
+	c->nq++;
+	watch_out(bw, c);
+	return 0;
+}
+
+void
+bk_unqueue(struct bk_pend *p)
+{
+	struct bk_conn	*c;
+	struct bk_pend	**pp;
+
+	if (!p->queued)
+		return;
+	c = p->bw->conn[p->conn];
+	for (pp = &c->qhead; *pp != p; pp = &(*pp)->qnext)
+		;
+	if ((*pp = p->qnext) == NULL)
+		c->qtail = pp;
+	c->nq--;
+	p->queued = false;
+}
+
+/* Room in the backend's queue (or an error to learn): send in order. */
+static void
+on_writable(void *arg, int fd, unsigned revents)
+{
+	struct bk_conn		*c = arg;
+	struct bk_worker	*bw = c->bw;
+	struct bk_pend		*p;
+	uint64_t		 now = clock_now_ns();
+	int			 rc;
+
+	(void)fd;
+	(void)revents;
+	c->wout = -1;
+	while ((p = c->qhead) != NULL) {
+		rc = bk_conn_send(bw, c->ci, p->msg, p->len);
+		if (rc == -EAGAIN || rc == -ENOBUFS)
+			break;
+		bk_unqueue(p);
+		if (rc != 0)
+			bk_fail(p, COAP_BAD_GATEWAY, "backend unavailable", now);
+		else
+			bk_pend_sent(p, now);
+	}
+	if (c->nq > 0)
+		watch_out(bw, c);
+}
+
+static void
+on_readable(void *arg, int fd, unsigned revents)
+{
+	struct bk_conn		*c = arg;
+	struct bk_worker	*bw = c->bw;
+	uint8_t			 buf[COAP_MAX_MSG + 256];
+	ssize_t			 n;
+	int			 i;
+
+	(void)revents;
+	c->win = -1;
+	/* a bounded batch, then the ring again: other work goes on */
+	for (i = 0; i < BK_RECV_BATCH && c->fd == fd; i++) {
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0) {
+			/* UDP: an ICMP error was reported; more may wait */
+			if (errno == ECONNREFUSED)
+				continue;
+			break;
+		}
+		bk_reply(bw, c->ci, buf, (size_t)n);
+	}
+	/* a reply may have closed or reopened the connection */
+	if (c->fd == fd)
+		watch_in(bw, c);
+}
+
+void
+bk_conns_free(struct bk_worker *bw)
+{
+	unsigned	 i;
+
+	for (i = 0; i < bw->nconn; i++) {
+		conn_close(bw, bw->conn[i]);
+		free(bw->conn[i]);
+	}
+	free(bw->conn);
+	bw->conn = NULL;
+	bw->nconn = 0;
+}
