@@ -377,7 +377,12 @@ bk_worker_init(const struct cfg *c, const struct h_env *env,
 	(void)env;
 	if (svc == NULL || (bw = calloc(1, sizeof(*bw))) == NULL)
 		return NULL;
+	if ((bw->rx = bk_rx_new()) == NULL) {
+		free(bw);
+		return NULL;
+	}
 	bw->svc = svc;
+	bw->flush = -1;
 	bw->rnd = (uint32_t)clock_now_ns();
 	bw->next_mid = (uint16_t)bw->rnd;
 	bw->next_token = (uint64_t)bw->rnd << 32;
@@ -392,6 +397,7 @@ bk_worker_fini(void *arg)
 
 	if (bw == NULL)
 		return;
+	bw->svc->untimer(bw->svc->svc, bw->flush);
 	while (bw->pend != NULL)
 		bk_pend_free(bw->pend);
 	/* deregistered upstream, best effort */
@@ -402,6 +408,7 @@ bk_worker_fini(void *arg)
 		bw->spare = p->next;
 		free(p);
 	}
+	free(bw->rx);
 	free(bw);
 }
 

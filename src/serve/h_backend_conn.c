@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -149,6 +150,13 @@ bk_conn_send(struct bk_worker *bw, int ci, const uint8_t *msg, size_t len)
 	return rc;
 }
 
+static void	on_flush(void *arg, uint64_t now_ns);
+
+/*
+ * Requests are not sent one system call each: bk_submit() queues them,
+ * and once the worker has handled the events at hand (a timer at 0, see
+ * svc.c) each connection's queue goes out with sendmmsg(), in order.
+ */
 int
 bk_submit(struct bk_pend *p, uint64_t now_ns)
 {
@@ -156,23 +164,86 @@ bk_submit(struct bk_pend *p, uint64_t now_ns)
 	struct bk_conn		*c = bw->conn[p->conn];
 	int			 rc;
 
-	/* behind others waiting: in order, and no send bound to fail */
-	if (c->nq == 0) {
-		rc = bk_conn_send(bw, p->conn, p->msg, p->len);
-		if (rc == 0) {
-			bk_pend_sent(p, now_ns);
-			return 0;
-		}
-		if (rc != -EAGAIN && rc != -ENOBUFS)
-			return rc;
-	}
+	(void)now_ns;
+	if (c->fd < 0 && (rc = conn_open(bw, c)) != 0)
+		return rc;
 	p->qnext = NULL;
 	p->queued = true;
 	*c->qtail = p;
 	c->qtail = &p->qnext;
 	c->nq++;
-	watch_out(bw, c);
+	/* a full queue is sent on POLLOUT; otherwise after this batch */
+	if (c->wout >= 0 || bw->flush >= 0)
+		return 0;
+	bw->flush = bw->svc->timer(bw->svc->svc, 0, on_flush, bw);
+	/* no timer free: POLLOUT, at once when there is room (never p's
+	   fate decided before its caller has it, so not a flush now) */
+	if (bw->flush < 0)
+		watch_out(bw, c);
 	return 0;
+}
+
+/* Queued requests of c, sent in order until the backend's queue is full. */
+static void
+conn_flush(struct bk_worker *bw, struct bk_conn *c, uint64_t now_ns)
+{
+	struct mmsghdr	 h[BK_SEND_BATCH];
+	struct iovec	 iov[BK_SEND_BATCH];
+	struct bk_pend	*p;
+	bool		 reopened = false;
+	int		 i, k, n;
+
+	while (c->qhead != NULL) {
+		memset(h, 0, sizeof(h));
+		for (k = 0, p = c->qhead; p != NULL && k < BK_SEND_BATCH;
+		    p = p->qnext, k++) {
+			iov[k].iov_base = p->msg;
+			iov[k].iov_len = p->len;
+			h[k].msg_hdr.msg_iov = &iov[k];
+			h[k].msg_hdr.msg_iovlen = 1;
+		}
+		n = c->fd < 0 ? -1 : sendmmsg(c->fd, h, (unsigned)k,
+		    MSG_DONTWAIT);
+		if (n < 0 && c->fd < 0)
+			errno = ENOTCONN;
+		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+			watch_out(bw, c);
+			return;
+		}
+		if (n < 0 && !reopened && c->addr.ss_family == AF_UNIX &&
+		    (errno == ECONNREFUSED || errno == ENOTCONN)) {
+			/* the backend restarted: its new socket, once */
+			reopened = true;
+			conn_close(bw, c);
+			if (conn_open(bw, c) == 0)
+				continue;
+		}
+		if (n < 0) {
+			/* the first one cannot go: 5.02, the others try */
+			p = c->qhead;
+			bk_unqueue(p);
+			bk_fail(p, COAP_BAD_GATEWAY, "backend unavailable",
+			    now_ns);
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			p = c->qhead;
+			bk_unqueue(p);
+			bk_pend_sent(p, now_ns);
+		}
+	}
+}
+
+static void
+on_flush(void *arg, uint64_t now_ns)
+{
+	struct bk_worker	*bw = arg;
+	unsigned		 i;
+
+	bw->flush = -1;
+	for (i = 0; i < bw->nconn; i++)
+		if (bw->conn[i]->nq > 0 && bw->conn[i]->wout < 0)
+			conn_flush(bw, bw->conn[i], now_ns);
 }
 
 void
@@ -197,53 +268,63 @@ static void
 on_writable(void *arg, int fd, unsigned revents)
 {
 	struct bk_conn		*c = arg;
-	struct bk_worker	*bw = c->bw;
-	struct bk_pend		*p;
-	uint64_t		 now = clock_now_ns();
-	int			 rc;
 
 	(void)fd;
 	(void)revents;
 	c->wout = -1;
-	while ((p = c->qhead) != NULL) {
-		rc = bk_conn_send(bw, c->ci, p->msg, p->len);
-		if (rc == -EAGAIN || rc == -ENOBUFS)
-			break;
-		bk_unqueue(p);
-		if (rc != 0)
-			bk_fail(p, COAP_BAD_GATEWAY, "backend unavailable", now);
-		else
-			bk_pend_sent(p, now);
-	}
-	if (c->nq > 0)
-		watch_out(bw, c);
+	conn_flush(c->bw, c, clock_now_ns());
 }
 
+/*
+ * Replies: up to BK_RECV_BATCH datagrams per recvmmsg(), so a burst of
+ * answers costs one system call, not one each and one more for EAGAIN.
+ */
 static void
 on_readable(void *arg, int fd, unsigned revents)
 {
 	struct bk_conn		*c = arg;
 	struct bk_worker	*bw = c->bw;
-	uint8_t			 buf[COAP_MAX_MSG + 256];
-	ssize_t			 n;
-	int			 i;
+	struct bk_rx		*rx = bw->rx;
+	int			 i, n, round;
 
 	(void)revents;
 	c->win = -1;
-	/* a bounded batch, then the ring again: other work goes on */
-	for (i = 0; i < BK_RECV_BATCH && c->fd == fd; i++) {
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	/* a bounded number of rounds, then the ring again: others go on */
+	for (round = 0; round < 4 && c->fd == fd; round++) {
+		n = recvmmsg(fd, rx->h, BK_RECV_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			/* UDP: an ICMP error was reported; more may wait */
 			if (errno == ECONNREFUSED)
 				continue;
 			break;
 		}
-		bk_reply(bw, c->ci, buf, (size_t)n);
+		/* a reply may close the connection: the rest is dropped */
+		for (i = 0; i < n && c->fd == fd; i++)
+			bk_reply(bw, c->ci, rx->buf[i], rx->h[i].msg_len);
+		if (n < BK_RECV_BATCH)
+			break;
 	}
 	/* a reply may have closed or reopened the connection */
 	if (c->fd == fd)
 		watch_in(bw, c);
+}
+
+struct bk_rx *
+bk_rx_new(void)
+{
+	struct bk_rx	*rx;
+	int		 i;
+
+	if ((rx = calloc(1, sizeof(*rx))) == NULL)
+		return NULL;
+	/* recvmmsg() leaves these as they are: set once */
+	for (i = 0; i < BK_RECV_BATCH; i++) {
+		rx->iov[i].iov_base = rx->buf[i];
+		rx->iov[i].iov_len = sizeof(rx->buf[i]);
+		rx->h[i].msg_hdr.msg_iov = &rx->iov[i];
+		rx->h[i].msg_hdr.msg_iovlen = 1;
+	}
+	return rx;
 }
 
 void

@@ -8,6 +8,7 @@
 #define COAPD_H_BACKEND_INT_H
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,7 +26,8 @@
 #define BK_REREG_SLACK_S 2	/* past Max-Age before registering again */
 #define BK_CHECK_NS	NS_PER_SEC	/* observations without observers */
 #define BK_SPARE_MAX	64	/* freed bk_pend kept for reuse */
-#define BK_RECV_BATCH	64	/* datagrams read per readable event */
+#define BK_RECV_BATCH	16	/* datagrams per recvmmsg() */
+#define BK_SEND_BATCH	16	/* datagrams per sendmmsg() */
 
 struct bk_pend;
 struct bk_obs;
@@ -51,6 +53,13 @@ struct bk_conn {
 	unsigned		 nq;
 };
 
+/* recvmmsg()'s vectors and buffers, one set per worker. */
+struct bk_rx {
+	struct mmsghdr		 h[BK_RECV_BATCH];
+	struct iovec		 iov[BK_RECV_BATCH];
+	uint8_t			 buf[BK_RECV_BATCH][COAP_MAX_MSG + 256];
+};
+
 struct bk_worker {
 	const struct h_svc	*svc;
 	struct dispatch		*d;		/* the worker's engine */
@@ -64,6 +73,8 @@ struct bk_worker {
 	unsigned		 npend;
 	struct bk_pend		*spare;		/* freed, for reuse */
 	unsigned		 nspare;
+	struct bk_rx		*rx;
+	int			 flush;		/* timer: queues sent, -1 */
 	uint64_t		 next_token;
 	uint16_t		 next_mid;
 	uint32_t		 rnd;
@@ -175,13 +186,16 @@ int		 bk_conn_get(struct bk_worker *bw, const struct sockaddr *addr,
 int		 bk_conn_send(struct bk_worker *bw, int ci, const uint8_t *msg,
 		    size_t len);
 /*
- * Send p, or queue it behind the requests already waiting for room on
- * its connection (sent in order on POLLOUT).  Returns 0, or -errno when
- * the backend is not there (answer 5.02).
+ * Queue p on its connection: sent (with the others queued) once the
+ * events at hand are handled, or when the backend's full queue has room
+ * (POLLOUT), in order; one that cannot be sent is answered 5.02 then.
+ * Returns 0, or -ENOTCONN when the connection is closed (answer 5.02).
  */
 int		 bk_submit(struct bk_pend *p, uint64_t now_ns);
 /* p leaves its connection's queue (if it waits there). */
 void		 bk_unqueue(struct bk_pend *p);
+/* The worker's receive vectors (worker_init); NULL: out of memory. */
+struct bk_rx	*bk_rx_new(void);
 /* Close every connection (worker_fini). */
 void		 bk_conns_free(struct bk_worker *bw);
 
