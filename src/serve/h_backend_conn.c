@@ -210,10 +210,16 @@ conn_flush(struct bk_worker *bw, struct bk_conn *c, uint64_t now_ns)
 			watch_out(bw, c);
 			return;
 		}
-		if (n < 0 && !reopened && c->addr.ss_family == AF_UNIX &&
+		if (n < 0 && !reopened &&
 		    (errno == ECONNREFUSED || errno == ENOTCONN)) {
-			/* the backend restarted: its new socket, once */
+			/*
+			 * Unix: the backend restarted, its new socket (once).
+			 * UDP: an ICMP error for an earlier datagram, reported
+			 * once; these may reach a server that is back.
+			 */
 			reopened = true;
+			if (c->addr.ss_family != AF_UNIX)
+				continue;
 			conn_close(bw, c);
 			if (conn_open(bw, c) == 0)
 				continue;
