@@ -49,12 +49,12 @@ obs_find(struct bk_worker *bw, const struct cfg_route *rt, const char *path,
 }
 
 struct bk_obs *
-bk_obs_by_token(struct bk_worker *bw, int s, const struct coap_msg *m)
+bk_obs_by_token(struct bk_worker *bw, int ci, const struct coap_msg *m)
 {
 	struct bk_obs	*o;
 
 	for (o = bw->obs; o != NULL; o = o->next)
-		if (o->sock == s && m->tkl == BK_TOKEN_LEN &&
+		if (o->conn == ci && m->tkl == BK_TOKEN_LEN &&
 		    memcmp(m->token, o->token, BK_TOKEN_LEN) == 0)
 			return o;
 	return NULL;
@@ -92,10 +92,7 @@ obs_send(struct bk_worker *bw, struct bk_obs *o, uint16_t mid, uint32_t v,
 	if (n < 0)
 		return (int)n;
 	*len = (size_t)n;
-	n = sendto(bw->fd[o->sock], out, *len, MSG_DONTWAIT,
-	    (const struct sockaddr *)&o->route->backend_addr,
-	    o->route->backend_addrlen);
-	return n < 0 ? -errno : 0;
+	return bk_conn_send(bw, o->conn, out, *len);
 }
 
 /*
@@ -194,8 +191,8 @@ obs_relay(struct bk_worker *bw, struct bk_obs *o, const struct coap_msg *m,
 
 /* A notification m of o (no exchange waits for its token). */
 void
-bk_obs_notified(struct bk_worker *bw, struct bk_obs *o, int s,
-    const struct coap_msg *m, const struct sockaddr *from, socklen_t fromlen)
+bk_obs_notified(struct bk_worker *bw, struct bk_obs *o, int ci,
+    const struct coap_msg *m)
 {
 	uint64_t	 now = clock_now_ns();
 	bool		 keep = true;
@@ -207,8 +204,8 @@ bk_obs_notified(struct bk_worker *bw, struct bk_obs *o, int s,
 		    coap_msg_opt(m, COAP_OPT_OBSERVE) == NULL;
 	/* RFC 7641 §3.6: an RST to a notification nobody wants ends it */
 	if (m->type == COAP_TYPE_CON || !keep)
-		bk_reply_empty(bw, s, keep ? COAP_TYPE_ACK : COAP_TYPE_RST,
-		    m->mid, from, fromlen);
+		bk_reply_empty(bw, ci, keep ? COAP_TYPE_ACK : COAP_TYPE_RST,
+		    m->mid);
 }
 
 /*
@@ -258,7 +255,7 @@ bk_obs_answer(struct bk_pend *p, const struct coap_msg *m, uint64_t now_ns)
 /*
  * Register o again (Max-Age ran out): the same token, a new Message ID.
  * Returns 0 (a failure to send ends o with 5.02), or -EBUSY when no slot
- * or buffer is free now.
+ * or timer is free now.
  */
 static int
 reg_start(struct bk_worker *bw, struct bk_obs *o, uint64_t now_ns)
@@ -267,7 +264,7 @@ reg_start(struct bk_worker *bw, struct bk_obs *o, uint64_t now_ns)
 	ssize_t		 n;
 	int		 rc;
 
-	if ((p = bk_pend_new(bw, o->route, o->cfg, o->sock)) == NULL)
+	if ((p = bk_pend_new(bw, o->route, o->cfg, o->conn)) == NULL)
 		return -EBUSY;
 	memcpy(p->token, o->token, BK_TOKEN_LEN);
 	p->mid = bw->next_mid++;
@@ -279,18 +276,16 @@ reg_start(struct bk_worker *bw, struct bk_obs *o, uint64_t now_ns)
 		return 0;
 	}
 	p->len = (size_t)n;
-	if ((rc = bk_send_to(p)) == -EAGAIN) {
+	if (bk_pend_arm(p, now_ns) != 0) {
 		bk_pend_free(p);
 		return -EBUSY;
 	}
-	if (rc != 0) {
+	if ((rc = bk_submit(p, now_ns)) != 0) {
 		log_limited(&bw->ll_unavail, now_ns, LOG_LVL_WARN, NULL,
 		    "backend %s (route %s): %s", o->route->backend,
 		    o->route->path, strerror(-rc));
 		bk_fail(p, COAP_BAD_GATEWAY, "backend unavailable", now_ns);
-		return 0;
 	}
-	bk_pend_arm(p, now_ns);
 	return 0;
 }
 
@@ -331,7 +326,7 @@ observing(const struct h_req *req)
 }
 
 static struct bk_obs *
-obs_new(struct bk_worker *bw, const struct h_req *req, int s)
+obs_new(struct bk_worker *bw, const struct h_req *req, int ci)
 {
 	struct bk_obs	*o;
 
@@ -340,7 +335,7 @@ obs_new(struct bk_worker *bw, const struct h_req *req, int s)
 	o->bw = bw;
 	o->cfg = cfg_ref((struct cfg *)req->cfg);
 	o->route = req->route;
-	o->sock = s;
+	o->conn = ci;
 	o->timer = -1;
 	memcpy(o->path, req->path, req->path_len);
 	o->path_len = req->path_len;
@@ -384,7 +379,7 @@ bk_observe_join(struct bk_pend *p, const struct h_req *req)
 		p->obs = o;
 		return bk_encode(p, req, -1);
 	}
-	if ((o = obs_new(p->bw, req, p->sock)) == NULL)
+	if ((o = obs_new(p->bw, req, p->conn)) == NULL)
 		return bk_encode(p, req, -1);	/* answered without Observe */
 	p->obs = o;
 	o->reg = p;

@@ -5,12 +5,15 @@
  * unwatch that arrives after the slot was reused is recognised as stale.
  * Timers are a flat array scanned when the earliest is due: a worker holds
  * at most a few hundred (one per pending exchange), and a heap would cost
- * more code than the scan costs time.
+ * more code than the scan costs time.  A timer at 0 ("as soon as the
+ * events at hand are handled", e.g. a batch of sends flushed once) goes
+ * on a list of its own instead, so it costs no scan.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "adapt/uring.h"
 #include "serve/svc.h"
@@ -43,6 +46,8 @@ struct svc {
 	struct svc_timer *t;
 	unsigned	 nt;
 	uint64_t	 next_ns;	/* earliest timer; UINT64_MAX: none */
+	unsigned	*asap;		/* slots of timers at 0 */
+	unsigned	 nasap;
 };
 
 static uint64_t
@@ -100,7 +105,9 @@ svc_timer(void *arg, uint64_t at_ns, h_timer_fn *fn, void *fnarg)
 	s->t[i].fn = fn;
 	s->t[i].arg = fnarg;
 	s->t[i].at_ns = at_ns;
-	if (at_ns < s->next_ns)
+	if (at_ns == 0 && s->nasap < s->nt)
+		s->asap[s->nasap++] = i;
+	else if (at_ns < s->next_ns)
 		s->next_ns = at_ns;
 	return SVC_ID(i, s->t[i].gen);
 }
@@ -129,7 +136,8 @@ svc_new(struct uring *u, unsigned ud_kind, unsigned max_watches,
 		return NULL;
 	s->w = calloc(max_watches, sizeof(*s->w));
 	s->t = calloc(max_timers, sizeof(*s->t));
-	if (s->w == NULL || s->t == NULL) {
+	s->asap = calloc(max_timers, sizeof(*s->asap));
+	if (s->w == NULL || s->t == NULL || s->asap == NULL) {
 		svc_free(s);
 		return NULL;
 	}
@@ -150,6 +158,7 @@ svc_free(struct svc *s)
 		return;
 	free(s->w);
 	free(s->t);
+	free(s->asap);
 	free(s);
 }
 
@@ -185,8 +194,21 @@ svc_run_timers(struct svc *s, uint64_t now_ns)
 	struct svc_timer *t;
 	h_timer_fn	*fn;
 	uint64_t	 next = UINT64_MAX;
-	unsigned	 i;
+	unsigned	 i, n;
 
+	/* timers at 0; those armed by these callbacks wait for the next */
+	for (i = 0, n = s->nasap; i < n; i++) {
+		t = &s->t[s->asap[i]];
+		if (t->fn == NULL || t->at_ns != 0)
+			continue;	/* cancelled (and perhaps reused) */
+		fn = t->fn;
+		t->fn = NULL;
+		fn(t->arg, now_ns);
+	}
+	if (n > 0) {
+		memmove(s->asap, s->asap + n, (s->nasap - n) * sizeof(*s->asap));
+		s->nasap -= n;
+	}
 	if (now_ns < s->next_ns)
 		return;
 	/* s->next_ns is lowered by timers armed from a callback */
@@ -211,5 +233,5 @@ svc_run_timers(struct svc *s, uint64_t now_ns)
 uint64_t
 svc_next_ns(const struct svc *s)
 {
-	return s->next_ns;
+	return s->nasap > 0 ? 0 : s->next_ns;
 }

@@ -12,6 +12,8 @@ answers every request with a piggybacked ACK (same Message ID and token):
 
   GET /big?n=N    N bytes ("%07d\\n" lines), Block2 (RFC 7959) as asked
   GET /never      no answer at all (to see coapd's timeout_s)
+  GET /slow?ms=N  "slow", after sleeping N ms (default 3): a backend that
+                  reads slowly, whose socket queue fills
   GET /obs        "tick N"; with Observe=0 a registration (RFC 7641): a NON
                   (--con: CON) notification every --obs-interval s, with
                   Max-Age --max-age when given, until an RST to one of
@@ -214,6 +216,10 @@ class Backend:
             return c(4, 5), [], b""
         if path == "/never":
             return None
+        if path == "/slow" and method == "GET":
+            ms = next((int(q[3:]) for q in query if q.startswith("ms=")), 3)
+            time.sleep(min(ms, 1000) / 1000.0)
+            return c(2, 5), [], b"slow"
         if path == "/big" and method == "GET":
             n = next((int(q[2:]) for q in query if q.startswith("n=")), 5000)
             body = b"".join(b"%07d\n" % i for i in range(n // 8 + 1))[:n]
