@@ -39,6 +39,7 @@
 #include "adapt/log.h"
 #include "base/clock.h"
 #include "base/net.h"
+#include "proto/block.h"
 #include "proto/coap_msg.h"
 #include "proto/fwd.h"
 #include "proto/route.h"
@@ -307,6 +308,35 @@ bk_pend_sent(struct bk_pend *p, uint64_t now_ns)
 	    on_retransmit, p);
 }
 
+/*
+ * The route's max_body_bytes holds for a backend too: a body, a Size1
+ * announcing one, or a Block1 block ending past the limit gets 4.13 with
+ * Size1 (RFC 7959 §2.9.3) here, before anything goes upstream.  Blocks are
+ * forwarded one by one, so the block's end is what coapd can check.
+ */
+static bool
+bk_too_large(const struct coap_msg *m, const struct cfg_route *rt,
+    struct coap_resp *resp)
+{
+	const struct coap_opt	*o;
+	struct block_opt	 b;
+	uint64_t		 end = m->payload_len;
+	uint32_t		 size1;
+
+	if (block_opt_get(m, COAP_OPT_BLOCK1, &b) == 0)
+		end += (uint64_t)b.num * block_size(b.szx);
+	if ((o = coap_msg_opt(m, COAP_OPT_SIZE1)) != NULL &&
+	    coap_opt_uint(o, &size1) == 0 && size1 > end)
+		end = size1;
+	if (end <= rt->max_body_bytes)
+		return false;
+	resp->code = COAP_REQUEST_ENTITY_TOO_LARGE;
+	(void)coap_resp_opt_uint(resp, COAP_OPT_SIZE1,
+	    rt->max_body_bytes > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)rt->max_body_bytes);
+	return true;
+}
+
 static int
 bk_start(const struct h_req *req, struct coap_resp *resp)
 {
@@ -319,6 +349,8 @@ bk_start(const struct h_req *req, struct coap_resp *resp)
 		return -ENOSYS;
 	if (req->engine != NULL)
 		bw->d = req->engine;
+	if (bk_too_large(req->msg, rt, resp))
+		return H_DONE;
 	ci = bk_conn_get(bw, (const struct sockaddr *)&rt->backend_addr,
 	    rt->backend_addrlen);
 	if (ci == -ENOMEM)

@@ -96,6 +96,8 @@ routes = (
   { path = "/app"; backend = "$T/app.sock"; timeout_s = 2;
     strip_prefix = true; max_pending = 100; },
   { path = "/keep"; backend = "$T/app.sock"; timeout_s = 2; },
+  { path = "/small"; backend = "$T/app.sock"; strip_prefix = true;
+    max_body_bytes = 64; methods = [ "GET", "PUT" ]; },
   { path = "/udp"; backend = "coap://127.0.0.1:$UPORT"; timeout_s = 2;
     strip_prefix = true; },
   { path = "/lc"; backend = "coap://127.0.0.1:$LPORT"; timeout_s = 2;
@@ -138,6 +140,29 @@ out=$(timeout 10 "$COAP_CLIENT" -B 3 -m delete -v 7 "$A/app/thing" 2>&1)
 assert_contains "$out" "c:2.02" "DELETE: 2.02 from the backend"
 out=$(coap_get "$A/udp/echo/u")
 assert_contains "$out" "GET /echo/u from 127.0.0.1:" "GET through a coap:// backend"
+
+py_checks "max_body_bytes on a backend route" <<'PY'
+import os
+import coap
+from coap import Client, Checker
+
+ck = Checker("57-backend max_body_bytes")
+with Client(int(os.environ["PORT"])) as c:
+    m = c.request(coap.PUT, "/small/echo", payload=b"x" * 10)
+    ck.ok(m is not None and m.code == coap.CHANGED and m.payload == b"x" * 10,
+          "10 bytes within max_body_bytes = 64 reach the backend", repr(m))
+    for what, opts, body in (
+            ("a 500-byte body", [], b"y" * 500),
+            ("Size1 announcing 1000", [(coap.SIZE1, coap.uint_bytes(1000))],
+             b"z" * 10),
+            ("Block1 block 1 of 64 bytes (ends at 128)",
+             [(coap.BLOCK1, coap.uint_bytes(1 << 4 | 8 | 2))], b"w" * 64)):
+        m = c.request(coap.PUT, "/small/echo", payload=body, options=opts)
+        ck.ok(m is not None and m.code == coap.REQUEST_ENTITY_TOO_LARGE and
+              m.uint(coap.SIZE1) == 64,
+              "%s: 4.13 with Size1 64, not forwarded" % what, repr(m))
+ck.done()
+PY
 
 py_checks "client endpoint passed to the backend" <<'PY'
 import os

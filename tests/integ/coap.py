@@ -38,6 +38,7 @@ BAD_OPTION = code(4, 2)
 NOT_FOUND = code(4, 4)
 METHOD_NOT_ALLOWED = code(4, 5)
 NOT_ACCEPTABLE = code(4, 6)
+REQUEST_ENTITY_TOO_LARGE = code(4, 13)
 PROXYING_NOT_SUPPORTED = code(5, 5)
 
 # Option numbers (RFC 7252 §5.10, RFC 7641, RFC 7959).
