@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
@@ -417,6 +419,31 @@ th_svc_state(const struct cfg *c, const struct h_env *e,
 	(void)c;
 	(void)e;
 	return (void *)(uintptr_t)s;
+}
+
+#define NOBODY	65534
+
+void
+th_unprivileged(bool (*fn)(void *), void *arg)
+{
+	pid_t	 pid;
+	int	 status;
+
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		if (geteuid() == 0 && (setgroups(0, NULL) != 0 ||
+		    setresgid(NOBODY, NOBODY, NOBODY) != 0 ||
+		    setresuid(NOBODY, NOBODY, NOBODY) != 0)) {
+			perror("th_unprivileged: drop to nobody");
+			_exit(2);
+		}
+		if (geteuid() == 0)
+			_exit(3);
+		_exit(fn(arg) ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "unprivileged child: status 0x%x", (unsigned)status);
 }
 
 int

@@ -136,6 +136,16 @@ void	 th_send_empty(int fd, uint8_t type, uint16_t mid);
 void	*th_svc_state(const struct cfg *c, const struct h_env *e,
 	    const struct h_svc *s);
 
+/*
+ * Run fn(arg) in a child process that is not root: as root, the child
+ * first drops to nobody (65534, no supplementary groups), so that what
+ * only root may do (read a mode 000 file, ...) is tested as a daemon
+ * without privileges sees it.  The test fails unless fn returns true;
+ * an assertion failing inside fn exits the child non-zero (check's
+ * default fork mode).
+ */
+void	 th_unprivileged(bool (*fn)(void *), void *arg);
+
 /* Run every test of s; the exit status of main. */
 int	 th_run(Suite *s);
 

@@ -725,6 +725,22 @@ START_TEST(err_order)
 }
 END_TEST
 
+/* Not root: t.conf's hook without user loads and keeps coapd's ids. */
+static bool
+hook_as_own_user(void *arg)
+{
+	struct cfg	*c;
+	bool		 ok;
+
+	(void)arg;
+	if (cfg_load(conf, &c, th_cfg_err, NULL) != 0)
+		return false;
+	ok = c->nroutes == 1 && c->routes[0].kind == ROUTE_HOOK &&
+	    !c->routes[0].set_ids && c->routes[0].user == NULL;
+	cfg_unref(c);
+	return ok;
+}
+
 /* A hook route: argv, env, ids, defaults; the hooks group. */
 START_TEST(hook_route)
 {
@@ -765,11 +781,20 @@ START_TEST(hook_route)
 	ck_assert_uint_eq(c->hooks.term_grace_s, 2);
 	ck_assert_uint_eq(c->hooks.max_cache_bytes, 8u << 20);
 	cfg_unref(c);
-	/* as root, a hook without user must say run_as_root */
-	if (geteuid() == 0)
+	/*
+	 * As root, a hook without user must say run_as_root; not as root it
+	 * runs as coapd's user.  Root tests both, the second in a child as
+	 * nobody (which must read the tree).
+	 */
+	if (geteuid() == 0) {
 		BAD("routes = ( { path = \"/r\"; hook = [ \"run.sh\" ]; } );\n",
 		    "1: routes[0].hook: coapd runs as root: set user = \"...\" "
 		    "to run the hook with fewer rights, or run_as_root = true");
+		ck_assert_int_eq(chmod(tmp, 0755), 0);
+	}
+	th_put_str(tmp, "t.conf",
+	    "routes = ( { path = \"/r\"; hook = [ \"run.sh\" ]; } );\n");
+	th_unprivileged(hook_as_own_user, NULL);
 }
 END_TEST
 
