@@ -57,7 +57,19 @@ struct hf_target {
 	char		 parent[HF_PATH_MAX];
 	bool		 exists;
 	struct stat	 st;
+	uint8_t		 refuse;	/* enum coap_code; 0: go on */
 };
+
+/* The target is refused with code (t->dirfd is closed): returns 0. */
+static int
+hf_target_refuse(struct hf_target *t, uint8_t code)
+{
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	t->dirfd = -1;
+	t->refuse = code;
+	return 0;
+}
 
 /*
  * Create the missing directories of rel (a relative path of directories)
@@ -109,8 +121,8 @@ out:
 }
 
 /*
- * Resolve the target of a write.  Returns 0 with t->dirfd open, a CoAP
- * code (> 0) to answer with, or a negative errno.
+ * Resolve the target of a write.  Returns 0 with t->dirfd open, 0 with
+ * t->refuse the code to answer with (t->dirfd -1), or a negative errno.
  */
 static int
 hf_target_open(const struct h_req *req, bool create, struct hf_target *t)
@@ -123,17 +135,15 @@ hf_target_open(const struct h_req *req, bool create, struct hf_target *t)
 	t->dirfd = -1;
 	if (!r->static_is_dir) {
 		if (rest[0] != '\0' || r->static_name == NULL)
-			return COAP_NOT_FOUND;
+			return hf_target_refuse(t, COAP_NOT_FOUND);
 		t->base = r->static_name;
 		snprintf(t->parent, sizeof(t->parent), ".");
 	} else {
 		/* The directory itself is no file to write. */
 		if (rest[0] == '\0')
-			return COAP_METHOD_NOT_ALLOWED;
-		if (hf_hidden(rest))
-			return COAP_NOT_FOUND;
-		if (strlen(rest) >= sizeof(t->parent))
-			return COAP_NOT_FOUND;
+			return hf_target_refuse(t, COAP_METHOD_NOT_ALLOWED);
+		if (hf_hidden(rest) || strlen(rest) >= sizeof(t->parent))
+			return hf_target_refuse(t, COAP_NOT_FOUND);
 		if ((slash = strrchr(rest, '/')) == NULL) {
 			snprintf(t->parent, sizeof(t->parent), ".");
 			t->base = rest;
@@ -143,7 +153,7 @@ hf_target_open(const struct h_req *req, bool create, struct hf_target *t)
 			t->base = slash + 1;
 		}
 		if (t->base[0] == '\0' || strlen(t->base) > NAME_MAX)
-			return COAP_NOT_FOUND;
+			return hf_target_refuse(t, COAP_NOT_FOUND);
 	}
 	fd = hf_open(r->static_dirfd, t->parent,
 	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -155,7 +165,7 @@ hf_target_open(const struct h_req *req, bool create, struct hf_target *t)
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
 	if (fd < 0)
-		return hf_errno_not_found(-fd) ? COAP_NOT_FOUND : fd;
+		return hf_errno_not_found(-fd) ? hf_target_refuse(t, COAP_NOT_FOUND) : fd;
 	t->dirfd = fd;
 	if (fstatat(fd, t->base, &t->st, AT_SYMLINK_NOFOLLOW) == 0)
 		t->exists = true;
@@ -166,11 +176,8 @@ hf_target_open(const struct h_req *req, bool create, struct hf_target *t)
 		return fd;
 	}
 	/* Only regular files are replaced or deleted: no dirs, no links. */
-	if (t->exists && !S_ISREG(t->st.st_mode)) {
-		close(t->dirfd);
-		t->dirfd = -1;
-		return COAP_METHOD_NOT_ALLOWED;
-	}
+	if (t->exists && !S_ISREG(t->st.st_mode))
+		return hf_target_refuse(t, COAP_METHOD_NOT_ALLOWED);
 	return 0;
 }
 
@@ -499,7 +506,7 @@ hf_same_dir(int a, int b)
  * tree.  The transfer ends with 4.08, so the client starts over at the
  * path's current directory.
  */
-static int
+static uint8_t
 hf_dir_moved(struct hf_write *w)
 {
 	log_warnx("route %s, upload of %.*s: directory moved during the "
@@ -540,13 +547,13 @@ hf_put_next(struct hf_write *w, struct coap_resp *resp)
 		return hf_put_continue(w, resp);
 	/* The target's name, as at the first block, in the same place. */
 	if ((rc = hf_target_open(w->req, false, &t)) == 0 &&
-	    !hf_same_dir(t.dirfd, u->dirfd))
-		rc = hf_dir_moved(w);
+	    t.refuse == 0 && !hf_same_dir(t.dirfd, u->dirfd))
+		t.refuse = hf_dir_moved(w);
 	if (t.dirfd >= 0)
 		close(t.dirfd);
-	if (rc != 0) {
+	if (rc != 0 || t.refuse != 0) {
 		hf_put_drop(w);
-		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+		return rc != 0 ? rc : hf_code(resp, t.refuse);
 	}
 	return hf_put_done(w, t.base, resp);
 }
@@ -655,7 +662,9 @@ hf_put_first(struct hf_write *w, struct coap_resp *resp)
 	/* RFC 7959 §2.5: block 0 again starts over. */
 	hf_put_drop(w);
 	if ((rc = hf_target_open(w->req, true, &t)) != 0)
-		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+		return rc;
+	if (t.refuse != 0)
+		return hf_code(resp, t.refuse);
 	if (!hf_put_admit(w, &t, resp) || !hf_put_slot(w, t.dirfd, resp))
 		return H_DONE;
 	u = w->u;
@@ -714,13 +723,15 @@ hf_delete(const struct h_req *req, struct coap_resp *resp)
 	uint8_t code;
 	int rc;
 
-	if ((rc = hf_target_open(req, false, &t)) != 0) {
+	if ((rc = hf_target_open(req, false, &t)) != 0)
+		return rc;
+	if (t.refuse != 0) {
 		/* A missing directory: the file is not there either. */
-		if (rc == COAP_NOT_FOUND && t.base != NULL)
+		if (t.refuse == COAP_NOT_FOUND && t.base != NULL)
 			return hf_code(resp, coap_msg_opt(req->msg,
 			    COAP_OPT_IF_MATCH) != NULL ?
 			    COAP_PRECONDITION_FAILED : COAP_DELETED);
-		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+		return hf_code(resp, t.refuse);
 	}
 	if ((code = hf_preconditions(req->msg, t.exists, &t.st)) != 0) {
 		close(t.dirfd);
