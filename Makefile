@@ -123,9 +123,14 @@ $(B)/coapd: $(B)/main.o $(B)/libcoapd.a
 $(B)/coapd-ctl: $(B)/ctl_main.o
 	$(CC) $(CFLAGS) -o $@ $^
 
-$(B)/test_%: tests/unit/test_%.c $(B)/libcoapd.a
+# tests/unit/helpers.c: what the suites share (helpers.h), linked into each.
+$(B)/unit_helpers.o: tests/unit/helpers.c | $(B)
+	$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags check) -c -o $@ $<
+
+$(B)/test_%: tests/unit/test_%.c $(B)/unit_helpers.o $(B)/libcoapd.a
 	$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags check) -o $@ $< \
-		$(B)/libcoapd.a $(LIBS) $$(pkg-config --libs check)
+		$(B)/unit_helpers.o $(B)/libcoapd.a $(LIBS) \
+		$$(pkg-config --libs check)
 
 $(B)/%: tests/bench/%.c | $(B)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lm -pthread

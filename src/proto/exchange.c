@@ -203,7 +203,7 @@ ex_expired(const struct exchange_cache *c, const struct ex_slot *s,
 	    now_ns - s->ex.created_ns >= c->lifetime_ns;
 }
 
-/* Index position holding (tscope, peer, mid) with hash h, or -1. */
+/* Index position holding (tscope, peer, mid) with hash h, or -ENOENT. */
 static int64_t
 ex_find(const struct exchange_cache *c, uint64_t tscope,
     const struct sockaddr *peer, socklen_t peerlen, uint16_t mid, uint32_t h)
@@ -217,7 +217,7 @@ ex_find(const struct exchange_cache *c, uint64_t tscope,
 			return (int64_t)pos;
 		pos = (pos + 1) & c->mask;
 	}
-	return -1;
+	return -ENOENT;
 }
 
 static void

@@ -40,6 +40,7 @@ hash(const char *s, size_t len)
 	return hash_fold(fnv1a(FNV1A_INIT, s, len));
 }
 
+/* The value of hex digit c, or -EINVAL. */
 static int
 hexval(int c)
 {
@@ -49,7 +50,7 @@ hexval(int c)
 		return c - 'a' + 10;
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
-	return -1;
+	return -EINVAL;
 }
 
 static bool

@@ -50,7 +50,7 @@ route_segments(const char *p, size_t len)
 
 /*
  * Check the ":name" segments of p: names of [A-Za-z0-9_], distinct, at
- * most ROUTE_CAPS_MAX.  Returns their count, or -1.
+ * most ROUTE_CAPS_MAX.  Returns their count, or -EINVAL.
  */
 static int
 caps_valid(const char *p, size_t len)
@@ -66,14 +66,14 @@ caps_valid(const char *p, size_t len)
 			continue;
 		n = j - i - 2;
 		if (n == 0 || ncap == ROUTE_CAPS_MAX)
-			return -1;
+			return -EINVAL;
 		for (k = 0; (size_t)k < n; k++)
 			if (!isalnum((unsigned char)p[i + 2 + (size_t)k]) &&
 			    p[i + 2 + (size_t)k] != '_')
-				return -1;
+				return -EINVAL;
 		for (k = 0; k < ncap; k++)
 			if (lens[k] == n && memcmp(names[k], p + i + 2, n) == 0)
-				return -1;
+				return -EINVAL;
 		names[ncap] = p + i + 2;
 		lens[ncap++] = n;
 	}

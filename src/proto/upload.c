@@ -155,7 +155,7 @@ upload_oldest_idle(struct upload_table *t, uint64_t now_ns,
 	unsigned	 i;
 
 	for (i = 0; t->n > 0 && i < t->cap; i++) {
-		if (!t->u[i].used ||
+		if (!t->u[i].used || t->u[i].committing ||
 		    upload_idle_ns(&t->u[i], now_ns) < min_idle_ns)
 			continue;
 		if (best == NULL || t->u[i].last_ns < best->last_ns)
@@ -181,7 +181,7 @@ upload_next_expired(struct upload_table *t, uint64_t now_ns,
 
 	for (; t->n > 0 && *cursor < t->cap; (*cursor)++) {
 		u = &t->u[*cursor];
-		if (u->used && now_ns >= u->last_ns &&
+		if (u->used && !u->committing && now_ns >= u->last_ns &&
 		    now_ns - u->last_ns >= timeout_ns) {
 			(*cursor)++;
 			return u;

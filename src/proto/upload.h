@@ -80,6 +80,12 @@ struct upload {
 	uint8_t			 done_code;
 	uint8_t			 done_etag[8];
 	uint8_t			 done_etag_len;
+	/*
+	 * The last block is being committed through the worker's ring
+	 * (h_file_async.c): ring operations use the descriptors, so the
+	 * slot is never reaped nor evicted meanwhile.
+	 */
+	bool			 committing;
 };
 
 struct upload_table {

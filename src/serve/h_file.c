@@ -489,7 +489,6 @@ hf_worker_init(const struct cfg *c, const struct h_env *env,
 {
 	struct hf_worker *hw;
 
-	(void)svc;
 	if (env == NULL || env->file_gen == NULL)
 		return NULL;
 	if ((hw = calloc(1, sizeof(*hw))) == NULL)
@@ -504,6 +503,7 @@ hf_worker_init(const struct cfg *c, const struct h_env *env,
 		return NULL;
 	}
 	hw->gen = env->file_gen;
+	hw->svc = svc;
 	return hw;
 }
 
@@ -512,6 +512,7 @@ hf_worker_fini(void *p)
 {
 	struct hf_worker *hw = p;
 
+	hf_async_fini(hw);
 	hf_uploads_fini(&hw->up);
 	fcache_free(hw->fc);
 	free(hw);
@@ -530,5 +531,6 @@ const struct handler_ops h_file_ops = {
 	.worker_init = hf_worker_init,
 	.worker_fini = hf_worker_fini,
 	.start = hf_start,
+	.cancel = hf_async_cancel,
 	.sweep = hf_sweep,
 };

@@ -14,6 +14,7 @@
 #define COAPD_H_FILE_INT_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <limits.h>
 #include <stdatomic.h>
@@ -42,6 +43,8 @@ struct hf_worker {
 	uint64_t			 log_next_ns; /* write errors: next
 						   one logged then */
 	unsigned			 log_suppressed; /* since the last */
+	const struct h_svc		*svc;	/* the worker's; NULL in tests */
+	struct hf_async			*async;	/* commits on the ring */
 };
 
 /* What a GET asked for, beyond its path. */
@@ -102,6 +105,25 @@ bool		 hf_errno_not_found(int err);
 /* Does the relative path rest name a dotfile or pass through one? */
 bool		 hf_hidden(const char *rest);
 
+/* The file a write names: its directory (owned) and its base name. */
+struct hf_target {
+	int		 dirfd;
+	const char	*base;
+	char		 parent[HF_PATH_MAX];
+	bool		 exists;
+	struct stat	 st;
+	uint8_t		 refuse;	/* enum coap_code; 0: go on */
+};
+
+/*
+ * Resolve the target of a write beneath req's route (create: make missing
+ * directories where the route says create_dirs).  Returns 0 with t->dirfd
+ * open, 0 with t->refuse the code to answer with (t->dirfd -1), or a
+ * negative errno.
+ */
+int		 hf_target_open(const struct h_req *req, bool create,
+		    struct hf_target *t);
+
 /* h_file_dir.c */
 
 /*
@@ -144,7 +166,44 @@ int		 hf_pwrite_all(int fd, const uint8_t *p, size_t len,
  * -EEXIST when create-only found the name taken, or a negative errno.
  */
 int		 hf_commit(struct upload *u, const char *base);
+/* hf_commit without the fsyncs: the link or rename only. */
+int		 hf_publish(struct upload *u, const char *base);
 /* Close u's descriptors and remove its temporary file, if named. */
 void		 hf_upload_discard(struct upload *u);
+
+/* h_file_async.c */
+
+/* The last block of an upload, for hf_async_commit(). */
+struct hf_async_block {
+	const uint8_t	*data;
+	size_t		 len;
+	uint64_t	 off;		/* where data goes in the file */
+	bool		 blockwise;	/* answer with Block1 (block1) */
+	uint32_t	 block1;
+};
+
+/*
+ * Commit u (slot of hw's table, the target checked) through the worker's
+ * ring as a pending exchange: write b, fsync, publish as base, fsync the
+ * directory, answer.  Returns H_PENDING; -EAGAIN when nothing started
+ * (no ring service, the ring full): commit plainly; -EBUSY when the
+ * worker holds max_separate exchanges (the commit ends by itself: answer
+ * 5.03); or -ENOMEM.
+ */
+int		 hf_async_commit(const struct h_req *req, struct upload *u,
+		    const char *base, bool existed,
+		    const struct hf_async_block *b);
+/* handler_ops.cancel of the static kind: the commit stops. */
+void		 hf_async_cancel(void *ctx, enum xch_cancel why);
+/* Free the commits still on the ring (worker shutdown). */
+void		 hf_async_fini(struct hf_worker *hw);
+/* Forget this worker's cached copy of path. */
+void		 hf_cache_forget_path(struct hf_worker *hw, const char *path,
+		    size_t len);
+
+/* h_file_upload.c */
+/* Keep the answer of a committed upload in its slot (fds closed). */
+void		 hf_upload_remember(struct upload *u,
+		    const struct coap_resp *resp, uint64_t now_ns);
 
 #endif /* COAPD_H_FILE_INT_H */

@@ -292,3 +292,123 @@ hf_hidden(const char *rest)
 			return true;
 	return false;
 }
+
+/* --- the target of a write (PUT, DELETE) --- */
+
+/* The target is refused with code (t->dirfd is closed): returns 0. */
+static int
+hf_target_refuse(struct hf_target *t, uint8_t code)
+{
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	t->dirfd = -1;
+	t->refuse = code;
+	return 0;
+}
+
+/*
+ * Create the missing directories of rel (a relative path of directories)
+ * beneath rootfd, one level at a time and each resolved beneath the one
+ * before, so no symlink leads the creation out of the tree.
+ */
+static int
+hf_mkdirs(int rootfd, const char *rel)
+{
+	char seg[NAME_MAX + 1];
+	const char *p = rel, *end;
+	int cur = rootfd, fd;
+	size_t n;
+
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		end = strchr(p, '/');
+		n = end != NULL ? (size_t)(end - p) : strlen(p);
+		if (n > NAME_MAX) {
+			fd = -ENAMETOOLONG;
+			goto out;
+		}
+		memcpy(seg, p, n);
+		seg[n] = '\0';
+		p += n;
+		fd = hf_open(cur, seg, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd == -ENOENT) {
+			if (mkdirat(cur, seg, 0755) < 0 && errno != EEXIST) {
+				fd = -errno;
+				goto out;
+			}
+			fd = hf_open(cur, seg, O_PATH | O_DIRECTORY |
+			    O_CLOEXEC);
+		}
+		if (fd < 0)
+			goto out;
+		if (cur != rootfd)
+			close(cur);
+		cur = fd;
+	}
+	fd = 0;
+out:
+	if (cur != rootfd)
+		close(cur);
+	return fd;
+}
+
+/* Resolve the target of a write (h_file_int.h). */
+int
+hf_target_open(const struct h_req *req, bool create, struct hf_target *t)
+{
+	const struct cfg_route *r = req->route;
+	const char *rest = req->rest != NULL ? req->rest : "", *slash;
+	int fd;
+
+	memset(t, 0, sizeof(*t));
+	t->dirfd = -1;
+	if (!r->static_is_dir) {
+		if (rest[0] != '\0' || r->static_name == NULL)
+			return hf_target_refuse(t, COAP_NOT_FOUND);
+		t->base = r->static_name;
+		snprintf(t->parent, sizeof(t->parent), ".");
+	} else {
+		/* The directory itself is no file to write. */
+		if (rest[0] == '\0')
+			return hf_target_refuse(t, COAP_METHOD_NOT_ALLOWED);
+		if (hf_hidden(rest) || strlen(rest) >= sizeof(t->parent))
+			return hf_target_refuse(t, COAP_NOT_FOUND);
+		if ((slash = strrchr(rest, '/')) == NULL) {
+			snprintf(t->parent, sizeof(t->parent), ".");
+			t->base = rest;
+		} else {
+			memcpy(t->parent, rest, (size_t)(slash - rest));
+			t->parent[slash - rest] = '\0';
+			t->base = slash + 1;
+		}
+		if (t->base[0] == '\0' || strlen(t->base) > NAME_MAX)
+			return hf_target_refuse(t, COAP_NOT_FOUND);
+	}
+	fd = hf_open(r->static_dirfd, t->parent,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -ENOENT && create && r->create_dirs) {
+		if ((fd = hf_mkdirs(r->static_dirfd, t->parent)) < 0 &&
+		    !hf_errno_not_found(-fd))
+			return fd;
+		fd = hf_open(r->static_dirfd, t->parent,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return hf_errno_not_found(-fd) ? hf_target_refuse(t, COAP_NOT_FOUND) : fd;
+	t->dirfd = fd;
+	if (fstatat(fd, t->base, &t->st, AT_SYMLINK_NOFOLLOW) == 0)
+		t->exists = true;
+	else if (errno != ENOENT) {
+		fd = -errno;
+		close(t->dirfd);
+		t->dirfd = -1;
+		return fd;
+	}
+	/* Only regular files are replaced or deleted: no dirs, no links. */
+	if (t->exists && !S_ISREG(t->st.st_mode))
+		return hf_target_refuse(t, COAP_METHOD_NOT_ALLOWED);
+	return 0;
+}

@@ -128,11 +128,23 @@ hf_pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
 int
 hf_commit(struct upload *u, const char *base)
 {
-	char tmp[UPLOAD_TMPNAME_MAX];
-	int rc = 0, i;
+	int rc;
 
 	if (fsync(u->fd) < 0)
 		return -errno;
+	if ((rc = hf_publish(u, base)) < 0)
+		return rc;
+	/* The rename itself must survive a power cut too. */
+	(void)fsync(u->dirfd);
+	return 0;
+}
+
+int
+hf_publish(struct upload *u, const char *base)
+{
+	char tmp[UPLOAD_TMPNAME_MAX];
+	int rc = 0, i;
+
 	if (u->tmpname[0] == '\0' && u->create_only) {
 		if ((rc = hf_link_tmp(u->fd, u->dirfd, base)) < 0)
 			return rc;
@@ -165,7 +177,5 @@ hf_commit(struct upload *u, const char *base)
 			return -errno;
 		u->tmpname[0] = '\0';
 	}
-	/* The rename itself must survive a power cut too. */
-	(void)fsync(u->dirfd);
 	return 0;
 }

@@ -50,130 +50,6 @@
 #define HF_BUSY_MAX_AGE		10
 #define HF_FILE_MODE		0644
 
-/* The file a write names: its directory (owned) and its base name. */
-struct hf_target {
-	int		 dirfd;
-	const char	*base;
-	char		 parent[HF_PATH_MAX];
-	bool		 exists;
-	struct stat	 st;
-};
-
-/*
- * Create the missing directories of rel (a relative path of directories)
- * beneath rootfd, one level at a time and each resolved beneath the one
- * before, so no symlink leads the creation out of the tree.
- */
-static int
-hf_mkdirs(int rootfd, const char *rel)
-{
-	char seg[NAME_MAX + 1];
-	const char *p = rel, *end;
-	int cur = rootfd, fd;
-	size_t n;
-
-	for (;;) {
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
-			break;
-		end = strchr(p, '/');
-		n = end != NULL ? (size_t)(end - p) : strlen(p);
-		if (n > NAME_MAX) {
-			fd = -ENAMETOOLONG;
-			goto out;
-		}
-		memcpy(seg, p, n);
-		seg[n] = '\0';
-		p += n;
-		fd = hf_open(cur, seg, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (fd == -ENOENT) {
-			if (mkdirat(cur, seg, 0755) < 0 && errno != EEXIST) {
-				fd = -errno;
-				goto out;
-			}
-			fd = hf_open(cur, seg, O_PATH | O_DIRECTORY |
-			    O_CLOEXEC);
-		}
-		if (fd < 0)
-			goto out;
-		if (cur != rootfd)
-			close(cur);
-		cur = fd;
-	}
-	fd = 0;
-out:
-	if (cur != rootfd)
-		close(cur);
-	return fd;
-}
-
-/*
- * Resolve the target of a write.  Returns 0 with t->dirfd open, a CoAP
- * code (> 0) to answer with, or a negative errno.
- */
-static int
-hf_target_open(const struct h_req *req, bool create, struct hf_target *t)
-{
-	const struct cfg_route *r = req->route;
-	const char *rest = req->rest != NULL ? req->rest : "", *slash;
-	int fd;
-
-	memset(t, 0, sizeof(*t));
-	t->dirfd = -1;
-	if (!r->static_is_dir) {
-		if (rest[0] != '\0' || r->static_name == NULL)
-			return COAP_NOT_FOUND;
-		t->base = r->static_name;
-		snprintf(t->parent, sizeof(t->parent), ".");
-	} else {
-		/* The directory itself is no file to write. */
-		if (rest[0] == '\0')
-			return COAP_METHOD_NOT_ALLOWED;
-		if (hf_hidden(rest))
-			return COAP_NOT_FOUND;
-		if (strlen(rest) >= sizeof(t->parent))
-			return COAP_NOT_FOUND;
-		if ((slash = strrchr(rest, '/')) == NULL) {
-			snprintf(t->parent, sizeof(t->parent), ".");
-			t->base = rest;
-		} else {
-			memcpy(t->parent, rest, (size_t)(slash - rest));
-			t->parent[slash - rest] = '\0';
-			t->base = slash + 1;
-		}
-		if (t->base[0] == '\0' || strlen(t->base) > NAME_MAX)
-			return COAP_NOT_FOUND;
-	}
-	fd = hf_open(r->static_dirfd, t->parent,
-	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -ENOENT && create && r->create_dirs) {
-		if ((fd = hf_mkdirs(r->static_dirfd, t->parent)) < 0 &&
-		    !hf_errno_not_found(-fd))
-			return fd;
-		fd = hf_open(r->static_dirfd, t->parent,
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return hf_errno_not_found(-fd) ? COAP_NOT_FOUND : fd;
-	t->dirfd = fd;
-	if (fstatat(fd, t->base, &t->st, AT_SYMLINK_NOFOLLOW) == 0)
-		t->exists = true;
-	else if (errno != ENOENT) {
-		fd = -errno;
-		close(t->dirfd);
-		t->dirfd = -1;
-		return fd;
-	}
-	/* Only regular files are replaced or deleted: no dirs, no links. */
-	if (t->exists && !S_ISREG(t->st.st_mode)) {
-		close(t->dirfd);
-		t->dirfd = -1;
-		return COAP_METHOD_NOT_ALLOWED;
-	}
-	return 0;
-}
-
 /*
  * RFC 7252 §5.10.8: If-Match (any of its ETags is current; an empty one
  * means "exists") and If-None-Match (does not exist).  Returns 0 or 4.12.
@@ -219,14 +95,44 @@ hf_too_large(const struct cfg_route *r, struct coap_resp *resp)
 static void
 hf_cache_forget(struct hf_worker *hw, const struct h_req *req)
 {
-	struct fcache_entry *e;
-	bool fresh;
+	hf_cache_forget_path(hw, req->path, req->path_len);
+}
 
-	if (hw == NULL)
-		return;
-	e = fcache_get(hw->fc, req->path, req->path_len, 0, 0, &fresh);
-	if (e != NULL)
-		fcache_drop(e);
+/*
+ * Before the last block is committed: may it replace (or create) base?
+ * true (*existed_out set), or false with resp the refusal.
+ */
+static bool
+hf_put_check(const struct h_req *req, struct upload *u, const char *base,
+    struct coap_resp *resp, bool *existed_out)
+{
+	struct stat st;
+	bool existed;
+
+	/*
+	 * The preconditions were checked at the first block; check them
+	 * again now, so an If-Match upload does not replace a file that
+	 * someone else replaced meanwhile.
+	 */
+	existed = fstatat(u->dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (existed && !S_ISREG(st.st_mode)) {
+		hf_code(resp, COAP_METHOD_NOT_ALLOWED);
+		return false;
+	}
+	if (hf_preconditions(req->msg, existed, &st) != 0 ||
+	    (u->create_only && existed)) {
+		hf_code(resp, COAP_PRECONDITION_FAILED);
+		return false;
+	}
+	/*
+	 * A replacement keeps the old file's read and write bits, never its
+	 * setuid, setgid, sticky or execute bits: a client must not be able
+	 * to plant a program (or a setuid one) by replacing a file.
+	 */
+	if (existed)
+		(void)fchmod(u->fd, st.st_mode & 0666);
+	*existed_out = existed;
+	return true;
 }
 
 /* The last block is in: publish the file and answer 2.01 or 2.04. */
@@ -239,24 +145,8 @@ hf_put_finish(const struct h_req *req, struct upload *u, const char *base,
 	bool existed;
 	int rc;
 
-	/*
-	 * The preconditions were checked at the first block; check them
-	 * again now, so an If-Match upload does not replace a file that
-	 * someone else replaced meanwhile.
-	 */
-	existed = fstatat(u->dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (existed && !S_ISREG(st.st_mode))
-		return hf_code(resp, COAP_METHOD_NOT_ALLOWED);
-	if (hf_preconditions(req->msg, existed, &st) != 0 ||
-	    (u->create_only && existed))
-		return hf_code(resp, COAP_PRECONDITION_FAILED);
-	/*
-	 * A replacement keeps the old file's read and write bits, never its
-	 * setuid, setgid, sticky or execute bits: a client must not be able
-	 * to plant a program (or a setuid one) by replacing a file.
-	 */
-	if (existed)
-		(void)fchmod(u->fd, st.st_mode & 0666);
+	if (!hf_put_check(req, u, base, resp, &existed))
+		return H_DONE;
 	rc = hf_commit(u, base);
 	if (rc == -EEXIST && u->create_only)
 		return hf_code(resp, COAP_PRECONDITION_FAILED);
@@ -432,6 +322,43 @@ hf_put_done(struct hf_write *w, const char *base, struct coap_resp *resp)
 }
 
 /*
+ * The last block of an upload in a table slot: committed through the
+ * worker's ring (H_PENDING; H_DONE when refused), or -EAGAIN with nothing
+ * done, for the plain path.
+ */
+static int
+hf_put_async(struct hf_write *w, const char *base, struct coap_resp *resp)
+{
+	const struct coap_msg *m = w->req->msg;
+	struct hf_async_block b;
+	bool existed;
+	int rc;
+
+	if (w->hw == NULL || w->hw->svc == NULL || w->u == NULL ||
+	    w->u == &w->one)
+		return -EAGAIN;
+	b.block1 = block_opt_encode(w->b.num, false, w->b.szx);
+	if (!hf_put_check(w->req, w->u, base, resp, &existed)) {
+		hf_put_drop(w);
+		if (w->blockwise)
+			coap_resp_opt_uint(resp, COAP_OPT_BLOCK1, b.block1);
+		return H_DONE;
+	}
+	b.data = m->payload;
+	b.len = m->payload_len;
+	b.off = w->off;
+	b.blockwise = w->blockwise;
+	rc = hf_async_commit(w->req, w->u, base, existed, &b);
+	if (rc == H_PENDING || rc == -EBUSY)
+		w->u = NULL;	/* the commit's now */
+	if (rc == -EBUSY) {
+		xch_busy(resp);
+		return H_DONE;
+	}
+	return rc == H_PENDING ? H_PENDING : -EAGAIN;
+}
+
+/*
  * A stored upload keeps its slot for HF_UPLOAD_DONE_NS, without
  * descriptors, with the answer given: the last block sent again after
  * its 2.01/2.04 was lost (a new message ID: deduplication does not catch
@@ -440,8 +367,15 @@ hf_put_done(struct hf_write *w, const char *base, struct coap_resp *resp)
 static void
 hf_put_remember(struct hf_write *w, const struct coap_resp *resp)
 {
+	hf_upload_remember(w->u, resp, w->req->now_ns);
+	w->u = NULL;
+}
+
+void
+hf_upload_remember(struct upload *u, const struct coap_resp *resp,
+    uint64_t now_ns)
+{
 	const struct coap_opt *o = NULL;
-	struct upload *u = w->u;
 	unsigned i;
 
 	hf_upload_discard(u);
@@ -454,8 +388,7 @@ hf_put_remember(struct hf_write *w, const struct coap_resp *resp)
 		memcpy(u->done_etag, o->val, o->len);
 		u->done_etag_len = (uint8_t)o->len;
 	}
-	u->last_ns = w->req->now_ns;
-	w->u = NULL;
+	u->last_ns = now_ns;
 }
 
 /*
@@ -499,7 +432,7 @@ hf_same_dir(int a, int b)
  * tree.  The transfer ends with 4.08, so the client starts over at the
  * path's current directory.
  */
-static int
+static uint8_t
 hf_dir_moved(struct hf_write *w)
 {
 	log_warnx("route %s, upload of %.*s: directory moved during the "
@@ -532,22 +465,29 @@ hf_put_next(struct hf_write *w, struct coap_resp *resp)
 		return hf_code(resp, v == UPLOAD_INCOMPLETE ?
 		    COAP_REQUEST_ENTITY_INCOMPLETE : COAP_BAD_REQUEST);
 	}
+	if (w->b.more) {
+		if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len,
+		    w->off)) < 0)
+			return hf_put_fail(w, "write", rc, resp);
+		upload_advance(u, m->payload_len, w->req->now_ns);
+		return hf_put_continue(w, resp);
+	}
+	upload_advance(u, m->payload_len, w->req->now_ns);
+	/* The target's name, as at the first block, in the same place. */
+	if ((rc = hf_target_open(w->req, false, &t)) == 0 &&
+	    t.refuse == 0 && !hf_same_dir(t.dirfd, u->dirfd))
+		t.refuse = hf_dir_moved(w);
+	if (t.dirfd >= 0)
+		close(t.dirfd);
+	if (rc != 0 || t.refuse != 0) {
+		hf_put_drop(w);
+		return rc != 0 ? rc : hf_code(resp, t.refuse);
+	}
+	if ((rc = hf_put_async(w, t.base, resp)) != -EAGAIN)
+		return rc;
 	if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len,
 	    w->off)) < 0)
 		return hf_put_fail(w, "write", rc, resp);
-	upload_advance(u, m->payload_len, w->req->now_ns);
-	if (w->b.more)
-		return hf_put_continue(w, resp);
-	/* The target's name, as at the first block, in the same place. */
-	if ((rc = hf_target_open(w->req, false, &t)) == 0 &&
-	    !hf_same_dir(t.dirfd, u->dirfd))
-		rc = hf_dir_moved(w);
-	if (t.dirfd >= 0)
-		close(t.dirfd);
-	if (rc != 0) {
-		hf_put_drop(w);
-		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
-	}
 	return hf_put_done(w, t.base, resp);
 }
 
@@ -622,9 +562,18 @@ hf_put_slot(struct hf_write *w, int dirfd, struct coap_resp *resp)
 	const struct h_req *req = w->req;
 
 	if (!w->b.more) {
-		/* One message, or one block: no state to keep. */
-		memset(&w->one, 0, sizeof(w->one));
-		w->u = &w->one;
+		/*
+		 * One message, or one block: no state to keep, but a slot
+		 * when one is free and the ring can commit (it holds the
+		 * state until the commit ends).
+		 */
+		if (w->hw == NULL || w->hw->svc == NULL || w->k.peer == NULL ||
+		    w->hw->up.n >= w->hw->up.cap || (w->u = upload_alloc(
+		    &w->hw->up, &w->k, req->route->max_body_bytes,
+		    req->now_ns)) == NULL) {
+			memset(&w->one, 0, sizeof(w->one));
+			w->u = &w->one;
+		}
 		return true;
 	}
 	if (w->hw != NULL && w->hw->up.n >= w->hw->up.cap)
@@ -655,7 +604,9 @@ hf_put_first(struct hf_write *w, struct coap_resp *resp)
 	/* RFC 7959 §2.5: block 0 again starts over. */
 	hf_put_drop(w);
 	if ((rc = hf_target_open(w->req, true, &t)) != 0)
-		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+		return rc;
+	if (t.refuse != 0)
+		return hf_code(resp, t.refuse);
 	if (!hf_put_admit(w, &t, resp) || !hf_put_slot(w, t.dirfd, resp))
 		return H_DONE;
 	u = w->u;
@@ -666,6 +617,8 @@ hf_put_first(struct hf_write *w, struct coap_resp *resp)
 	u->fd = hf_tmp_create(u->dirfd, HF_FILE_MODE, u->tmpname);
 	if (u->fd < 0)
 		return hf_put_fail(w, "temporary file", u->fd, resp);
+	if (!w->b.more && (rc = hf_put_async(w, t.base, resp)) != -EAGAIN)
+		return rc;
 	if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len, 0)) < 0)
 		return hf_put_fail(w, "write", rc, resp);
 	if (w->b.more) {
@@ -699,6 +652,12 @@ hf_put(const struct h_req *req, struct coap_resp *resp)
 		hf_put_drop(&w);
 		return hf_too_large(r, resp);
 	}
+	/* Its last block is being committed: the answer comes shortly. */
+	if (w.u != NULL && w.u->committing) {
+		hf_code(resp, COAP_SERVICE_UNAVAILABLE);
+		coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, 1);
+		return H_DONE;
+	}
 	if (w.u != NULL && w.u->done_code != 0 && hf_put_again(&w, resp))
 		return H_DONE;
 	if (w.off > 0)
@@ -714,13 +673,15 @@ hf_delete(const struct h_req *req, struct coap_resp *resp)
 	uint8_t code;
 	int rc;
 
-	if ((rc = hf_target_open(req, false, &t)) != 0) {
+	if ((rc = hf_target_open(req, false, &t)) != 0)
+		return rc;
+	if (t.refuse != 0) {
 		/* A missing directory: the file is not there either. */
-		if (rc == COAP_NOT_FOUND && t.base != NULL)
+		if (t.refuse == COAP_NOT_FOUND && t.base != NULL)
 			return hf_code(resp, coap_msg_opt(req->msg,
 			    COAP_OPT_IF_MATCH) != NULL ?
 			    COAP_PRECONDITION_FAILED : COAP_DELETED);
-		return rc > 0 ? hf_code(resp, (uint8_t)rc) : rc;
+		return hf_code(resp, t.refuse);
 	}
 	if ((code = hf_preconditions(req->msg, t.exists, &t.st)) != 0) {
 		close(t.dirfd);

@@ -24,7 +24,8 @@
 #define SVC_ID(i, g)	((int)(((g) & 0x7fffu) << SVC_IDX_BITS | (i)))
 
 struct svc_watch {
-	h_fd_fn		*fn;		/* NULL: free */
+	h_fd_fn		*fn;		/* NULL: free (or a file op's) */
+	h_io_fn		*iofn;		/* a file operation's, else NULL */
 	void		*arg;
 	int		 fd;
 	unsigned	 gen;
@@ -63,7 +64,8 @@ svc_watch(void *arg, int fd, unsigned events, h_fd_fn *fn, void *fnarg)
 	unsigned	 i;
 	int		 id, r;
 
-	for (i = 0; i < s->nw && s->w[i].fn != NULL; i++)
+	for (i = 0; i < s->nw && (s->w[i].fn != NULL ||
+	    s->w[i].iofn != NULL); i++)
 		;
 	if (i == s->nw)
 		return -ENOSPC;
@@ -124,6 +126,57 @@ svc_untimer(void *arg, int id)
 	s->t[i].fn = NULL;
 }
 
+/*
+ * A slot for a file operation on the ring: the same table as the watches
+ * (one completion each), told apart by iofn.  Returns the slot's ud.
+ */
+static int
+svc_io_slot(struct svc *s, h_io_fn *fn, void *arg, uint64_t *ud)
+{
+	unsigned	 i;
+
+	for (i = 0; i < s->nw && (s->w[i].fn != NULL ||
+	    s->w[i].iofn != NULL); i++)
+		;
+	if (i == s->nw)
+		return -ENOSPC;
+	s->w[i].gen++;
+	*ud = svc_ud(s, SVC_ID(i, s->w[i].gen));
+	s->w[i].iofn = fn;
+	s->w[i].arg = arg;
+	s->w[i].fd = -1;
+	return (int)i;
+}
+
+static int
+svc_write(void *arg, int fd, const void *buf, size_t len, uint64_t off,
+    h_io_fn *fn, void *fnarg)
+{
+	struct svc	*s = arg;
+	uint64_t	 ud;
+	int		 i, r;
+
+	if ((i = svc_io_slot(s, fn, fnarg, &ud)) < 0)
+		return i;
+	if ((r = uring_write(s->u, fd, buf, len, off, ud)) != 0)
+		s->w[i].iofn = NULL;
+	return r;
+}
+
+static int
+svc_fsync(void *arg, int fd, h_io_fn *fn, void *fnarg)
+{
+	struct svc	*s = arg;
+	uint64_t	 ud;
+	int		 i, r;
+
+	if ((i = svc_io_slot(s, fn, fnarg, &ud)) < 0)
+		return i;
+	if ((r = uring_fsync(s->u, fd, ud)) != 0)
+		s->w[i].iofn = NULL;
+	return r;
+}
+
 struct svc *
 svc_new(struct uring *u, unsigned ud_kind, unsigned max_watches,
     unsigned max_timers)
@@ -147,7 +200,8 @@ svc_new(struct uring *u, unsigned ud_kind, unsigned max_watches,
 	s->nt = max_timers;
 	s->next_ns = UINT64_MAX;
 	s->ops = (struct h_svc){ .watch = svc_watch, .unwatch = svc_unwatch,
-	    .timer = svc_timer, .untimer = svc_untimer, .svc = s };
+	    .timer = svc_timer, .untimer = svc_untimer, .write = svc_write,
+	    .fsync = svc_fsync, .svc = s };
 	return s;
 }
 
@@ -175,10 +229,17 @@ svc_event(struct svc *s, uint64_t ud, int32_t res)
 	unsigned	 i = SVC_IDX(id);
 	struct svc_watch *w;
 	h_fd_fn		*fn;
+	h_io_fn		*iofn;
 
 	if (i >= s->nw)
 		return;
 	w = &s->w[i];
+	if (w->iofn != NULL && (w->gen & 0x7fffu) == SVC_GEN(id)) {
+		iofn = w->iofn;
+		w->iofn = NULL;
+		iofn(w->arg, res);
+		return;
+	}
 	/* free or reused since: a cancelled or stale completion */
 	if (w->fn == NULL || (w->gen & 0x7fffu) != SVC_GEN(id))
 		return;

@@ -97,8 +97,8 @@ f_untimer(void *svc, int id)
 		timers[id].used = false;
 }
 
-static const struct h_svc svc = { f_watch, f_unwatch, f_timer, f_untimer,
-    NULL };
+static const struct h_svc svc = { .watch = f_watch, .unwatch = f_unwatch,
+    .timer = f_timer, .untimer = f_untimer };
 
 static void
 run_timers(void)

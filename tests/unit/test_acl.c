@@ -15,6 +15,8 @@
 
 #include "proto/acl.h"
 
+#include "helpers.h"
+
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 static struct sockaddr_storage ss;
@@ -235,12 +237,5 @@ acl_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(acl_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(acl_suite());
 }

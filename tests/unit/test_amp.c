@@ -16,6 +16,8 @@
 #include "base/siphash.h"
 #include "proto/amp.h"
 
+#include "helpers.h"
+
 #define SEC	1000000000ULL
 
 static struct sockaddr_in a4, b4;
@@ -32,18 +34,10 @@ setup(void)
 
 	for (i = 0; i < sizeof(rnd); i++)
 		rnd[i] = (uint8_t)(i * 7 + 1);
-	memset(&a4, 0, sizeof(a4));
-	a4.sin_family = AF_INET;
-	a4.sin_port = htons(5000);
-	inet_pton(AF_INET, "192.0.2.1", &a4.sin_addr);
-	b4 = a4;
-	inet_pton(AF_INET, "192.0.2.2", &b4.sin_addr);
-	memset(&m6, 0, sizeof(m6));
-	m6.sin6_family = AF_INET6;
-	m6.sin6_port = htons(6000);
-	inet_pton(AF_INET6, "::ffff:192.0.2.1", &m6.sin6_addr);
-	v6 = m6;
-	inet_pton(AF_INET6, "2001:db8::1", &v6.sin6_addr);
+	a4 = th_v4("192.0.2.1", 5000);
+	b4 = th_v4("192.0.2.2", 5000);
+	m6 = th_v6("::ffff:192.0.2.1", 6000, 0);
+	v6 = th_v6("2001:db8::1", 6000, 0);
 	ck_assert_int_eq(amp_init(&t, 64, rnd, 300), 0);
 }
 
@@ -234,12 +228,5 @@ amp_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(amp_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(amp_suite());
 }

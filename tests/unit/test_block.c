@@ -13,6 +13,8 @@
 #include "proto/block.h"
 #include "proto/coap_msg.h"
 
+#include "helpers.h"
+
 /* Encode a GET carrying one option per (num, val, len) and parse it. */
 static void
 build(struct coap_msg *m, uint8_t *buf, size_t cap, uint16_t num,
@@ -360,12 +362,5 @@ block_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(block_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(block_suite());
 }

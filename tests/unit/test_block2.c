@@ -15,6 +15,8 @@
 #include "proto/block.h"
 #include "proto/coap_msg.h"
 
+#include "helpers.h"
+
 #define DATA_LEN	4096
 
 static uint8_t data[DATA_LEN];
@@ -507,12 +509,5 @@ block2_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(block2_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(block2_suite());
 }

@@ -21,6 +21,8 @@
 
 #include <check.h>
 
+#include "helpers.h"
+
 #include "adapt/cfg.h"
 #include "proto/coap_msg.h"
 #include "proto/route.h"
@@ -50,40 +52,17 @@ clear_errs(void)
 }
 
 static void
-put(const char *name, const char *text)
-{
-	char	 path[PATH_MAX];
-	FILE	*f;
-
-	snprintf(path, sizeof(path), "%s/%s", tmp, name);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
-static void
-mkdir_in(const char *name)
-{
-	char	 path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", tmp, name);
-	ck_assert_int_eq(mkdir(path, 0755), 0);
-}
-
-static void
 setup(void)
 {
 	char	 path[PATH_MAX];
 
-	strcpy(tmp, "/tmp/test_cfg.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	th_mkdtemp(tmp, sizeof(tmp), "cfg");
 	snprintf(conf, sizeof(conf), "%s/t.conf", tmp);
-	mkdir_in("www");
-	mkdir_in("www/sub");
-	put("www/hello.txt", "hello\n");
+	th_mkdir(tmp, "www");
+	th_mkdir(tmp, "www/sub");
+	th_put_str(tmp, "www/hello.txt", "hello\n");
 	/* A valid key file: 16 bytes, mode 0600 (the DTLS loader checks). */
-	put("keys.psk", "id:00112233445566778899aabbccddeeff\n");
+	th_put_str(tmp, "keys.psk", "id:00112233445566778899aabbccddeeff\n");
 	snprintf(path, sizeof(path), "%s/keys.psk", tmp);
 	ck_assert_int_eq(chmod(path, 0600), 0);
 	nerrs = 0;
@@ -92,11 +71,8 @@ setup(void)
 static void
 teardown(void)
 {
-	char	 cmd[PATH_MAX + 16];
-
 	clear_errs();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
+	th_rmtree(tmp);
 }
 
 /* Load text as t.conf; expect rc, and the callback once per error. */
@@ -107,7 +83,7 @@ load(const char *text, int want_rc)
 	size_t		 calls = 0;
 	int		 rc;
 
-	put("t.conf", text);
+	th_put_str(tmp, "t.conf", text);
 	clear_errs();
 	rc = cfg_load(conf, &c, collect, &calls);
 	ck_assert_msg(rc == want_rc, "cfg_load: %d, expected %d (first: %s)",
@@ -357,8 +333,8 @@ START_TEST(relative_paths)
 	char		 rel[PATH_MAX], want[PATH_MAX];
 	int		 cwd;
 
-	mkdir_in("etc");
-	put("etc/t.conf", "dtls = { psk_file = \"../keys.psk\"; };\n"
+	th_mkdir(tmp, "etc");
+	th_put_str(tmp, "etc/t.conf", "dtls = { psk_file = \"../keys.psk\"; };\n"
 	    "routes = ( { path = \"/\"; static = \"../www\"; },\n"
 	    "  { path = \"/x\"; static = \"www\"; } );\n");
 	cwd = open(".", O_PATH | O_DIRECTORY);
@@ -374,7 +350,7 @@ START_TEST(relative_paths)
 	ck_assert_int_eq(fchdir(cwd), 0);
 
 	/* the same file loads from anywhere once it is right */
-	put("etc/t.conf", "dtls = { psk_file = \"../keys.psk\"; };\n"
+	th_put_str(tmp, "etc/t.conf", "dtls = { psk_file = \"../keys.psk\"; };\n"
 	    "routes = ( { path = \"/\"; static = \"../www\"; } );\n");
 	ck_assert_int_eq(chdir("/"), 0);
 	snprintf(rel, sizeof(rel), "%s/etc/t.conf", tmp);
@@ -396,15 +372,15 @@ START_TEST(include)
 	struct cfg	*c;
 	char		 want[PATH_MAX + 64];
 
-	mkdir_in("inc");
-	put("inc/r.inc", "routes = ( { path = \"/\"; static = \"www\"; } );\n");
+	th_mkdir(tmp, "inc");
+	th_put_str(tmp, "inc/r.inc", "routes = ( { path = \"/\"; static = \"www\"; } );\n");
 	c = load("workers = 1;\n@include \"inc/r.inc\"\n", 0);
 	ck_assert_uint_eq(c->nroutes, 1);
 	snprintf(want, sizeof(want), "%s/inc/r.inc", tmp);
 	ck_assert_str_eq(c->routes[0].src_file, want);
 	cfg_unref(c);
 
-	put("inc/bad.inc", "# comment\nworkers = 999;\n");
+	th_put_str(tmp, "inc/bad.inc", "# comment\nworkers = 999;\n");
 	load("@include \"inc/bad.inc\"\n" ROUTE, -EINVAL);
 	ck_assert_uint_eq(nerrs, 1);
 	snprintf(want, sizeof(want), "%s/inc/bad.inc:2: workers: 999 out of "
@@ -484,7 +460,7 @@ START_TEST(unreadable_file)
 	ck_assert_int_eq(cfg_load(tmp, &c, collect, &calls), -EISDIR);
 	ck_assert_uint_eq(calls, 0);
 	/* a NULL callback is allowed */
-	put("t.conf", "workers = x;\n");
+	th_put_str(tmp, "t.conf", "workers = x;\n");
 	ck_assert_int_eq(cfg_load(conf, &c, NULL, NULL), -EINVAL);
 	ck_assert_int_eq(cfg_load(conf, &c, NULL, NULL), -EINVAL);
 }
@@ -749,6 +725,22 @@ START_TEST(err_order)
 }
 END_TEST
 
+/* Not root: t.conf's hook without user loads and keeps coapd's ids. */
+static bool
+hook_as_own_user(void *arg)
+{
+	struct cfg	*c;
+	bool		 ok;
+
+	(void)arg;
+	if (cfg_load(conf, &c, th_cfg_err, NULL) != 0)
+		return false;
+	ok = c->nroutes == 1 && c->routes[0].kind == ROUTE_HOOK &&
+	    !c->routes[0].set_ids && c->routes[0].user == NULL;
+	cfg_unref(c);
+	return ok;
+}
+
 /* A hook route: argv, env, ids, defaults; the hooks group. */
 START_TEST(hook_route)
 {
@@ -757,7 +749,7 @@ START_TEST(hook_route)
 	struct passwd		*pw = getpwnam("nobody");
 	char			 path[PATH_MAX];
 
-	put("run.sh", "#!/bin/sh\n");
+	th_put_str(tmp, "run.sh", "#!/bin/sh\n");
 	snprintf(path, sizeof(path), "%s/run.sh", tmp);
 	ck_assert_int_eq(chmod(path, 0755), 0);
 	c = load("hooks = { max_running = 3; tmp_dir = \"www\"; };\n"
@@ -789,11 +781,20 @@ START_TEST(hook_route)
 	ck_assert_uint_eq(c->hooks.term_grace_s, 2);
 	ck_assert_uint_eq(c->hooks.max_cache_bytes, 8u << 20);
 	cfg_unref(c);
-	/* as root, a hook without user must say run_as_root */
-	if (geteuid() == 0)
+	/*
+	 * As root, a hook without user must say run_as_root; not as root it
+	 * runs as coapd's user.  Root tests both, the second in a child as
+	 * nobody (which must read the tree).
+	 */
+	if (geteuid() == 0) {
 		BAD("routes = ( { path = \"/r\"; hook = [ \"run.sh\" ]; } );\n",
 		    "1: routes[0].hook: coapd runs as root: set user = \"...\" "
 		    "to run the hook with fewer rights, or run_as_root = true");
+		ck_assert_int_eq(chmod(tmp, 0755), 0);
+	}
+	th_put_str(tmp, "t.conf",
+	    "routes = ( { path = \"/r\"; hook = [ \"run.sh\" ]; } );\n");
+	th_unprivileged(hook_as_own_user, NULL);
 }
 END_TEST
 
@@ -838,12 +839,5 @@ cfg_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(cfg_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(cfg_suite());
 }

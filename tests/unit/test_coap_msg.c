@@ -13,16 +13,11 @@
 
 #include "proto/coap_msg.h"
 
+#include "helpers.h"
+
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define BYTES(...)	((const uint8_t[]){ __VA_ARGS__ })
 #define VEC(...)	BYTES(__VA_ARGS__), sizeof(BYTES(__VA_ARGS__))
-
-/* An option to put in a test message. */
-struct topt {
-	uint16_t	 num;
-	const char	*val;	/* NULL with len 0 for an empty value */
-	size_t		 len;
-};
 
 #define TOPT(n, s)	{ (n), (s), sizeof(s) - 1 }
 
@@ -1482,12 +1477,5 @@ coap_msg_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(coap_msg_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(coap_msg_suite());
 }

@@ -7,7 +7,7 @@
  *
  * Each test loads a real configuration with cfg_load() from a fresh
  * mkdtemp() directory whose static routes point at files in it, and gives
- * dispatch_init() an h_env with a file_gen counter so that the file cache
+ * dispatch_init() an h_env with a tb.file_gen counter so that the file cache
  * is active, as in the daemon.
  */
 #include <sys/stat.h>
@@ -34,6 +34,8 @@
 #include "proto/coap_msg.h"
 #include "serve/dispatch.h"
 #include "serve/handler.h"
+
+#include "helpers.h"
 #include "proto/metrics.h"
 
 #define SEED		0x5000u		/* first MID of NON responses */
@@ -44,22 +46,10 @@
 
 static const uint8_t TOK[] = { 0xde, 0xad, 0xbe, 0xef };
 
-static char			 tmp[64];
-static struct cfg		*cfg;
-static struct metrics		 met;
-static atomic_uint_least64_t	 file_gen;
-static struct h_env		 env;
-static struct dispatch		*d;
 /* The same host from two source ports. */
 static struct sockaddr_in	 peer_a, peer_b;
+static struct th_bed		 tb;
 static uint64_t			 now;
-
-/* One request option; any order, stable for repeated numbers. */
-struct topt {
-	uint16_t	 num;
-	const void	*val;
-	size_t		 len;
-};
 
 /* What dispatch_datagram() answered, parsed. */
 struct ans {
@@ -75,36 +65,6 @@ static const char basic_conf[] =
 	"  { path = \"/files\"; static = \"www\"; rt = \"demo.files\"; }\n"
 	");\n";
 
-static void
-cfg_err(void *arg, const char *line)
-{
-	(void)arg;
-	fprintf(stderr, "config: %s\n", line);
-}
-
-static void
-put_file(const char *rel, const char *text)
-{
-	char	 path[PATH_MAX];
-	size_t	 len = strlen(text);
-	int	 fd;
-
-	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
-	ck_assert_int_eq(close(fd), 0);
-}
-
-static void
-mkdir_in(const char *rel)
-{
-	char	 path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
-	ck_assert_int_eq(mkdir(path, 0755), 0);
-}
-
 /*
  * The host of a (any port) has answered an Echo challenge before: these
  * tests are about other things than the amplification guard (test_echo.c).
@@ -112,33 +72,14 @@ mkdir_in(const char *rel)
 static void
 trust(const struct sockaddr_in *a)
 {
-	struct amp_entry	*e;
-	bool			 ev;
-
-	e = amp_rx(&d->amp, (const struct sockaddr *)a, sizeof(*a), 0, now,
-	    &ev);
-	ck_assert_ptr_nonnull(e);
-	e->verified_ns = UINT64_MAX;
+	th_trust(tb.d, (const struct sockaddr *)a, sizeof(*a), now);
 }
 
 /* Write conf_text as t.conf, load it and start an engine on it. */
 static void
 start(const char *conf_text)
 {
-	put_file("t.conf", conf_text);
-	{
-		char path[PATH_MAX];
-
-		snprintf(path, sizeof(path), "%s/t.conf", tmp);
-		ck_assert_int_eq(cfg_load(path, &cfg, cfg_err, NULL), 0);
-	}
-	memset(&met, 0, sizeof(met));
-	atomic_store(&file_gen, 0);
-	env.file_gen = &file_gen;
-	handler_table_init(&env);
-	d = calloc(1, sizeof(*d));
-	ck_assert_ptr_nonnull(d);
-	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, NULL, SEED), 0);
+	th_bed_start(&tb, conf_text, SEED);
 	now = T0_NS;
 	trust(&peer_a);
 }
@@ -146,10 +87,9 @@ start(const char *conf_text)
 static void
 mktmp(void)
 {
-	strcpy(tmp, "/tmp/test_dispatch.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
-	mkdir_in("www");
-	put_file("www/hello.txt", "hello\n");
+	th_mkdtemp(tb.tmp, sizeof(tb.tmp), "dispatch");
+	th_mkdir(tb.tmp, "www");
+	th_put_str(tb.tmp, "www/hello.txt", "hello\n");
 
 	memset(&peer_a, 0, sizeof(peer_a));
 	peer_a.sin_family = AF_INET;
@@ -202,19 +142,7 @@ setup_big(void)
 static void
 teardown(void)
 {
-	char	 cmd[PATH_MAX + 16];
-
-	if (d != NULL) {
-		dispatch_fini(d);
-		free(d);
-		d = NULL;
-	}
-	if (cfg != NULL) {
-		cfg_unref(cfg);
-		cfg = NULL;
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
+	th_bed_end(&tb);
 }
 
 /*
@@ -274,7 +202,7 @@ feed(const struct sockaddr_in *from, const uint8_t *in, size_t len,
 	p.addr = (const struct sockaddr *)from;
 	p.addrlen = sizeof(*from);
 	memset(a, 0, sizeof(*a));
-	a->len = dispatch_datagram(d, &p, in, len, now, a->buf,
+	a->len = dispatch_datagram(tb.d, &p, in, len, now, a->buf,
 	    sizeof(a->buf));
 	ck_assert_uint_le(a->len, sizeof(a->buf));
 	if (a->len > 0)
@@ -384,7 +312,7 @@ START_TEST(rfc_con_get_piggybacked_ack)
 	/* Small file: no Block2, no Size2. */
 	ck_assert_ptr_null(coap_msg_opt(&a.m, COAP_OPT_BLOCK2));
 	ck_assert_ptr_null(coap_msg_opt(&a.m, COAP_OPT_SIZE2));
-	ck_assert_uint_eq(metrics_get(&met.requests), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 1);
 }
 END_TEST
 
@@ -423,7 +351,7 @@ START_TEST(rfc_ping_rst)
 	raw(ping, sizeof(ping), &a);
 	expect_rst(&a, 0x1234);
 	ck_assert_uint_eq(a.m.tkl, 0);
-	ck_assert_uint_eq(metrics_get(&met.rst_sent), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.rst_sent), 1);
 }
 END_TEST
 
@@ -491,7 +419,7 @@ START_TEST(rfc_malformed_con_rst)
 		    a.len);
 		expect_rst(&a, malformed[i].v[3]);
 	}
-	ck_assert_uint_eq(metrics_get(&met.requests), 0);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 0);
 }
 END_TEST
 
@@ -508,7 +436,7 @@ START_TEST(rfc_malformed_non_silent)
 		ck_assert_msg(raw(v, malformed[i].len, &a) == 0,
 		    "%s: answered", malformed[i].what);
 	}
-	ck_assert_uint_eq(metrics_get(&met.rst_sent), 0);
+	ck_assert_uint_eq(metrics_get(&tb.met.rst_sent), 0);
 }
 END_TEST
 
@@ -533,8 +461,8 @@ START_TEST(rfc_version_ignored)
 	    sizeof(TOK), "/hello", NULL, 0, NULL);
 	buf[0] = (uint8_t)((buf[0] & 0x3f) | 2 << 6);
 	ck_assert_uint_eq(feed(&peer_a, buf, n, &a), 0);
-	ck_assert_uint_eq(metrics_get(&met.drops[DROP_VERSION]), 5);
-	ck_assert_uint_eq(metrics_get(&met.rst_sent), 0);
+	ck_assert_uint_eq(metrics_get(&tb.met.drops[DROP_VERSION]), 5);
+	ck_assert_uint_eq(metrics_get(&tb.met.rst_sent), 0);
 }
 END_TEST
 
@@ -565,8 +493,8 @@ START_TEST(rfc_ack_rst_ignored)
 	ck_assert_uint_eq(raw(rst, sizeof(rst), &a), 0);
 	ck_assert_uint_eq(raw(ack205, sizeof(ack205), &a), 0);
 	ck_assert_uint_eq(raw(ackget, sizeof(ackget), &a), 0);
-	ck_assert_uint_eq(metrics_get(&met.rst_sent), 0);
-	ck_assert_uint_eq(metrics_get(&met.requests), 0);
+	ck_assert_uint_eq(metrics_get(&tb.met.rst_sent), 0);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 0);
 }
 END_TEST
 
@@ -588,7 +516,7 @@ START_TEST(rfc_response_as_con_rst)
 	raw(con205tok, sizeof(con205tok), &a);
 	expect_rst(&a, 0x0062);
 	ck_assert_uint_eq(raw(non205, sizeof(non205), &a), 0);
-	ck_assert_uint_eq(metrics_get(&met.requests), 0);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 0);
 }
 END_TEST
 
@@ -660,8 +588,8 @@ START_TEST(rfc_unknown_critical_non_silent)
 
 	ck_assert_uint_eq(req(COAP_TYPE_NON, COAP_GET, 0x0091, "/hello", &o,
 	    1, &a), 0);
-	ck_assert_uint_eq(metrics_get(&met.drops[DROP_BAD_NON]), 1);
-	ck_assert_uint_eq(metrics_get(&met.requests), 0);
+	ck_assert_uint_eq(metrics_get(&tb.met.drops[DROP_BAD_NON]), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 0);
 }
 END_TEST
 
@@ -882,21 +810,21 @@ START_TEST(rfc_dup_con_same_bytes)
 	expect_ack(&a, 0x0201, COAP_CONTENT);
 	expect_payload(&a, "hello\n");
 
-	put_file("www/hello.txt", "changed, and longer\n");
-	atomic_fetch_add(&file_gen, 1);
+	th_put_str(tb.tmp, "www/hello.txt", "changed, and longer\n");
+	atomic_fetch_add(&tb.file_gen, 1);
 	now += NS_PER_SEC;
 
 	feed(&peer_a, buf, n, &b);
 	ck_assert_uint_eq(b.len, a.len);
 	ck_assert_mem_eq(b.buf, a.buf, a.len);
-	ck_assert_uint_eq(metrics_get(&met.dup_con), 1);
-	ck_assert_uint_eq(metrics_get(&met.requests), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.dup_con), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 1);
 
 	/* A new exchange is handled and sees the new file. */
 	req(COAP_TYPE_CON, COAP_GET, 0x0202, "/hello", NULL, 0, &b);
 	expect_ack(&b, 0x0202, COAP_CONTENT);
 	expect_payload(&b, "changed, and longer\n");
-	ck_assert_uint_eq(metrics_get(&met.requests), 2);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 2);
 }
 END_TEST
 
@@ -912,14 +840,14 @@ START_TEST(rfc_dup_other_port_not_dup)
 	feed(&peer_a, buf, n, &a);
 	expect_payload(&a, "hello\n");
 
-	put_file("www/hello.txt", "changed, and longer\n");
-	atomic_fetch_add(&file_gen, 1);
+	th_put_str(tb.tmp, "www/hello.txt", "changed, and longer\n");
+	atomic_fetch_add(&tb.file_gen, 1);
 
 	feed(&peer_b, buf, n, &b);
 	expect_ack(&b, 0x0301, COAP_CONTENT);
 	expect_payload(&b, "changed, and longer\n");
-	ck_assert_uint_eq(metrics_get(&met.dup_con), 0);
-	ck_assert_uint_eq(metrics_get(&met.requests), 2);
+	ck_assert_uint_eq(metrics_get(&tb.met.dup_con), 0);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 2);
 }
 END_TEST
 
@@ -935,8 +863,8 @@ START_TEST(rfc_dup_non_silent)
 	ck_assert_uint_gt(feed(&peer_a, buf, n, &a), 0);
 	ck_assert_uint_eq(a.m.type, COAP_TYPE_NON);
 	ck_assert_uint_eq(feed(&peer_a, buf, n, &a), 0);
-	ck_assert_uint_eq(metrics_get(&met.drops[DROP_DUP_NON]), 1);
-	ck_assert_uint_eq(metrics_get(&met.requests), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.drops[DROP_DUP_NON]), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 1);
 	/* And a NON that was rejected stays rejected, silently. */
 	{
 		const struct topt o = { 65001, "x", 1 };
@@ -959,29 +887,29 @@ START_TEST(rfc_dedup_expires)
 	struct ans	 a, b;
 	size_t		 n;
 
-	ck_assert_uint_eq(cfg->exchange_lifetime_s, LIFETIME_S);
+	ck_assert_uint_eq(tb.cfg->exchange_lifetime_s, LIFETIME_S);
 	n = build(buf, sizeof(buf), COAP_TYPE_CON, COAP_GET, 0x0501, TOK,
 	    sizeof(TOK), "/hello", NULL, 0, NULL);
 	feed(&peer_a, buf, n, &a);
 	expect_payload(&a, "hello\n");
 
-	put_file("www/hello.txt", "changed, and longer\n");
-	atomic_fetch_add(&file_gen, 1);
+	th_put_str(tb.tmp, "www/hello.txt", "changed, and longer\n");
+	atomic_fetch_add(&tb.file_gen, 1);
 
 	/* Just inside the lifetime: still the duplicate. */
 	now = T0_NS + (uint64_t)(LIFETIME_S - 1) * NS_PER_SEC;
 	feed(&peer_a, buf, n, &b);
 	ck_assert_uint_eq(b.len, a.len);
 	ck_assert_mem_eq(b.buf, a.buf, a.len);
-	ck_assert_uint_eq(metrics_get(&met.dup_con), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.dup_con), 1);
 
 	/* Past it: handled again. */
 	now = T0_NS + (uint64_t)(LIFETIME_S + 1) * NS_PER_SEC;
 	feed(&peer_a, buf, n, &b);
 	expect_ack(&b, 0x0501, COAP_CONTENT);
 	expect_payload(&b, "changed, and longer\n");
-	ck_assert_uint_eq(metrics_get(&met.dup_con), 1);
-	ck_assert_uint_eq(metrics_get(&met.requests), 2);
+	ck_assert_uint_eq(metrics_get(&tb.met.dup_con), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.requests), 2);
 }
 END_TEST
 
@@ -1238,19 +1166,19 @@ START_TEST(fcache_gen_bump)
 	req(COAP_TYPE_CON, COAP_GET, 0x0b01, "/hello", NULL, 0, &a);
 	expect_payload(&a, "hello\n");
 
-	put_file("www/hello.txt", "goodbye, cruel world\n");
+	th_put_str(tb.tmp, "www/hello.txt", "goodbye, cruel world\n");
 	req(COAP_TYPE_CON, COAP_GET, 0x0b02, "/hello", NULL, 0, &a);
 	expect_ack(&a, 0x0b02, COAP_CONTENT);
 	expect_payload(&a, "hello\n");
 
-	atomic_fetch_add(&file_gen, 1);
+	atomic_fetch_add(&tb.file_gen, 1);
 	req(COAP_TYPE_CON, COAP_GET, 0x0b03, "/hello", NULL, 0, &a);
 	expect_ack(&a, 0x0b03, COAP_CONTENT);
 	expect_payload(&a, "goodbye, cruel world\n");
 
 	/* And the file shrinks again. */
-	put_file("www/hello.txt", "hi\n");
-	atomic_fetch_add(&file_gen, 1);
+	th_put_str(tb.tmp, "www/hello.txt", "hi\n");
+	atomic_fetch_add(&tb.file_gen, 1);
 	req(COAP_TYPE_CON, COAP_GET, 0x0b04, "/hello", NULL, 0, &a);
 	expect_payload(&a, "hi\n");
 }
@@ -1269,7 +1197,7 @@ START_TEST(fcache_recheck_after_1s)
 	ck_assert_uint_eq(o->len, 8);
 	memcpy(tag1, o->val, 8);
 
-	put_file("www/hello.txt", "goodbye, cruel world\n");
+	th_put_str(tb.tmp, "www/hello.txt", "goodbye, cruel world\n");
 	now += NS_PER_SEC / 2;
 	req(COAP_TYPE_CON, COAP_GET, 0x0c02, "/hello", NULL, 0, &a);
 	expect_payload(&a, "hello\n");
@@ -1306,8 +1234,8 @@ START_TEST(fcache_file_grows_past_block)
 	req(COAP_TYPE_CON, COAP_GET, 0x0f01, "/hello", NULL, 0, &a);
 	expect_payload(&a, "hello\n");
 
-	put_file("www/hello.txt", big);
-	atomic_fetch_add(&file_gen, 1);
+	th_put_str(tb.tmp, "www/hello.txt", big);
+	atomic_fetch_add(&tb.file_gen, 1);
 	req(COAP_TYPE_CON, COAP_GET, 0x0f02, "/hello", NULL, 0, &a);
 	expect_ack(&a, 0x0f02, COAP_CONTENT);
 	ck_assert_uint_eq(a.m.payload_len, 1024);
@@ -1339,8 +1267,8 @@ START_TEST(fcache_file_grows_past_block)
 	ck_assert_uint_eq(a.m.payload_len, 1024);
 	ck_assert_mem_eq(a.m.payload, big, 1024);
 
-	put_file("www/hello.txt", "hi\n");
-	atomic_fetch_add(&file_gen, 1);
+	th_put_str(tb.tmp, "www/hello.txt", "hi\n");
+	atomic_fetch_add(&tb.file_gen, 1);
 	req(COAP_TYPE_CON, COAP_GET, 0x0f06, "/hello", NULL, 0, &a);
 	expect_ack(&a, 0x0f06, COAP_CONTENT);
 	expect_payload(&a, "hi\n");
@@ -1355,22 +1283,19 @@ END_TEST
  */
 START_TEST(fcache_reload_new_target)
 {
-	char		 path[PATH_MAX];
 	struct cfg	*c2;
 	struct ans	 a;
 
 	req(COAP_TYPE_CON, COAP_GET, 0x1001, "/hello", NULL, 0, &a);
 	expect_payload(&a, "hello\n");
 
-	put_file("www/other.txt", "other file\n");
-	put_file("t2.conf", "routes = (\n"
+	th_put_str(tb.tmp, "www/other.txt", "other file\n");
+	c2 = th_cfg_load(tb.tmp, "t2.conf", "routes = (\n"
 	    "  { path = \"/hello\"; static = \"www/other.txt\"; }\n"
 	    ");\n");
-	snprintf(path, sizeof(path), "%s/t2.conf", tmp);
-	ck_assert_int_eq(cfg_load(path, &c2, cfg_err, NULL), 0);
-	dispatch_set_cfg(d, c2);
-	cfg_unref(cfg);
-	cfg = c2;
+	dispatch_set_cfg(tb.d, c2);
+	cfg_unref(tb.cfg);
+	tb.cfg = c2;
 
 	req(COAP_TYPE_CON, COAP_GET, 0x1002, "/hello", NULL, 0, &a);
 	expect_ack(&a, 0x1002, COAP_CONTENT);
@@ -1455,12 +1380,5 @@ dispatch_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(dispatch_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(dispatch_suite());
 }

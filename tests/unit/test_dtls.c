@@ -29,6 +29,8 @@
 #include "proto/metrics.h"
 #include "proto/psk.h"
 
+#include "helpers.h"
+
 #define QMAX	64
 #define NCLI	8
 
@@ -660,14 +662,7 @@ dtls_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
 	/* the notices the tests provoke are expected: keep the output quiet */
 	log_init(LOG_LVL_ERR, "test_dtls");
-	sr = srunner_create(dtls_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(dtls_suite());
 }

@@ -30,14 +30,11 @@
 #include "serve/dispatch.h"
 #include "serve/handler.h"
 
+#include "helpers.h"
+
 #define T0_NS	(1000 * NS_PER_SEC)
 
-static char			 tmp[64];
-static struct cfg		*cfg;
-static struct metrics		 met;
-static atomic_uint_least64_t	 file_gen;
-static struct h_env		 env;
-static struct dispatch		*d;
+static struct th_bed		 tb;
 static uint64_t			 now;
 static uint16_t			 mid = 0x100;
 
@@ -46,26 +43,6 @@ struct ans {
 	size_t		 len;
 	struct coap_msg	 m;
 };
-
-static void
-cfg_err(void *arg, const char *line)
-{
-	(void)arg;
-	fprintf(stderr, "config: %s\n", line);
-}
-
-static void
-put_file(const char *rel, const char *text, size_t len)
-{
-	char	 path[PATH_MAX];
-	int	 fd;
-
-	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
-	ck_assert_int_eq(close(fd), 0);
-}
 
 static const char conf[] =
 	"limits = { echo_lifetime_s = 10; };\n"
@@ -79,50 +56,27 @@ static void
 setup(void)
 {
 	static char	 big[1000];
-	char		 path[PATH_MAX];
 
-	strcpy(tmp, "/tmp/test_echo.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
-	snprintf(path, sizeof(path), "%s/www", tmp);
-	ck_assert_int_eq(mkdir(path, 0755), 0);
+	th_mkdtemp(tb.tmp, sizeof(tb.tmp), "echo");
+	th_mkdir(tb.tmp, "www");
 	memset(big, 'b', sizeof(big));
-	put_file("www/big.bin", big, sizeof(big));
-	put_file("www/small.txt", "ok", 2);
-	put_file("www/state.txt", "old", 3);
-	put_file("t.conf", conf, sizeof(conf) - 1);
-	snprintf(path, sizeof(path), "%s/t.conf", tmp);
-	ck_assert_int_eq(cfg_load(path, &cfg, cfg_err, NULL), 0);
-	memset(&met, 0, sizeof(met));
-	env.file_gen = &file_gen;
-	handler_table_init(&env);
-	d = calloc(1, sizeof(*d));
-	ck_assert_ptr_nonnull(d);
-	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, NULL, 7), 0);
+	th_put(tb.tmp, "www/big.bin", big, sizeof(big));
+	th_put_str(tb.tmp, "www/small.txt", "ok");
+	th_put_str(tb.tmp, "www/state.txt", "old");
+	th_bed_start(&tb, conf, 7);
 	now = T0_NS;
 }
 
 static void
 teardown(void)
 {
-	char	 cmd[PATH_MAX + 16];
-
-	dispatch_fini(d);
-	free(d);
-	cfg_unref(cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
+	th_bed_end(&tb);
 }
 
 static struct sockaddr_in
 host(const char *a)
 {
-	struct sockaddr_in	 s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin_family = AF_INET;
-	s.sin_port = htons(5683);
-	ck_assert_int_eq(inet_pton(AF_INET, a, &s.sin_addr), 1);
-	return s;
+	return th_v4(a, 5683);
 }
 
 /*
@@ -152,7 +106,7 @@ ask(const struct sockaddr_in *from, const char *psk, uint8_t type,
 	n = coap_enc_finish(&e);
 	ck_assert_int_gt(n, 0);
 	memset(a, 0, sizeof(*a));
-	a->len = dispatch_datagram(d, &p, buf, (size_t)n, now, a->buf,
+	a->len = dispatch_datagram(tb.d, &p, buf, (size_t)n, now, a->buf,
 	    sizeof(a->buf));
 	if (a->len > 0)
 		ck_assert_int_eq(coap_msg_parse(&a->m, a->buf, a->len), 0);
@@ -187,7 +141,7 @@ START_TEST(rfc9175_amplification)
 	ck_assert_uint_eq(r.m.type, COAP_TYPE_ACK);
 	ck_assert_uint_eq(r.m.code, COAP_UNAUTHORIZED);
 	ck_assert_uint_le(r.len, 3 * qlen);
-	ck_assert_uint_eq(met.amp_challenges, 1);
+	ck_assert_uint_eq(tb.met.amp_challenges, 1);
 	echo = echo_of(&r, ev);
 	/* a small answer goes without proof */
 	ask(&b, NULL, COAP_TYPE_CON, COAP_GET, mid++, "f", "small.txt", NULL,
@@ -198,13 +152,13 @@ START_TEST(rfc9175_amplification)
 	    NULL, &s);
 	ck_assert_uint_eq(s.m.type, COAP_TYPE_NON);
 	ck_assert_uint_eq(s.m.code, COAP_UNAUTHORIZED);
-	ck_assert_uint_eq(met.echo_verified, 0);
+	ck_assert_uint_eq(tb.met.echo_verified, 0);
 	/* a's repeat with its value: the whole answer, and from then on */
 	ask(&a, NULL, COAP_TYPE_CON, COAP_GET, mid++, "f", "big.bin", &echo,
 	    NULL, &r);
 	ck_assert_uint_eq(r.m.code, COAP_CONTENT);
 	ck_assert_uint_eq(r.m.payload_len, 1000);
-	ck_assert_uint_eq(met.echo_verified, 1);
+	ck_assert_uint_eq(tb.met.echo_verified, 1);
 	ask(&a, NULL, COAP_TYPE_CON, COAP_GET, mid++, "f", "big.bin", NULL,
 	    NULL, &r);
 	ck_assert_uint_eq(r.m.code, COAP_CONTENT);
@@ -235,13 +189,13 @@ START_TEST(cached_answer_obeys_budget)
 	ask(&a, NULL, COAP_TYPE_CON, COAP_GET, id, "f", "big.bin", NULL, NULL,
 	    &r);
 	ck_assert_uint_eq(r.m.payload_len, 1000);
-	ck_assert_uint_eq(met.dup_con, 1);
+	ck_assert_uint_eq(tb.met.dup_con, 1);
 	/* echo_lifetime_s = 10 later (and in a new window): dropped */
 	now += 11 * NS_PER_SEC;
 	ask(&a, NULL, COAP_TYPE_CON, COAP_GET, id, "f", "big.bin", NULL, NULL,
 	    &r);
 	ck_assert_uint_eq(r.len, 0);
-	ck_assert_uint_eq(met.drops[DROP_AMPLIFICATION], 1);
+	ck_assert_uint_eq(tb.met.drops[DROP_AMPLIFICATION], 1);
 }
 END_TEST
 
@@ -258,7 +212,7 @@ START_TEST(net_write_needs_echo)
 	ask(&a, NULL, COAP_TYPE_CON, COAP_PUT, mid++, "w", "state.txt", NULL,
 	    "new", &r);
 	ck_assert_uint_eq(r.m.code, COAP_UNAUTHORIZED);
-	ck_assert_uint_eq(met.echo_required, 1);
+	ck_assert_uint_eq(tb.met.echo_required, 1);
 	echo = echo_of(&r, ev);
 	/* a value made for another address does not verify a */
 	ask(&o, NULL, COAP_TYPE_CON, COAP_DELETE, mid++, "w", "state.txt",
@@ -267,7 +221,7 @@ START_TEST(net_write_needs_echo)
 	ask(&a, NULL, COAP_TYPE_CON, COAP_PUT, mid++, "w", "state.txt", &other,
 	    "new", &r);
 	ck_assert_uint_eq(r.m.code, COAP_UNAUTHORIZED);
-	snprintf(path, sizeof(path), "%s/www/state.txt", tmp);
+	snprintf(path, sizeof(path), "%s/www/state.txt", tb.tmp);
 	f = fopen(path, "r");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(fgets(got, sizeof(got), f));
@@ -307,12 +261,5 @@ echo_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(echo_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(echo_suite());
 }

@@ -13,33 +13,10 @@
 #include "proto/coap_msg.h"
 #include "proto/exchange.h"
 
+#include "helpers.h"
+
 #define SEC	1000000000ULL
 #define LIFE	(247 * SEC)	/* RFC 7252 §4.8.2 EXCHANGE_LIFETIME */
-
-static struct sockaddr_in
-v4(const char *a, uint16_t port)
-{
-	struct sockaddr_in s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin_family = AF_INET;
-	s.sin_port = htons(port);
-	ck_assert_int_eq(inet_pton(AF_INET, a, &s.sin_addr), 1);
-	return s;
-}
-
-static struct sockaddr_in6
-v6(const char *a, uint16_t port, uint32_t scope)
-{
-	struct sockaddr_in6 s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin6_family = AF_INET6;
-	s.sin6_port = htons(port);
-	s.sin6_scope_id = scope;
-	ck_assert_int_eq(inet_pton(AF_INET6, a, &s.sin6_addr), 1);
-	return s;
-}
 
 #define SA(x)	((const struct sockaddr *)&(x)), (socklen_t)sizeof(x)
 
@@ -55,7 +32,7 @@ END_TEST
 START_TEST(rfc_hit_and_miss)
 {
 	struct exchange_cache *c = exchange_cache_new(8, LIFE);
-	struct sockaddr_in a = v4("192.0.2.1", 5683);
+	struct sockaddr_in a = th_v4("192.0.2.1", 5683);
 	const struct exchange *e;
 	const uint8_t resp[] = { 0x60, 0x45, 0x12, 0x34, 0xff, 'h', 'i' };
 
@@ -83,7 +60,7 @@ END_TEST
 START_TEST(scopes_distinct)
 {
 	struct exchange_cache *c = exchange_cache_new(8, LIFE);
-	struct sockaddr_in a = v4("192.0.2.1", 5683);
+	struct sockaddr_in a = th_v4("192.0.2.1", 5683);
 	const uint8_t resp[] = { 0x60, 0x45, 0x12, 0x34, 0xff, 's' };
 
 	ck_assert_ptr_nonnull(c);
@@ -101,7 +78,7 @@ END_TEST
 START_TEST(seen_without_response)
 {
 	struct exchange_cache *c = exchange_cache_new(4, LIFE);
-	struct sockaddr_in a = v4("192.0.2.1", 5683);
+	struct sockaddr_in a = th_v4("192.0.2.1", 5683);
 	const struct exchange *e;
 
 	exchange_store(c, 0, SA(a), 7, 1, NULL, 0);
@@ -121,7 +98,7 @@ END_TEST
 START_TEST(replace)
 {
 	struct exchange_cache *c = exchange_cache_new(4, LIFE);
-	struct sockaddr_in a = v4("192.0.2.1", 5683);
+	struct sockaddr_in a = th_v4("192.0.2.1", 5683);
 	const struct exchange *e;
 	uint8_t big[COAP_MAX_MSG];
 
@@ -151,7 +128,7 @@ END_TEST
 START_TEST(evicts_oldest)
 {
 	struct exchange_cache *c = exchange_cache_new(3, LIFE);
-	struct sockaddr_in a = v4("192.0.2.1", 5683);
+	struct sockaddr_in a = th_v4("192.0.2.1", 5683);
 	uint16_t mid;
 
 	for (mid = 1; mid <= 3; mid++)
@@ -181,7 +158,7 @@ END_TEST
 START_TEST(rfc_expiry)
 {
 	struct exchange_cache *c = exchange_cache_new(8, LIFE);
-	struct sockaddr_in a = v4("192.0.2.1", 5683);
+	struct sockaddr_in a = th_v4("192.0.2.1", 5683);
 
 	exchange_store(c, 0, SA(a), 1, 1 * SEC, (const uint8_t *)"x", 1);
 	exchange_store(c, 0, SA(a), 2, 100 * SEC, (const uint8_t *)"y", 1);
@@ -205,13 +182,13 @@ END_TEST
 START_TEST(peers_distinct)
 {
 	struct exchange_cache *c = exchange_cache_new(16, LIFE);
-	struct sockaddr_in a = v4("192.0.2.1", 5683);
-	struct sockaddr_in a2 = v4("192.0.2.1", 5684);
-	struct sockaddr_in b = v4("192.0.2.2", 5683);
-	struct sockaddr_in6 m = v6("::ffff:192.0.2.1", 5683, 0);
-	struct sockaddr_in6 l1 = v6("fe80::1", 5683, 1);
-	struct sockaddr_in6 l2 = v6("fe80::1", 5683, 2);
-	struct sockaddr_in again = v4("192.0.2.1", 5683);
+	struct sockaddr_in a = th_v4("192.0.2.1", 5683);
+	struct sockaddr_in a2 = th_v4("192.0.2.1", 5684);
+	struct sockaddr_in b = th_v4("192.0.2.2", 5683);
+	struct sockaddr_in6 m = th_v6("::ffff:192.0.2.1", 5683, 0);
+	struct sockaddr_in6 l1 = th_v6("fe80::1", 5683, 1);
+	struct sockaddr_in6 l2 = th_v6("fe80::1", 5683, 2);
+	struct sockaddr_in again = th_v4("192.0.2.1", 5683);
 	const struct exchange *e;
 
 	exchange_store(c, 0, SA(a), 1, 1, (const uint8_t *)"a", 1);
@@ -282,7 +259,7 @@ START_TEST(model)
 	for (step = 0; step < 200000; step++) {
 		now += (uint64_t)(rand_r(&seed) % 7);
 		key = rand_r(&seed) % MODEL_KEYS;
-		p = v6("2001:db8::1", (uint16_t)(1000 + key % 5), 0);
+		p = th_v6("2001:db8::1", (uint16_t)(1000 + key % 5), 0);
 		/* Drop what expired, as the cache does. */
 		for (i = 0, j = 0; i < n; i++)
 			if (now - ents[i].t < 500)
@@ -350,12 +327,5 @@ exchange_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(exchange_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(exchange_suite());
 }

@@ -16,6 +16,8 @@
 
 #include <check.h>
 
+#include "helpers.h"
+
 #include "adapt/cfg.h"
 #include "base/clock.h"
 #include "proto/fchange.h"
@@ -36,22 +38,12 @@ put(const char *path, const char *data)
 	fclose(f);
 }
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
 static void
 setup(void)
 {
 	char p[192];
 
-	snprintf(root, sizeof(root), "/tmp/coapd-fwatch-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(root));
+	th_mkdtemp(root, sizeof(root), "fwatch");
 	snprintf(dir, sizeof(dir), "%s/tree", root);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	snprintf(p, sizeof(p), "%s/sub", dir);
@@ -74,7 +66,7 @@ setup(void)
 static void
 teardown(void)
 {
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	th_rmtree(root);
 }
 
 static uint64_t
@@ -204,12 +196,5 @@ fwatch_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(fwatch_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(fwatch_suite());
 }

@@ -17,6 +17,8 @@
 #include "proto/coap_msg.h"
 #include "proto/fwd.h"
 
+#include "helpers.h"
+
 /* A request: GET coap://h:5683/app/a/b?x=1 with Block2 and a payload. */
 static size_t
 client_request(uint8_t *buf, size_t cap)
@@ -228,17 +230,11 @@ main(void)
 {
 	Suite	*s = suite_create("fwd");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 nf;
 
 	tcase_add_test(tc, encode_strips_and_adds);
 	tcase_add_test(tc, response_relayed);
 	tcase_add_test(tc, observe_forwarded);
 	tcase_add_test(tc, client_str);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? 0 : 1;
+	return th_run(s);
 }

@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +35,8 @@
 #include "serve/h_file_int.h"
 #include "serve/handler.h"
 
+#include "helpers.h"
+
 #define BIG_LEN		3000
 #define MANY_FILES	60
 
@@ -49,22 +50,6 @@ static struct cfg_ctype ctypes[] = {
 static struct cfg cfg;
 static struct cfg_route dir_route, file_route;
 
-/* One request option; add them in ascending order. */
-struct topt {
-	uint16_t	 num;
-	const void	*val;
-	size_t		 len;
-};
-
-/* Everything one call of start() needs and leaves behind. */
-struct call {
-	uint8_t		 dgram[512];
-	struct coap_msg	 msg;
-	struct coap_resp resp;
-	uint8_t		 payload[COAP_PAYLOAD_MAX];
-	int		 rc;
-};
-
 static uint8_t big[BIG_LEN];
 static size_t payload_cap = COAP_PAYLOAD_MAX;	/* lent to each response */
 /*
@@ -74,37 +59,6 @@ static size_t payload_cap = COAP_PAYLOAD_MAX;	/* lent to each response */
  * refused).
  */
 static bool have_openat2 = true;
-
-static void
-put_file(const char *rel, const void *data, size_t len)
-{
-	char path[256];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
-	close(fd);
-}
-
-static void
-mk(const char *rel)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	ck_assert_int_eq(mkdir(path, 0755), 0);
-}
-
-static void
-ln(const char *target, const char *rel)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	ck_assert_int_eq(symlink(target, path), 0);
-}
 
 static bool
 openat2_works(void)
@@ -160,38 +114,37 @@ tree_setup(void)
 	size_t i;
 	int fd;
 
-	snprintf(root, sizeof(root), "/tmp/coapd-hfile-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(root));
+	th_mkdtemp(root, sizeof(root), "hfile");
 	have_openat2 = openat2_works();
 	snprintf(www, sizeof(www), "%s/www", root);
 	for (i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i * 7 + i / 256);
-	put_file("outside.txt", "secret outside\n", 15);
-	mk("www");
-	put_file("www/hello.txt", "hello world\n", 12);
-	put_file("www/big.bin", big, sizeof(big));
-	put_file("www/empty.txt", "", 0);
-	put_file("www/exact.bin", big, 2048);
-	put_file("www/.secret", "dot\n", 4);
-	mk("www/sub");
-	put_file("www/sub/a.json", "{}", 2);
-	put_file("www/sub/.hidden", "h", 1);
-	mk("www/many");
+	th_put(root, "outside.txt", "secret outside\n", 15);
+	th_mkdir(root, "www");
+	th_put(root, "www/hello.txt", "hello world\n", 12);
+	th_put(root, "www/big.bin", big, sizeof(big));
+	th_put(root, "www/empty.txt", "", 0);
+	th_put(root, "www/exact.bin", big, 2048);
+	th_put(root, "www/.secret", "dot\n", 4);
+	th_mkdir(root, "www/sub");
+	th_put(root, "www/sub/a.json", "{}", 2);
+	th_put(root, "www/sub/.hidden", "h", 1);
+	th_mkdir(root, "www/many");
 	for (i = 0; i < MANY_FILES; i++) {
 		snprintf(name, sizeof(name),
 		    "www/many/file-with-a-long-name-%03zu.txt", i);
-		put_file(name, "x", 1);
+		th_put(root, name, "x", 1);
 	}
-	ln("hello.txt", "www/inlink");
-	ln("sub/../hello.txt", "www/uplink");
-	ln("../outside.txt", "www/escape");
-	ln("/etc/passwd", "www/abs");
-	ln("../../outside.txt", "www/sub/up");
-	ln("/proc/self/root", "www/magic");
-	ln("sub", "www/sublink");
-	ln("loop2", "www/loop1");
-	ln("loop1", "www/loop2");
-	ln("sub/up", "www/chain");
+	th_symlink("hello.txt", root, "www/inlink");
+	th_symlink("sub/../hello.txt", root, "www/uplink");
+	th_symlink("../outside.txt", root, "www/escape");
+	th_symlink("/etc/passwd", root, "www/abs");
+	th_symlink("../../outside.txt", root, "www/sub/up");
+	th_symlink("/proc/self/root", root, "www/magic");
+	th_symlink("sub", root, "www/sublink");
+	th_symlink("loop2", root, "www/loop1");
+	th_symlink("loop1", root, "www/loop2");
+	th_symlink("sub/up", root, "www/chain");
 	snprintf(path, sizeof(path), "%s/fifo", www);
 	ck_assert_int_eq(mkfifo(path, 0644), 0);
 
@@ -224,90 +177,37 @@ tree_setup(void)
 	file_route.max_age = 3600;
 }
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
 static void
 tree_teardown(void)
 {
 	close(dir_route.static_dirfd);
 	close(file_route.static_dirfd);
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	th_rmtree(root);
 }
 
 /* Encode method + opts, parse, and run the handler on route r. */
 static void
-call(struct call *c, const struct cfg_route *r, const char *rest,
+call(struct th_call *c, const struct cfg_route *r, const char *rest,
     uint8_t method, const struct topt *opts, size_t nopts)
 {
-	struct coap_enc e;
 	struct h_req req;
-	ssize_t n;
-	size_t i;
 
-	memset(c, 0, sizeof(*c));
-	coap_enc_init(&e, c->dgram, sizeof(c->dgram), COAP_TYPE_CON, method,
-	    0x4242, (const uint8_t *)"tk", 2);
-	for (i = 0; i < nopts; i++)
-		coap_enc_opt(&e, opts[i].num, opts[i].val, opts[i].len);
-	n = coap_enc_finish(&e);
-	ck_assert_int_gt(n, 0);
-	ck_assert_int_eq(coap_msg_parse(&c->msg, c->dgram, (size_t)n), 0);
-
-	memset(&req, 0, sizeof(req));
-	req.msg = &c->msg;
-	req.cfg = &cfg;
-	req.route = r;
-	req.path = r->path;
-	req.path_len = r->path_len;
-	req.rest = rest;
+	th_call_msg(c, method, opts, nopts, NULL, 0);
+	th_call_req(c, &req, &cfg, r, rest, 1000);
 	coap_resp_init(&c->resp, c->payload, payload_cap);
 	c->rc = h_file_ops.start(&req, &c->resp);
 }
 
 static void
-get(struct call *c, const struct cfg_route *r, const char *rest)
+get(struct th_call *c, const struct cfg_route *r, const char *rest)
 {
 	call(c, r, rest, COAP_GET, NULL, 0);
 }
 
-static const struct coap_opt *
-ropt(const struct coap_resp *r, uint16_t num)
-{
-	unsigned i;
-
-	for (i = 0; i < r->nopts; i++)
-		if (r->opts[i].num == num)
-			return &r->opts[i];
-	return NULL;
-}
-
-/* Value of an unsigned response option; fails the test when absent. */
-static uint32_t
-ropt_uint(const struct coap_resp *r, uint16_t num)
-{
-	const struct coap_opt *o = ropt(r, num);
-	uint32_t v;
-
-	ck_assert_msg(o != NULL, "option %u missing", num);
-	ck_assert_int_eq(coap_opt_uint(o, &v), 0);
-	return v;
-}
-
 static void
-expect_code(const struct call *c, uint8_t code)
+expect_code(const struct th_call *c, uint8_t code)
 {
-	char a[5], b[5];
-
-	ck_assert_int_eq(c->rc, H_DONE);
-	ck_assert_msg(c->resp.code == code, "code %s, want %s",
-	    coap_code_str(c->resp.code, a), coap_code_str(code, b));
+	th_expect_code(c->rc, &c->resp, code);
 }
 
 static void
@@ -334,7 +234,7 @@ fd_count(void)
 
 START_TEST(get_file)
 {
-	struct call c;
+	struct th_call c;
 	struct stat st;
 	uint8_t etag[H_FILE_ETAG_LEN];
 	const struct coap_opt *o;
@@ -343,22 +243,22 @@ START_TEST(get_file)
 	expect_code(&c, COAP_CONTENT);
 	ck_assert_uint_eq(c.resp.payload_len, 12);
 	ck_assert_mem_eq(c.resp.payload, "hello world\n", 12);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
 	    COAP_CT_TEXT_PLAIN);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_MAX_AGE), 60);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_MAX_AGE), 60);
 	stat_of("hello.txt", &st);
 	h_file_etag(&st, etag);
-	o = ropt(&c.resp, COAP_OPT_ETAG);
+	o = th_ropt(&c.resp, COAP_OPT_ETAG);
 	ck_assert_ptr_nonnull(o);
 	ck_assert_uint_eq(o->len, H_FILE_ETAG_LEN);
 	ck_assert_mem_eq(o->val, etag, H_FILE_ETAG_LEN);
 	/* Small enough for one message: no Block2, no Size2. */
-	ck_assert_ptr_null(ropt(&c.resp, COAP_OPT_BLOCK2));
-	ck_assert_ptr_null(ropt(&c.resp, COAP_OPT_SIZE2));
+	ck_assert_ptr_null(th_ropt(&c.resp, COAP_OPT_BLOCK2));
+	ck_assert_ptr_null(th_ropt(&c.resp, COAP_OPT_SIZE2));
 
 	get(&c, &dir_route, "sub/a.json");
 	expect_code(&c, COAP_CONTENT);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
 	    COAP_CT_JSON);
 	ck_assert_mem_eq(c.resp.payload, "{}", 2);
 
@@ -376,19 +276,19 @@ START_TEST(get_file)
 	get(&c, &dir_route, "empty.txt");
 	expect_code(&c, COAP_CONTENT);
 	ck_assert_uint_eq(c.resp.payload_len, 0);
-	ck_assert_ptr_null(ropt(&c.resp, COAP_OPT_BLOCK2));
+	ck_assert_ptr_null(th_ropt(&c.resp, COAP_OPT_BLOCK2));
 }
 END_TEST
 
 START_TEST(get_file_route)
 {
-	struct call c;
+	struct th_call c;
 
 	get(&c, &file_route, "");
 	expect_code(&c, COAP_CONTENT);
 	ck_assert_mem_eq(c.resp.payload, "hello world\n", 12);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_MAX_AGE), 3600);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_MAX_AGE), 3600);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
 	    COAP_CT_TEXT_PLAIN);
 	/* Nothing lives beneath a file. */
 	get(&c, &file_route, "x");
@@ -399,7 +299,7 @@ END_TEST
 /* Only GET is implemented; the worker filters, the handler still refuses. */
 START_TEST(method_not_allowed)
 {
-	struct call c;
+	struct th_call c;
 
 	call(&c, &dir_route, "hello.txt", COAP_PUT, NULL, 0);
 	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
@@ -411,7 +311,7 @@ END_TEST
 /* RFC 7252 §5.10.6.2: a current ETag in the request gets 2.03 Valid. */
 START_TEST(rfc_etag_valid)
 {
-	struct call c;
+	struct th_call c;
 	struct stat st;
 	uint8_t etag[H_FILE_ETAG_LEN], other[H_FILE_ETAG_LEN];
 	const struct coap_opt *o;
@@ -426,11 +326,11 @@ START_TEST(rfc_etag_valid)
 	call(&c, &dir_route, "hello.txt", COAP_GET, opts, 1);
 	expect_code(&c, COAP_VALID);
 	ck_assert_uint_eq(c.resp.payload_len, 0);
-	o = ropt(&c.resp, COAP_OPT_ETAG);
+	o = th_ropt(&c.resp, COAP_OPT_ETAG);
 	ck_assert_ptr_nonnull(o);
 	ck_assert_mem_eq(o->val, etag, H_FILE_ETAG_LEN);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_MAX_AGE), 60);
-	ck_assert_ptr_null(ropt(&c.resp, COAP_OPT_CONTENT_FORMAT));
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_MAX_AGE), 60);
+	ck_assert_ptr_null(th_ropt(&c.resp, COAP_OPT_CONTENT_FORMAT));
 
 	/* Any of several ETags may match. */
 	opts[0] = (struct topt){ COAP_OPT_ETAG, other, sizeof(other) };
@@ -442,7 +342,7 @@ START_TEST(rfc_etag_valid)
 	call(&c, &dir_route, "hello.txt", COAP_GET, opts, 1);
 	expect_code(&c, COAP_CONTENT);
 	ck_assert_uint_eq(c.resp.payload_len, 12);
-	o = ropt(&c.resp, COAP_OPT_ETAG);
+	o = th_ropt(&c.resp, COAP_OPT_ETAG);
 	ck_assert_mem_eq(o->val, etag, H_FILE_ETAG_LEN);
 }
 END_TEST
@@ -478,7 +378,7 @@ END_TEST
 /* RFC 7252 §5.10.4: an Accept the resource cannot meet gets 4.06. */
 START_TEST(rfc_accept)
 {
-	struct call c;
+	struct th_call c;
 	uint8_t json = COAP_CT_JSON, lf = COAP_CT_LINK_FORMAT;
 	struct topt opts[1];
 
@@ -503,7 +403,7 @@ END_TEST
 
 /* A Block2 request option with value v (0..3 bytes, shortest form). */
 static void
-get_block(struct call *c, const struct cfg_route *r, const char *rest,
+get_block(struct th_call *c, const struct cfg_route *r, const char *rest,
     uint32_t v, bool size2)
 {
 	uint8_t b[3] = { (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
@@ -517,11 +417,11 @@ get_block(struct call *c, const struct cfg_route *r, const char *rest,
 }
 
 static void
-expect_block(const struct call *c, uint32_t num, bool more, uint8_t szx)
+expect_block(const struct th_call *c, uint32_t num, bool more, uint8_t szx)
 {
 	struct block_opt b;
 
-	ck_assert_int_eq(block_opt_decode(ropt_uint(&c->resp,
+	ck_assert_int_eq(block_opt_decode(th_ropt_uint(&c->resp,
 	    COAP_OPT_BLOCK2), &b), 0);
 	ck_assert_uint_eq(b.num, num);
 	ck_assert_int_eq(b.more, more);
@@ -534,23 +434,23 @@ expect_block(const struct call *c, uint32_t num, bool more, uint8_t szx)
  */
 START_TEST(rfc_block2_file)
 {
-	struct call c;
+	struct th_call c;
 
 	get(&c, &dir_route, "big.bin");
 	expect_code(&c, COAP_CONTENT);
 	expect_block(&c, 0, true, 6);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE2), BIG_LEN);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_SIZE2), BIG_LEN);
 	ck_assert_uint_eq(c.resp.payload_len, 1024);
 	ck_assert_mem_eq(c.resp.payload, big, 1024);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
 	    COAP_CT_OCTET_STREAM);
-	ck_assert_ptr_nonnull(ropt(&c.resp, COAP_OPT_ETAG));
+	ck_assert_ptr_nonnull(th_ropt(&c.resp, COAP_OPT_ETAG));
 
 	get_block(&c, &dir_route, "big.bin", block_opt_encode(1, false, 6),
 	    false);
 	expect_code(&c, COAP_CONTENT);
 	expect_block(&c, 1, true, 6);
-	ck_assert_ptr_null(ropt(&c.resp, COAP_OPT_SIZE2));
+	ck_assert_ptr_null(th_ropt(&c.resp, COAP_OPT_SIZE2));
 	ck_assert_uint_eq(c.resp.payload_len, 1024);
 	ck_assert_mem_eq(c.resp.payload, big + 1024, 1024);
 
@@ -565,7 +465,7 @@ START_TEST(rfc_block2_file)
 	/* RFC 7959 §4: Size2 in the request asks for it on any block. */
 	get_block(&c, &dir_route, "big.bin", block_opt_encode(2, false, 6),
 	    true);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE2), BIG_LEN);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_SIZE2), BIG_LEN);
 
 	/* M in a request is ignored (§2.3). */
 	get_block(&c, &dir_route, "big.bin", block_opt_encode(1, true, 6),
@@ -577,7 +477,7 @@ END_TEST
 /* RFC 7959 §2.4: the client may ask for a smaller size (early). */
 START_TEST(rfc_block2_client_size)
 {
-	struct call c;
+	struct th_call c;
 
 	get_block(&c, &dir_route, "big.bin", block_opt_encode(0, false, 2),
 	    false);
@@ -585,7 +485,7 @@ START_TEST(rfc_block2_client_size)
 	expect_block(&c, 0, true, 2);
 	ck_assert_uint_eq(c.resp.payload_len, 64);
 	ck_assert_mem_eq(c.resp.payload, big, 64);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE2), BIG_LEN);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_SIZE2), BIG_LEN);
 
 	get_block(&c, &dir_route, "big.bin", block_opt_encode(5, false, 4),
 	    false);
@@ -598,7 +498,7 @@ START_TEST(rfc_block2_client_size)
 	    false);
 	expect_code(&c, COAP_CONTENT);
 	expect_block(&c, 0, false, 6);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE2), 12);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_SIZE2), 12);
 	ck_assert_uint_eq(c.resp.payload_len, 12);
 }
 END_TEST
@@ -610,13 +510,13 @@ END_TEST
 START_TEST(rfc_block2_server_size)
 {
 	struct cfg_route r = dir_route;
-	struct call c;
+	struct th_call c;
 
 	r.block_size = 256;
 	get(&c, &r, "big.bin");
 	expect_block(&c, 0, true, 4);
 	ck_assert_uint_eq(c.resp.payload_len, 256);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE2), BIG_LEN);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_SIZE2), BIG_LEN);
 
 	/* Block 1 of 1024 bytes is block 4 of 256. */
 	get_block(&c, &r, "big.bin", block_opt_encode(1, false, 6), false);
@@ -627,7 +527,7 @@ START_TEST(rfc_block2_server_size)
 
 	/* A file no larger than one block goes whole, without Block2. */
 	get(&c, &r, "hello.txt");
-	ck_assert_ptr_null(ropt(&c.resp, COAP_OPT_BLOCK2));
+	ck_assert_ptr_null(th_ropt(&c.resp, COAP_OPT_BLOCK2));
 
 	/* A response buffer smaller than the route's size caps it. */
 	r.block_size = 1024;
@@ -648,7 +548,7 @@ END_TEST
 /* Blocks past the end, empty files, malformed Block2. */
 START_TEST(rfc_block2_edges)
 {
-	struct call c;
+	struct th_call c;
 	const uint8_t four[] = { 0, 0, 0, 0x06 };
 	struct topt opts[1];
 
@@ -671,7 +571,7 @@ START_TEST(rfc_block2_edges)
 	expect_code(&c, COAP_CONTENT);
 	expect_block(&c, 0, false, 0);
 	ck_assert_uint_eq(c.resp.payload_len, 0);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE2), 0);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_SIZE2), 0);
 
 	/* RFC 7959 §2.2: SZX 7 is 4.00. */
 	get_block(&c, &dir_route, "big.bin", 0x07, false);
@@ -694,7 +594,7 @@ START_TEST(confinement)
 		"chain", "sublink/up", "sublink/../../outside.txt",
 		"sub/../sub/../../outside.txt",
 	};
-	struct call c;
+	struct th_call c;
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -765,18 +665,34 @@ START_TEST(walk_as_beneath)
 }
 END_TEST
 
+/* The request for an unreadable file, as a daemon without privileges. */
+static bool
+get_unreadable(void *arg)
+{
+	struct th_call c;
+
+	(void)arg;
+	get(&c, &dir_route, "hello.txt");
+	return c.rc == H_DONE && c.resp.code == COAP_NOT_FOUND &&
+	    c.resp.payload_len == 0;
+}
+
+/*
+ * A file coapd may not read is "not found", never 5.00 nor its bytes.
+ * Root reads a mode 000 file (CAP_DAC_OVERRIDE): the request runs in a
+ * child without privileges; the file being there is asserted first.
+ */
 START_TEST(unreadable_is_not_found)
 {
-	struct call c;
+	struct th_call c;
 	char path[256];
 
-	if (geteuid() == 0)
-		return;		/* root reads anything */
+	get(&c, &dir_route, "hello.txt");
+	expect_code(&c, COAP_CONTENT);
 	snprintf(path, sizeof(path), "%s/hello.txt", www);
 	ck_assert_int_eq(chmod(path, 0), 0);
-	get(&c, &dir_route, "hello.txt");
-	chmod(path, 0644);
-	expect_code(&c, COAP_NOT_FOUND);
+	th_unprivileged(get_unreadable, NULL);
+	ck_assert_int_eq(chmod(path, 0644), 0);
 }
 END_TEST
 
@@ -814,17 +730,17 @@ START_TEST(listing)
 	};
 	const char *const *w = want;
 	size_t nw = sizeof(want) / sizeof(want[0]);
-	struct call c;
+	struct th_call c;
 	char doc[COAP_PAYLOAD_MAX + 1], *lines[32];
 	size_t n, i;
 
 	get(&c, &dir_route, "");
 	expect_code(&c, COAP_CONTENT);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
 	    COAP_CT_LINK_FORMAT);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_MAX_AGE), 60);
-	ck_assert_ptr_nonnull(ropt(&c.resp, COAP_OPT_ETAG));
-	ck_assert_ptr_null(ropt(&c.resp, COAP_OPT_BLOCK2));
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_MAX_AGE), 60);
+	ck_assert_ptr_nonnull(th_ropt(&c.resp, COAP_OPT_ETAG));
+	ck_assert_ptr_null(th_ropt(&c.resp, COAP_OPT_BLOCK2));
 	memcpy(doc, c.resp.payload, c.resp.payload_len);
 	doc[c.resp.payload_len] = '\0';
 	n = split(doc, lines, 32);
@@ -847,7 +763,7 @@ END_TEST
 /* A listing larger than one block is served block-wise, with an ETag. */
 START_TEST(listing_blockwise)
 {
-	struct call c;
+	struct th_call c;
 	static char doc[8192];
 	char *lines[MANY_FILES + 1], want[128];
 	uint8_t etag[H_FILE_ETAG_LEN];
@@ -859,18 +775,18 @@ START_TEST(listing_blockwise)
 	get(&c, &dir_route, "many");
 	expect_code(&c, COAP_CONTENT);
 	expect_block(&c, 0, true, 6);
-	total = ropt_uint(&c.resp, COAP_OPT_SIZE2);
+	total = th_ropt_uint(&c.resp, COAP_OPT_SIZE2);
 	ck_assert_uint_gt(total, COAP_PAYLOAD_MAX);
 	ck_assert_uint_lt(total, sizeof(doc));
-	memcpy(etag, ropt(&c.resp, COAP_OPT_ETAG)->val, sizeof(etag));
+	memcpy(etag, th_ropt(&c.resp, COAP_OPT_ETAG)->val, sizeof(etag));
 	for (;;) {
-		ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
+		ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_CONTENT_FORMAT),
 		    COAP_CT_LINK_FORMAT);
-		ck_assert_mem_eq(ropt(&c.resp, COAP_OPT_ETAG)->val, etag,
+		ck_assert_mem_eq(th_ropt(&c.resp, COAP_OPT_ETAG)->val, etag,
 		    sizeof(etag));
 		memcpy(doc + len, c.resp.payload, c.resp.payload_len);
 		len += c.resp.payload_len;
-		block_opt_decode(ropt_uint(&c.resp, COAP_OPT_BLOCK2), &b);
+		block_opt_decode(th_ropt_uint(&c.resp, COAP_OPT_BLOCK2), &b);
 		ck_assert_uint_eq(b.num, num);
 		if (!b.more)
 			break;
@@ -903,20 +819,20 @@ END_TEST
 /* The listing's ETag follows its contents. */
 START_TEST(listing_etag_changes)
 {
-	struct call c;
+	struct th_call c;
 	uint8_t a[H_FILE_ETAG_LEN];
 
 	get(&c, &dir_route, "sub");
-	memcpy(a, ropt(&c.resp, COAP_OPT_ETAG)->val, sizeof(a));
-	put_file("www/sub/b.txt", "b", 1);
+	memcpy(a, th_ropt(&c.resp, COAP_OPT_ETAG)->val, sizeof(a));
+	th_put(root, "www/sub/b.txt", "b", 1);
 	get(&c, &dir_route, "sub");
-	ck_assert(memcmp(a, ropt(&c.resp, COAP_OPT_ETAG)->val,
+	ck_assert(memcmp(a, th_ropt(&c.resp, COAP_OPT_ETAG)->val,
 	    sizeof(a)) != 0);
 	ck_assert_ptr_nonnull(memmem(c.resp.payload, c.resp.payload_len,
 	    "</www/sub/b.txt>;ct=0", 21));
 	ck_assert_int_eq(unlinkat(dir_route.static_dirfd, "sub/b.txt", 0), 0);
 	get(&c, &dir_route, "sub");
-	ck_assert_mem_eq(a, ropt(&c.resp, COAP_OPT_ETAG)->val, sizeof(a));
+	ck_assert_mem_eq(a, th_ropt(&c.resp, COAP_OPT_ETAG)->val, sizeof(a));
 }
 END_TEST
 
@@ -924,7 +840,7 @@ END_TEST
 START_TEST(listing_root_route)
 {
 	struct cfg_route r = dir_route;
-	struct call c;
+	struct th_call c;
 
 	r.path = "/";
 	r.path_len = 1;
@@ -943,7 +859,7 @@ START_TEST(no_fd_leak)
 		"hello.txt", "big.bin", "", "many", "sub", "escape", "fifo",
 		"nonexistent", "magic", ".secret",
 	};
-	struct call c;
+	struct th_call c;
 	int before;
 	size_t i;
 
@@ -969,26 +885,12 @@ static struct h_env wenv = { .file_gen = &wgen };
 static void
 wr_setup(void)
 {
-	snprintf(wroot, sizeof(wroot), "/tmp/coapd-hfwr-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(wroot));
+	th_mkdtemp(wroot, sizeof(wroot), "hfwr");
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.ctypes = ctypes;
 	cfg.nctypes = sizeof(ctypes) / sizeof(ctypes[0]);
-	memset(&wr_route, 0, sizeof(wr_route));
-	wr_route.path = "/up";
-	wr_route.path_len = 3;
-	wr_route.kind = ROUTE_STATIC;
-	wr_route.methods = ROUTE_METHOD(COAP_GET) | ROUTE_METHOD(COAP_PUT) |
-	    ROUTE_METHOD(COAP_DELETE);
-	wr_route.static_path = wroot;
-	wr_route.static_is_dir = true;
-	wr_route.static_dirfd = open(wroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	ck_assert_int_ge(wr_route.static_dirfd, 0);
-	wr_route.writable = true;
-	wr_route.block_size = 1024;
-	wr_route.max_body_bytes = 1 << 20;
-	wr_route.max_age = 60;
-	wr_route.ct = -1;
+	th_upload_route(&wr_route, wroot);
+	wr_route.methods |= ROUTE_METHOD(COAP_DELETE);
 	wr_file_route = wr_route;
 	wr_file_route.path = "/one";
 	wr_file_route.path_len = 4;
@@ -1007,48 +909,19 @@ wr_teardown(void)
 	h_file_ops.worker_fini(wstate);
 	close(wr_route.static_dirfd);
 	close(wr_file_route.static_dirfd);
-	nftw(wroot, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	th_rmtree(wroot);
 }
 
 /* A request from 127.0.0.1:port with payload, at now_ns. */
 static void
-wcall(struct call *c, const struct cfg_route *r, const char *rest,
+wcall(struct th_call *c, const struct cfg_route *r, const char *rest,
     uint8_t method, const struct topt *opts, size_t nopts,
     const void *body, size_t blen, uint16_t port, uint64_t now_ns)
 {
-	static char path[256];
-	static uint8_t big_dgram[2048];
-	struct sockaddr_in sin;
-	struct coap_enc e;
 	struct h_req req;
-	ssize_t n;
-	size_t i;
 
-	memset(c, 0, sizeof(*c));
-	coap_enc_init(&e, big_dgram, sizeof(big_dgram), COAP_TYPE_CON, method,
-	    0x4242, (const uint8_t *)"tk", 2);
-	for (i = 0; i < nopts; i++)
-		coap_enc_opt(&e, opts[i].num, opts[i].val, opts[i].len);
-	coap_enc_payload(&e, body, blen);
-	n = coap_enc_finish(&e);
-	ck_assert_int_gt(n, 0);
-	ck_assert_int_eq(coap_msg_parse(&c->msg, big_dgram, (size_t)n), 0);
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(0x7f000001);
-	snprintf(path, sizeof(path), "%s%s%s", r->path, rest[0] ? "/" : "",
-	    rest);
-	memset(&req, 0, sizeof(req));
-	req.msg = &c->msg;
-	req.cfg = &cfg;
-	req.route = r;
-	req.path = path;
-	req.path_len = strlen(path);
-	req.rest = rest;
-	req.peer = (const struct sockaddr *)&sin;
-	req.peerlen = sizeof(sin);
+	th_call_msg(c, method, opts, nopts, body, blen);
+	th_call_req(c, &req, &cfg, r, rest, port);
 	req.now_ns = now_ns;
 	req.hstate = wstate;
 	coap_resp_init(&c->resp, c->payload, payload_cap);
@@ -1056,57 +929,27 @@ wcall(struct call *c, const struct cfg_route *r, const char *rest,
 }
 
 static void
-put(struct call *c, const char *rest, const void *body, size_t len)
+put(struct th_call *c, const char *rest, const void *body, size_t len)
 {
 	wcall(c, &wr_route, rest, COAP_PUT, NULL, 0, body, len, 1000, 0);
 }
 
 /* PUT one Block1 block: num, more, szx, with an optional Request-Tag. */
 static void
-put_block(struct call *c, const char *rest, uint32_t num, bool more,
+put_block(struct th_call *c, const char *rest, uint32_t num, bool more,
     uint8_t szx, const void *body, size_t len, const char *tag,
     uint64_t now_ns)
 {
-	uint8_t v[3];
-	uint32_t b = block_opt_encode(num, more, szx);
+	uint8_t v[4];
 	struct topt o[2];
 	size_t n = 0, vl;
 
-	vl = b > 0xffff ? 3 : b > 0xff ? 2 : b > 0 ? 1 : 0;
-	for (size_t i = 0; i < vl; i++)
-		v[i] = (uint8_t)(b >> (8 * (vl - 1 - i)));
+	vl = th_uint_opt(block_opt_encode(num, more, szx), v);
 	o[n++] = (struct topt){ COAP_OPT_BLOCK1, v, vl };
 	if (tag != NULL)
 		o[n++] = (struct topt){ COAP_OPT_REQUEST_TAG, tag,
 		    strlen(tag) };
 	wcall(c, &wr_route, rest, COAP_PUT, o, n, body, len, 1000, now_ns);
-}
-
-static bool
-wexists(const char *rel)
-{
-	char p[256];
-	struct stat st;
-
-	snprintf(p, sizeof(p), "%s/%s", wroot, rel);
-	return stat(p, &st) == 0;
-}
-
-static void
-wexpect(const char *rel, const void *data, size_t len)
-{
-	char p[256];
-	uint8_t buf[8192];
-	ssize_t n;
-	int fd;
-
-	snprintf(p, sizeof(p), "%s/%s", wroot, rel);
-	fd = open(p, O_RDONLY);
-	ck_assert_msg(fd >= 0, "%s missing", rel);
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	ck_assert_int_eq(n, (ssize_t)len);
-	ck_assert_mem_eq(buf, data, len);
 }
 
 /* No temporary file is left behind in the tree's top directory. */
@@ -1126,7 +969,7 @@ no_temp_files(void)
 /* RFC 7252 §5.8.3: PUT creates (2.01) or replaces (2.04). */
 START_TEST(rfc_put_create_replace)
 {
-	struct call c;
+	struct th_call c;
 	struct stat st;
 	uint8_t etag[H_FILE_ETAG_LEN];
 	const struct coap_opt *o;
@@ -1135,28 +978,28 @@ START_TEST(rfc_put_create_replace)
 
 	put(&c, "a.txt", "first\n", 6);
 	expect_code(&c, COAP_CREATED);
-	wexpect("a.txt", "first\n", 6);
+	th_expect_file(wroot, "a.txt", "first\n", 6);
 	snprintf(p, sizeof(p), "%s/a.txt", wroot);
 	ck_assert_int_eq(stat(p, &st), 0);
 	h_file_etag(&st, etag);
-	o = ropt(&c.resp, COAP_OPT_ETAG);
+	o = th_ropt(&c.resp, COAP_OPT_ETAG);
 	ck_assert_ptr_nonnull(o);
 	ck_assert_mem_eq(o->val, etag, H_FILE_ETAG_LEN);
-	ck_assert_ptr_null(ropt(&c.resp, COAP_OPT_BLOCK1));
+	ck_assert_ptr_null(th_ropt(&c.resp, COAP_OPT_BLOCK1));
 	ck_assert_int_eq(chmod(p, 0600), 0);
 
 	put(&c, "a.txt", "second, longer\n", 15);
 	expect_code(&c, COAP_CHANGED);
-	wexpect("a.txt", "second, longer\n", 15);
+	th_expect_file(wroot, "a.txt", "second, longer\n", 15);
 	ck_assert_int_eq(stat(p, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);	/* mode kept */
 	put(&c, "empty", "", 0);
 	expect_code(&c, COAP_CREATED);
-	wexpect("empty", "", 0);
+	th_expect_file(wroot, "empty", "", 0);
 	/* A file route writes its own file. */
 	wcall(&c, &wr_file_route, "", COAP_PUT, NULL, 0, "one", 3, 1, 0);
 	expect_code(&c, COAP_CREATED);
-	wexpect("one.txt", "one", 3);
+	th_expect_file(wroot, "one.txt", "one", 3);
 	wcall(&c, &wr_file_route, "x", COAP_PUT, NULL, 0, "one", 3, 1, 0);
 	expect_code(&c, COAP_NOT_FOUND);
 	no_temp_files();
@@ -1167,7 +1010,7 @@ END_TEST
 /* Dotfiles, the directory itself, directories as targets. */
 START_TEST(put_refused_names)
 {
-	struct call c;
+	struct th_call c;
 	char p[256];
 
 	put(&c, ".hidden", "x", 1);
@@ -1182,27 +1025,27 @@ START_TEST(put_refused_names)
 	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
 	wcall(&c, &wr_route, "d", COAP_DELETE, NULL, 0, NULL, 0, 1, 0);
 	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
-	ck_assert(wexists("d"));
+	ck_assert(th_exists(wroot, "d"));
 	/* POST is not a static route's method. */
 	wcall(&c, &wr_route, "a", COAP_POST, NULL, 0, "x", 1, 1, 0);
 	expect_code(&c, COAP_METHOD_NOT_ALLOWED);
-	ck_assert(!wexists(".hidden"));
+	ck_assert(!th_exists(wroot, ".hidden"));
 }
 END_TEST
 
 /* Directories are created only with create_dirs. */
 START_TEST(put_create_dirs)
 {
-	struct call c;
+	struct th_call c;
 
 	put(&c, "x/y/z.txt", "z", 1);
 	expect_code(&c, COAP_NOT_FOUND);
-	ck_assert(!wexists("x"));
+	ck_assert(!th_exists(wroot, "x"));
 	wr_route.create_dirs = true;
 	put(&c, "x/y/z.txt", "z", 1);
 	wr_route.create_dirs = false;
 	expect_code(&c, COAP_CREATED);
-	wexpect("x/y/z.txt", "z", 1);
+	th_expect_file(wroot, "x/y/z.txt", "z", 1);
 	put(&c, "x/y/z.txt", "zz", 2);
 	expect_code(&c, COAP_CHANGED);
 }
@@ -1212,7 +1055,7 @@ END_TEST
 START_TEST(rfc_block1_upload)
 {
 	uint8_t body[3 * 64 + 10];
-	struct call c;
+	struct th_call c;
 	size_t i;
 	int before = fd_count();
 
@@ -1222,21 +1065,21 @@ START_TEST(rfc_block1_upload)
 		put_block(&c, "b.bin", (uint32_t)i, true, 2, body + i * 64, 64,
 		    NULL, 0);
 		expect_code(&c, COAP_CONTINUE);
-		ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK1),
+		ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_BLOCK1),
 		    block_opt_encode((uint32_t)i, true, 2));
 		/* Nothing visible before the last block. */
-		ck_assert(!wexists("b.bin"));
+		ck_assert(!th_exists(wroot, "b.bin"));
 	}
 	put_block(&c, "b.bin", 3, false, 2, body + 192, 10, NULL, 0);
 	expect_code(&c, COAP_CREATED);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK1),
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_BLOCK1),
 	    block_opt_encode(3, false, 2));
-	ck_assert_ptr_nonnull(ropt(&c.resp, COAP_OPT_ETAG));
-	wexpect("b.bin", body, sizeof(body));
+	ck_assert_ptr_nonnull(th_ropt(&c.resp, COAP_OPT_ETAG));
+	th_expect_file(wroot, "b.bin", body, sizeof(body));
 	/* A single block with M=0 is a whole body. */
 	put_block(&c, "b.bin", 0, false, 6, "tiny", 4, NULL, 0);
 	expect_code(&c, COAP_CHANGED);
-	wexpect("b.bin", "tiny", 4);
+	th_expect_file(wroot, "b.bin", "tiny", 4);
 	no_temp_files();
 	ck_assert_int_eq(fd_count(), before);
 }
@@ -1246,13 +1089,13 @@ END_TEST
 START_TEST(rfc_block1_late_negotiation)
 {
 	uint8_t body[1024 + 64 + 5];
-	struct call c;
+	struct th_call c;
 
 	memset(body, 'q', sizeof(body));
 	wr_route.block_size = 64;
 	put_block(&c, "n.bin", 0, true, 6, body, 1024, NULL, 0);
 	expect_code(&c, COAP_CONTINUE);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK1),
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_BLOCK1),
 	    block_opt_encode(0, true, 2));
 	/* 1024 bytes in: NUM 16 of 64-byte blocks. */
 	put_block(&c, "n.bin", 16, true, 2, body + 1024, 64, NULL, 0);
@@ -1260,7 +1103,7 @@ START_TEST(rfc_block1_late_negotiation)
 	put_block(&c, "n.bin", 17, false, 2, body + 1088, 5, NULL, 0);
 	wr_route.block_size = 1024;
 	expect_code(&c, COAP_CREATED);
-	wexpect("n.bin", body, sizeof(body));
+	th_expect_file(wroot, "n.bin", body, sizeof(body));
 }
 END_TEST
 
@@ -1268,7 +1111,7 @@ END_TEST
 START_TEST(rfc_block1_incomplete)
 {
 	uint8_t body[64];
-	struct call c;
+	struct th_call c;
 	int before = fd_count();
 
 	memset(body, 'x', sizeof(body));
@@ -1281,7 +1124,7 @@ START_TEST(rfc_block1_incomplete)
 	/* The transfer is gone: block 1 now is 4.08 too. */
 	put_block(&c, "o.bin", 1, false, 2, body, 64, NULL, 0);
 	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
-	ck_assert(!wexists("o.bin"));
+	ck_assert(!th_exists(wroot, "o.bin"));
 	/* M set but a short block: 4.00. */
 	put_block(&c, "o.bin", 0, true, 2, body, 10, NULL, 0);
 	expect_code(&c, COAP_BAD_REQUEST);
@@ -1296,14 +1139,14 @@ START_TEST(rfc_block1_too_large)
 	uint8_t body[256];
 	uint8_t s1[2] = { 0x03, 0xe8 };		/* Size1 1000 */
 	struct topt o[1] = { { COAP_OPT_SIZE1, s1, sizeof(s1) } };
-	struct call c;
+	struct th_call c;
 	int before = fd_count();
 
 	memset(body, 'l', sizeof(body));
 	wr_route.max_body_bytes = 100;
 	put(&c, "l.bin", body, 101);
 	expect_code(&c, COAP_REQUEST_ENTITY_TOO_LARGE);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE1), 100);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_SIZE1), 100);
 	put(&c, "l.bin", body, 100);
 	expect_code(&c, COAP_CREATED);
 	/* Blocks: the second one crosses the limit. */
@@ -1311,12 +1154,12 @@ START_TEST(rfc_block1_too_large)
 	expect_code(&c, COAP_CONTINUE);
 	put_block(&c, "m.bin", 1, true, 2, body, 64, NULL, 0);
 	expect_code(&c, COAP_REQUEST_ENTITY_TOO_LARGE);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_SIZE1), 100);
-	ck_assert(!wexists("m.bin"));
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_SIZE1), 100);
+	ck_assert(!th_exists(wroot, "m.bin"));
 	/* Size1 announces too much: refused at the first block. */
 	wcall(&c, &wr_route, "s.bin", COAP_PUT, o, 1, body, 10, 1000, 0);
 	expect_code(&c, COAP_REQUEST_ENTITY_TOO_LARGE);
-	ck_assert(!wexists("s.bin"));
+	ck_assert(!th_exists(wroot, "s.bin"));
 	wr_route.max_body_bytes = 1 << 20;
 	ck_assert_int_eq(fd_count(), before);
 	no_temp_files();
@@ -1326,7 +1169,7 @@ END_TEST
 /* RFC 7252 §5.10.8: If-Match, If-None-Match (create-only). */
 START_TEST(rfc_conditional_put)
 {
-	struct call c;
+	struct th_call c;
 	struct stat st;
 	uint8_t etag[H_FILE_ETAG_LEN], bad[H_FILE_ETAG_LEN];
 	struct topt inm[1] = { { COAP_OPT_IF_NONE_MATCH, NULL, 0 } };
@@ -1337,13 +1180,13 @@ START_TEST(rfc_conditional_put)
 	expect_code(&c, COAP_CREATED);
 	wcall(&c, &wr_route, "c.txt", COAP_PUT, inm, 1, "2", 1, 1, 0);
 	expect_code(&c, COAP_PRECONDITION_FAILED);
-	wexpect("c.txt", "1", 1);
+	th_expect_file(wroot, "c.txt", "1", 1);
 	/* Empty If-Match: "exists". */
 	wcall(&c, &wr_route, "c.txt", COAP_PUT, im, 1, "3", 1, 1, 0);
 	expect_code(&c, COAP_CHANGED);
 	wcall(&c, &wr_route, "none.txt", COAP_PUT, im, 1, "3", 1, 1, 0);
 	expect_code(&c, COAP_PRECONDITION_FAILED);
-	ck_assert(!wexists("none.txt"));
+	ck_assert(!th_exists(wroot, "none.txt"));
 	/* If-Match with the current ETag, then a stale one. */
 	snprintf(p, sizeof(p), "%s/c.txt", wroot);
 	ck_assert_int_eq(stat(p, &st), 0);
@@ -1356,7 +1199,7 @@ START_TEST(rfc_conditional_put)
 	im[0] = (struct topt){ COAP_OPT_IF_MATCH, etag, sizeof(etag) };
 	wcall(&c, &wr_route, "c.txt", COAP_PUT, im, 1, "5", 1, 1, 0);
 	expect_code(&c, COAP_CHANGED);
-	wexpect("c.txt", "5", 1);
+	th_expect_file(wroot, "c.txt", "5", 1);
 	/* Create-only in blocks: a file that appeared meanwhile wins. */
 	wcall(&c, &wr_route, "r.txt", COAP_PUT,
 	    (struct topt[]){ { COAP_OPT_IF_NONE_MATCH, NULL, 0 },
@@ -1369,7 +1212,7 @@ START_TEST(rfc_conditional_put)
 	expect_code(&c, COAP_CREATED);
 	put_block(&c, "r.txt", 1, false, 2, "end", 3, NULL, 0);
 	expect_code(&c, COAP_PRECONDITION_FAILED);
-	wexpect("r.txt", "other", 5);
+	th_expect_file(wroot, "r.txt", "other", 5);
 	no_temp_files();
 }
 END_TEST
@@ -1377,7 +1220,7 @@ END_TEST
 /* RFC 7252 §5.8.4: DELETE is 2.02, also for a file already gone. */
 START_TEST(rfc_delete)
 {
-	struct call c;
+	struct th_call c;
 	struct topt im[1] = { { COAP_OPT_IF_MATCH, NULL, 0 } };
 	int before = fd_count();
 
@@ -1385,7 +1228,7 @@ START_TEST(rfc_delete)
 	expect_code(&c, COAP_CREATED);
 	wcall(&c, &wr_route, "d.txt", COAP_DELETE, NULL, 0, NULL, 0, 1, 0);
 	expect_code(&c, COAP_DELETED);
-	ck_assert(!wexists("d.txt"));
+	ck_assert(!th_exists(wroot, "d.txt"));
 	wcall(&c, &wr_route, "d.txt", COAP_DELETE, NULL, 0, NULL, 0, 1, 0);
 	expect_code(&c, COAP_DELETED);
 	wcall(&c, &wr_route, "no/such/dir.txt", COAP_DELETE, NULL, 0, NULL,
@@ -1410,7 +1253,7 @@ END_TEST
 START_TEST(rfc_request_tag)
 {
 	uint8_t a[128], b[128];
-	struct call c;
+	struct th_call c;
 
 	memset(a, 'A', sizeof(a));
 	memset(b, 'B', sizeof(b));
@@ -1420,10 +1263,10 @@ START_TEST(rfc_request_tag)
 	expect_code(&c, COAP_CONTINUE);
 	put_block(&c, "t.bin", 1, false, 2, a + 64, 64, "ta", 0);
 	expect_code(&c, COAP_CREATED);
-	wexpect("t.bin", a, sizeof(a));
+	th_expect_file(wroot, "t.bin", a, sizeof(a));
 	put_block(&c, "t.bin", 1, false, 2, b + 64, 64, "tb", 0);
 	expect_code(&c, COAP_CHANGED);
-	wexpect("t.bin", b, sizeof(b));
+	th_expect_file(wroot, "t.bin", b, sizeof(b));
 	/* An untagged block 1 belongs to no transfer. */
 	put_block(&c, "t.bin", 1, false, 2, b, 10, NULL, 0);
 	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
@@ -1434,7 +1277,7 @@ END_TEST
 START_TEST(upload_reaped)
 {
 	uint8_t body[64];
-	struct call c;
+	struct th_call c;
 	int before = fd_count();
 	uint64_t s = 1000000000ULL;
 
@@ -1450,7 +1293,7 @@ START_TEST(upload_reaped)
 	ck_assert_int_eq(fd_count(), before);
 	put_block(&c, "z.bin", 2, false, 2, body, 1, NULL, 100 * s);
 	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
-	ck_assert(!wexists("z.bin"));
+	ck_assert(!th_exists(wroot, "z.bin"));
 	no_temp_files();
 }
 END_TEST
@@ -1459,7 +1302,7 @@ END_TEST
 START_TEST(uploads_bounded)
 {
 	uint8_t body[16];
-	struct call c;
+	struct th_call c;
 	char name[32];
 	int i, busy = 0, before = fd_count();
 
@@ -1469,7 +1312,7 @@ START_TEST(uploads_bounded)
 		put_block(&c, name, 0, true, 0, body, 16, NULL, 0);
 		if (c.resp.code == COAP_SERVICE_UNAVAILABLE) {
 			busy++;
-			ck_assert_ptr_nonnull(ropt(&c.resp,
+			ck_assert_ptr_nonnull(th_ropt(&c.resp,
 			    COAP_OPT_MAX_AGE));
 		} else
 			expect_code(&c, COAP_CONTINUE);
@@ -1564,12 +1407,5 @@ h_file_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(h_file_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(h_file_suite());
 }

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -33,21 +32,9 @@
 #include "serve/h_file.h"
 #include "serve/handler.h"
 
+#include "helpers.h"
+
 #define S_NS	1000000000ULL
-
-struct topt {
-	uint16_t	 num;
-	const void	*val;
-	size_t		 len;
-};
-
-struct call {
-	uint8_t		 dgram[2048];
-	struct coap_msg	 msg;
-	struct coap_resp resp;
-	uint8_t		 payload[COAP_PAYLOAD_MAX];
-	int		 rc;
-};
 
 static char wroot[64], outside[80];
 static struct cfg cfg;
@@ -58,37 +45,14 @@ static struct h_env wenv = { .file_gen = &wgen };
 static struct dispatch engine;
 static struct metrics metrics;
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
 static void
 setup(void)
 {
-	snprintf(wroot, sizeof(wroot), "/tmp/coapd-hup-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(wroot));
+	th_mkdtemp(wroot, sizeof(wroot), "hup");
 	snprintf(outside, sizeof(outside), "%s-out", wroot);
 	ck_assert_int_eq(mkdir(outside, 0755), 0);
 	memset(&cfg, 0, sizeof(cfg));
-	memset(&route, 0, sizeof(route));
-	route.path = "/up";
-	route.path_len = 3;
-	route.kind = ROUTE_STATIC;
-	route.methods = ROUTE_METHOD(COAP_GET) | ROUTE_METHOD(COAP_PUT);
-	route.static_path = wroot;
-	route.static_is_dir = true;
-	route.static_dirfd = open(wroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	ck_assert_int_ge(route.static_dirfd, 0);
-	route.writable = true;
-	route.block_size = 1024;
-	route.max_body_bytes = 1 << 20;
-	route.max_age = 60;
-	route.ct = -1;
+	th_upload_route(&route, wroot);
 	cfg.limits.max_uploads = 32;	/* the default of limits.max_uploads */
 	wstate = h_file_ops.worker_init(&cfg, &wenv, NULL);
 	ck_assert_ptr_nonnull(wstate);
@@ -102,53 +66,25 @@ teardown(void)
 {
 	h_file_ops.worker_fini(wstate);
 	close(route.static_dirfd);
-	nftw(wroot, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	nftw(outside, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	th_rmtree(wroot);
+	th_rmtree(outside);
 }
 
 /* A request on route from 127.0.0.1:port at now_ns, made ready in req. */
 static void
-rprep(struct call *c, struct h_req *rq, const char *rest, uint8_t method,
+rprep(struct th_call *c, struct h_req *rq, const char *rest, uint8_t method,
     const struct topt *opts, size_t nopts, const void *body, size_t blen,
     uint16_t port, uint64_t now_ns)
 {
-	static char path[256];
-	static struct sockaddr_in sin;
-	struct coap_enc e;
-	ssize_t n;
-	size_t i;
-
-	memset(c, 0, sizeof(*c));
-	coap_enc_init(&e, c->dgram, sizeof(c->dgram), COAP_TYPE_CON, method,
-	    0x4242, (const uint8_t *)"tk", 2);
-	for (i = 0; i < nopts; i++)
-		coap_enc_opt(&e, opts[i].num, opts[i].val, opts[i].len);
-	coap_enc_payload(&e, body, blen);
-	n = coap_enc_finish(&e);
-	ck_assert_int_gt(n, 0);
-	ck_assert_int_eq(coap_msg_parse(&c->msg, c->dgram, (size_t)n), 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(0x7f000001);
-	snprintf(path, sizeof(path), "/up/%s", rest);
-	memset(rq, 0, sizeof(*rq));
-	rq->msg = &c->msg;
-	rq->cfg = &cfg;
-	rq->route = &route;
-	rq->path = path;
-	rq->path_len = strlen(path);
-	rq->rest = rest;
-	rq->peer = (const struct sockaddr *)&sin;
-	rq->peerlen = sizeof(sin);
+	th_call_msg(c, method, opts, nopts, body, blen);
+	th_call_req(c, rq, &cfg, &route, rest, port);
 	rq->now_ns = now_ns;
 	rq->hstate = wstate;
 	rq->engine = &engine;
-	coap_resp_init(&c->resp, c->payload, COAP_PAYLOAD_MAX);
 }
 
 static void
-rcall(struct call *c, const char *rest, uint8_t method,
+rcall(struct th_call *c, const char *rest, uint8_t method,
     const struct topt *opts, size_t nopts, const void *body, size_t blen,
     uint16_t port, uint64_t now_ns)
 {
@@ -158,98 +94,34 @@ rcall(struct call *c, const char *rest, uint8_t method,
 	c->rc = h_file_ops.start(&req, &c->resp);
 }
 
-static size_t
-uint_opt(uint32_t v, uint8_t out[4])
-{
-	size_t n = v > 0xffffff ? 4 : v > 0xffff ? 3 : v > 0xff ? 2 :
-	    v > 0 ? 1 : 0, i;
-
-	for (i = 0; i < n; i++)
-		out[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-	return n;
-}
-
 static void
-put(struct call *c, const char *rest, const void *body, size_t len)
+put(struct th_call *c, const char *rest, const void *body, size_t len)
 {
 	rcall(c, rest, COAP_PUT, NULL, 0, body, len, 1000, 0);
 }
 
 static void
-put_block(struct call *c, const char *rest, uint32_t num, bool more,
+put_block(struct th_call *c, const char *rest, uint32_t num, bool more,
     uint8_t szx, const void *body, size_t len, uint16_t port,
     uint64_t now_ns)
 {
 	uint8_t v[4];
 	struct topt o = { COAP_OPT_BLOCK1, v, 0 };
 
-	o.len = uint_opt(block_opt_encode(num, more, szx), v);
+	o.len = th_uint_opt(block_opt_encode(num, more, szx), v);
 	rcall(c, rest, COAP_PUT, &o, 1, body, len, port, now_ns);
 }
 
 static void
-expect_code(const struct call *c, uint8_t code)
+expect_code(const struct th_call *c, uint8_t code)
 {
-	char a[5], b[5];
-
-	ck_assert_int_eq(c->rc, H_DONE);
-	ck_assert_msg(c->resp.code == code, "code %s, want %s",
-	    coap_code_str(c->resp.code, a), coap_code_str(code, b));
-}
-
-static const struct coap_opt *
-ropt(const struct coap_resp *r, uint16_t num)
-{
-	unsigned i;
-
-	for (i = 0; i < r->nopts; i++)
-		if (r->opts[i].num == num)
-			return &r->opts[i];
-	return NULL;
-}
-
-static uint32_t
-ropt_uint(const struct coap_resp *r, uint16_t num)
-{
-	const struct coap_opt *o = ropt(r, num);
-	uint32_t v;
-
-	ck_assert_msg(o != NULL, "option %u missing", num);
-	ck_assert_int_eq(coap_opt_uint(o, &v), 0);
-	return v;
-}
-
-static bool
-exists_in(const char *dir, const char *rel)
-{
-	char p[256];
-	struct stat st;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	return stat(p, &st) == 0;
-}
-
-static void
-expect_file(const char *rel, const void *data, size_t len)
-{
-	char p[256];
-	uint8_t buf[8192];
-	ssize_t n;
-	int fd;
-
-	snprintf(p, sizeof(p), "%s/%s", wroot, rel);
-	fd = open(p, O_RDONLY);
-	ck_assert_msg(fd >= 0, "%s missing", rel);
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	ck_assert_int_eq(n, (ssize_t)len);
-	ck_assert_mem_eq(buf, data, len);
+	th_expect_code(c->rc, &c->resp, code);
 }
 
 /* Defect 1: a replaced file never keeps 06000 or execute bits. */
 START_TEST(replace_drops_special_bits)
 {
-	struct call c;
+	struct th_call c;
 	struct stat st;
 	char p[256];
 
@@ -279,7 +151,7 @@ END_TEST
 START_TEST(moved_directory_not_committed)
 {
 	uint8_t body[16];
-	struct call c;
+	struct th_call c;
 	char from[256], to[256];
 
 	memset(body, 'm', sizeof(body));
@@ -293,8 +165,8 @@ START_TEST(moved_directory_not_committed)
 	ck_assert_int_eq(mkdir(from, 0755), 0);
 	put_block(&c, "d/f.bin", 1, false, 0, body, 4, 1000, 0);
 	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
-	ck_assert(!exists_in(outside, "d/f.bin"));
-	ck_assert(!exists_in(wroot, "d/f.bin"));
+	ck_assert(!th_exists(outside, "d/f.bin"));
+	ck_assert(!th_exists(wroot, "d/f.bin"));
 	/* Moved away, nothing in its place: 4.04. */
 	ck_assert_int_eq(rmdir(to), 0);
 	put_block(&c, "d/g.bin", 0, true, 0, body, 16, 1000, 0);
@@ -302,7 +174,7 @@ START_TEST(moved_directory_not_committed)
 	ck_assert_int_eq(rename(from, to), 0);
 	put_block(&c, "d/g.bin", 1, false, 0, body, 4, 1000, 0);
 	expect_code(&c, COAP_NOT_FOUND);
-	ck_assert(!exists_in(outside, "d/g.bin"));
+	ck_assert(!th_exists(outside, "d/g.bin"));
 	/* Left where it was, the upload completes. */
 	ck_assert_int_eq(rename(to, from), 0);
 	put_block(&c, "d/h.bin", 0, true, 0, body, 16, 1000, 0);
@@ -310,7 +182,7 @@ START_TEST(moved_directory_not_committed)
 	memset(body + 4, 'n', sizeof(body) - 4);
 	put_block(&c, "d/h.bin", 1, false, 0, body + 4, 4, 1000, 0);
 	expect_code(&c, COAP_CREATED);
-	expect_file("d/h.bin", "mmmmmmmmmmmmmmmmnnnn", 20);
+	th_expect_file(wroot, "d/h.bin", "mmmmmmmmmmmmmmmmnnnn", 20);
 }
 END_TEST
 
@@ -321,7 +193,7 @@ START_TEST(write_error_logged)
 	char log[64], buf[4096];
 	uint8_t body[300];
 	struct h_req req;
-	struct call c;
+	struct th_call c;
 	ssize_t n;
 	int fd, saved;
 
@@ -349,7 +221,7 @@ START_TEST(write_error_logged)
 	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
 	close(saved);
 	expect_code(&c, COAP_REQUEST_ENTITY_TOO_LARGE);
-	ck_assert(!exists_in(wroot, "big.bin"));
+	ck_assert(!th_exists(wroot, "big.bin"));
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	close(fd);
 	unlink(log);
@@ -366,7 +238,7 @@ START_TEST(block2_num_fits_small_route)
 {
 	const uint64_t size = 17ULL << 20, off = 16ULL << 20;
 	struct block_opt b;
-	struct call c;
+	struct th_call c;
 	uint8_t v[4], want[1024];
 	struct topt o = { COAP_OPT_BLOCK2, v, 0 };
 	char p[256];
@@ -382,11 +254,11 @@ START_TEST(block2_num_fits_small_route)
 	close(fd);
 	route.block_size = 16;
 	/* Block 16384 of 1024 bytes: byte 16 MiB, NUM 1 Mi of 16 bytes. */
-	o.len = uint_opt(block_opt_encode((uint32_t)(off / 1024), false, 6),
+	o.len = th_uint_opt(block_opt_encode((uint32_t)(off / 1024), false, 6),
 	    v);
 	rcall(&c, "huge.bin", COAP_GET, &o, 1, NULL, 0, 1000, 0);
 	expect_code(&c, COAP_CONTENT);
-	ck_assert_int_eq(block_opt_decode(ropt_uint(&c.resp,
+	ck_assert_int_eq(block_opt_decode(th_ropt_uint(&c.resp,
 	    COAP_OPT_BLOCK2), &b), 0);
 	ck_assert_uint_eq((uint64_t)b.num << (b.szx + 4), off);
 	ck_assert_uint_le(b.num, BLOCK_NUM_MAX);
@@ -394,10 +266,10 @@ START_TEST(block2_num_fits_small_route)
 	ck_assert_uint_eq(c.resp.payload_len, block_size(b.szx));
 	ck_assert_mem_eq(c.resp.payload, want, c.resp.payload_len);
 	/* Early in the file the route's size is still used. */
-	o.len = uint_opt(block_opt_encode(1, false, 6), v);
+	o.len = th_uint_opt(block_opt_encode(1, false, 6), v);
 	rcall(&c, "huge.bin", COAP_GET, &o, 1, NULL, 0, 1000, 0);
 	expect_code(&c, COAP_CONTENT);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK2),
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_BLOCK2),
 	    block_opt_encode(64, true, 0));
 }
 END_TEST
@@ -407,7 +279,7 @@ START_TEST(block1_resent_continues)
 {
 	const struct coap_opt *etag;
 	uint8_t body[40], tag[8];
-	struct call c;
+	struct th_call c;
 	size_t i;
 
 	for (i = 0; i < sizeof(body); i++)
@@ -422,26 +294,26 @@ START_TEST(block1_resent_continues)
 	/* The 2.31 for block 1 was lost: the client sends it again. */
 	put_block(&c, "r.bin", 1, true, 0, body + 16, 16, 1000, 0);
 	expect_code(&c, COAP_CONTINUE);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK1),
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_BLOCK1),
 	    block_opt_encode(1, true, 0));
 	put_block(&c, "r.bin", 2, false, 0, body + 32, 8, 1000, 0);
 	expect_code(&c, COAP_CREATED);
-	expect_file("r.bin", body, sizeof(body));
-	etag = ropt(&c.resp, COAP_OPT_ETAG);
+	th_expect_file(wroot, "r.bin", body, sizeof(body));
+	etag = th_ropt(&c.resp, COAP_OPT_ETAG);
 	ck_assert_ptr_nonnull(etag);
 	memcpy(tag, etag->val, etag->len);
 	/* The 2.01 was lost: the last block again gets the same answer. */
 	put_block(&c, "r.bin", 2, false, 0, body + 32, 8, 1000, 1 * S_NS);
 	expect_code(&c, COAP_CREATED);
-	ck_assert_mem_eq(ropt(&c.resp, COAP_OPT_ETAG)->val, tag, 8);
-	ck_assert_uint_eq(ropt_uint(&c.resp, COAP_OPT_BLOCK1),
+	ck_assert_mem_eq(th_ropt(&c.resp, COAP_OPT_ETAG)->val, tag, 8);
+	ck_assert_uint_eq(th_ropt_uint(&c.resp, COAP_OPT_BLOCK1),
 	    block_opt_encode(2, false, 0));
-	expect_file("r.bin", body, sizeof(body));
+	th_expect_file(wroot, "r.bin", body, sizeof(body));
 	/* ...for a while only. */
 	h_file_ops.sweep(wstate, 20 * S_NS);
 	put_block(&c, "r.bin", 2, false, 0, body + 32, 8, 1000, 20 * S_NS);
 	expect_code(&c, COAP_REQUEST_ENTITY_INCOMPLETE);
-	expect_file("r.bin", body, sizeof(body));
+	th_expect_file(wroot, "r.bin", body, sizeof(body));
 	/* An older block than the last is still out of order. */
 	put_block(&c, "q.bin", 0, true, 0, body, 16, 1000, 0);
 	put_block(&c, "q.bin", 1, true, 0, body + 16, 16, 1000, 0);
@@ -456,7 +328,7 @@ END_TEST
 START_TEST(abandoned_uploads_evicted)
 {
 	uint8_t body[16];
-	struct call c;
+	struct th_call c;
 	char name[32];
 	int i, held = 0;
 
@@ -502,7 +374,7 @@ END_TEST
 START_TEST(stored_uploads_give_way)
 {
 	uint8_t body[16];
-	struct call c;
+	struct th_call c;
 	char name[32];
 	int i;
 
@@ -539,11 +411,5 @@ suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(suite());
 }

@@ -11,6 +11,8 @@
 #include "proto/coap_msg.h"
 #include "proto/hookhdr.h"
 
+#include "helpers.h"
+
 static int
 parse(const char *s, struct hook_hdr *h, char *err)
 {
@@ -116,17 +118,11 @@ main(void)
 {
 	Suite	*s = suite_create("hookhdr");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 nf;
 
 	tcase_add_test(tc, all_headers);
 	tcase_add_test(tc, defaults_and_empty_block);
 	tcase_add_test(tc, malformed);
 	tcase_add_test(tc, too_long);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? 0 : 1;
+	return th_run(s);
 }

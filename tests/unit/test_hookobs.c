@@ -30,6 +30,8 @@
 #include "serve/handler.h"
 #include "serve/worker.h"
 
+#include "helpers.h"
+
 static char		 dir[64];
 static struct cfg	*cfg;
 static struct worker	*w;
@@ -43,14 +45,6 @@ static unsigned		 interval_s;	/* the route's, 0: none */
 struct run {
 	struct xch	*x;
 };
-
-static void *
-fake_init(const struct cfg *c, const struct h_env *e, const struct h_svc *s)
-{
-	(void)c;
-	(void)e;
-	return (void *)s;
-}
 
 static void
 fake_fire(void *arg, uint64_t now_ns)
@@ -96,61 +90,33 @@ fake_start(const struct h_req *req, struct coap_resp *resp)
 
 static const struct handler_ops fake_ops = {
 	.name = "fake-hook",
-	.worker_init = fake_init,
+	.worker_init = th_svc_state,
 	.start = fake_start,
 	.cancel = fake_cancel,
 };
 
 static void
-errf(void *arg, const char *line)
-{
-	(void)arg;
-	fprintf(stderr, "%s\n", line);
-}
-
-static void
 setup_with(unsigned interval)
 {
-	char			 path[128], err[256];
+	char			 text[256];
 	struct sockaddr_in	 a;
-	socklen_t		 len = sizeof(a);
-	struct timeval		 tv = { 0, 50000 };
-	bool			 dtls = false;
 	size_t			 i;
-	FILE			*f;
 
-	strcpy(dir, "/tmp/test_hookobs.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/coapd.conf", dir);
-	ck_assert_ptr_nonnull(f = fopen(path, "w"));
-	fprintf(f, "workers = 1;\nroutes = ( { path = \"/t\"; "
+	th_mkdtemp(dir, sizeof(dir), "hookobs");
+	snprintf(text, sizeof(text), "workers = 1;\nroutes = ( { path = \"/t\"; "
 	    "hook = [ \"/bin/true\" ]; observe = true; run_as_root = true; "
 	    "interval_s = %u; } );\n", interval);
 	interval_s = interval;
-	fclose(f);
-	ck_assert_int_eq(cfg_load(path, &cfg, errf, NULL), 0);
+	cfg = th_cfg_load(dir, "coapd.conf", text);
 	for (i = 0; i < cfg->nroutes; i++)
 		ck_assert_int_eq(cfg->routes[i].kind, ROUTE_HOOK);
 	handler_table_init(&env);
 	env.file_gen = &gen;
 	env.ops[ROUTE_HOOK] = &fake_ops;
 
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	srv = net_udp_bind((struct sockaddr *)&a, sizeof(a), 1 << 20, 1 << 20,
-	    NULL);
-	ck_assert_int_ge(srv, 0);
-	ck_assert_int_eq(getsockname(srv, (struct sockaddr *)&a, &len), 0);
-	ck_assert_int_eq(worker_start(&w, 0, cfg, &env, &srv, &dtls, 1, err,
-	    sizeof(err)), 0);
-	for (i = 0; i < 2; i++) {
-		cli[i] = socket(AF_INET, SOCK_DGRAM, 0);
-		ck_assert_int_ge(cli[i], 0);
-		ck_assert_int_eq(connect(cli[i], (struct sockaddr *)&a,
-		    sizeof(a)), 0);
-		setsockopt(cli[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	}
+	srv = th_worker(&w, cfg, &env, &a);
+	for (i = 0; i < 2; i++)
+		cli[i] = th_client(&a);
 	atomic_store(&n_started, 0);
 	atomic_store(&version, 1);
 }
@@ -170,16 +136,11 @@ setup_interval(void)
 static void
 teardown(void)
 {
-	char	 cmd[128];
-
-	worker_stop(w);
-	worker_join(w);
+	th_worker_end(w, srv);
 	cfg_unref(cfg);
-	close(srv);
 	close(cli[0]);
 	close(cli[1]);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	th_rmtree(dir);
 }
 
 static const uint8_t TOK[] = { 0x0b, 0x5e };
@@ -226,14 +187,6 @@ expect(int c, const char *want, unsigned ms)
 	return v;
 }
 
-static void
-silence(int c, unsigned ms)
-{
-	struct pollfd	 p = { .fd = c, .events = POLLIN };
-
-	ck_assert_msg(poll(&p, 1, (int)ms) == 0, "unexpected message");
-}
-
 /* What `coapd-ctl notify /t` posts for a hook route. */
 static void
 notify_path(const char *path)
@@ -267,13 +220,13 @@ START_TEST(one_run_notifies_every_observer)
 
 	/* unchanged: a run, no notification */
 	notify_path("/t");
-	silence(cli[0], 200);
-	silence(cli[1], 50);
+	th_silence(cli[0], 200);
+	th_silence(cli[1], 50);
 	ck_assert_int_eq(atomic_load(&n_started), 4);
 
 	/* another path's change runs nothing */
 	notify_path("/other");
-	silence(cli[0], 100);
+	th_silence(cli[0], 100);
 	ck_assert_int_eq(atomic_load(&n_started), 4);
 
 	/* Observe 1 deregisters client 1 (its GET is still answered) */
@@ -283,7 +236,7 @@ START_TEST(one_run_notifies_every_observer)
 	notify_path("/t");
 	s2 = expect(cli[0], "v3", 1000);
 	ck_assert_int_gt(s2, s1);
-	silence(cli[1], 200);
+	th_silence(cli[1], 200);
 }
 END_TEST
 
@@ -303,7 +256,7 @@ START_TEST(query_registers_nobody)
 	ck_assert_int_eq(send(cli[0], buf, (size_t)n, 0), n);
 	ck_assert_int_eq(expect(cli[0], "v1", 1000), -1);
 	notify_path("/t");
-	silence(cli[0], 200);
+	th_silence(cli[0], 200);
 	ck_assert_int_eq(atomic_load(&n_started), 1);
 }
 END_TEST
@@ -314,7 +267,7 @@ START_TEST(plain_get_registers_nobody)
 	send_get(cli[0], 0x300, -1);
 	ck_assert_int_eq(expect(cli[0], "v1", 1000), -1);
 	notify_path("/t");
-	silence(cli[0], 200);
+	th_silence(cli[0], 200);
 	ck_assert_int_eq(atomic_load(&n_started), 1);
 }
 END_TEST
@@ -339,7 +292,7 @@ START_TEST(interval_runs)
 	n = atomic_load(&n_started);
 	ck_assert_int_eq(n, 3);
 	/* unchanged: runs go on, nothing is sent */
-	silence(cli[0], 1800);
+	th_silence(cli[0], 1800);
 	ck_assert_int_ge(atomic_load(&n_started), n + 1);
 	ck_assert_int_le(atomic_load(&n_started), n + 2);
 }
@@ -350,8 +303,6 @@ main(void)
 {
 	Suite	*s = suite_create("hookobs");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
@@ -364,9 +315,5 @@ main(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, interval_runs);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return th_run(s);
 }

@@ -24,15 +24,12 @@
 #include "serve/dispatch.h"
 #include "serve/handler.h"
 
+#include "helpers.h"
+
 #define T0_NS	(1000 * NS_PER_SEC)
 #define MS	NS_PER_MS
 
-static char			 tmp[64];
-static struct cfg		*cfg;
-static struct metrics		 met;
-static atomic_uint_least64_t	 file_gen;
-static struct h_env		 env;
-static struct dispatch		*d;
+static struct th_bed		 tb;
 static uint64_t			 now;
 static uint16_t			 next_mid = 0x100;
 
@@ -43,73 +40,24 @@ struct ans {
 };
 
 static void
-put(const char *rel, const char *text)
-{
-	char	 path[PATH_MAX];
-	int	 fd;
-
-	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-}
-
-static void
-cfg_err(void *arg, const char *line)
-{
-	(void)arg;
-	fprintf(stderr, "config: %s\n", line);
-}
-
-static void
 start(const char *limits)
 {
-	char	 path[PATH_MAX], text[1024];
+	char	 text[1024];
 
-	strcpy(tmp, "/tmp/test_limit.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
-	put("hello.txt", "hello\n");
+	th_mkdtemp(tb.tmp, sizeof(tb.tmp), "limit");
+	th_put_str(tb.tmp, "hello.txt", "hello\n");
 	snprintf(text, sizeof(text), "limits = { %s };\n"
 	    "routes = ( { path = \"/hello\"; static = \"hello.txt\"; },\n"
 	    "  { path = \"/strict\"; static = \"hello.txt\"; rate = 1; } );\n",
 	    limits);
-	put("t.conf", text);
-	snprintf(path, sizeof(path), "%s/t.conf", tmp);
-	ck_assert_int_eq(cfg_load(path, &cfg, cfg_err, NULL), 0);
-	memset(&met, 0, sizeof(met));
-	env.file_gen = &file_gen;
-	handler_table_init(&env);
-	d = calloc(1, sizeof(*d));
-	ck_assert_ptr_nonnull(d);
-	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, NULL, 7), 0);
+	th_bed_start(&tb, text, 7);
 	now = T0_NS;
 }
 
 static void
 teardown(void)
 {
-	char	 cmd[PATH_MAX + 16];
-
-	dispatch_fini(d);
-	free(d);
-	d = NULL;
-	cfg_unref(cfg);
-	cfg = NULL;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
-static struct sockaddr_in
-v4(const char *a)
-{
-	struct sockaddr_in	 s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin_family = AF_INET;
-	s.sin_port = htons(40000);
-	ck_assert_int_eq(inet_pton(AF_INET, a, &s.sin_addr), 1);
-	return s;
+	th_bed_end(&tb);
 }
 
 /* Request path from addr (identity id or NULL) with mid; a->len 0: none. */
@@ -118,7 +66,7 @@ send_req(const char *addr, const char *id, uint8_t type, uint16_t mid,
     const char *path, struct ans *a)
 {
 	static const uint8_t	 tok[2] = { 0xab, 0xcd };
-	struct sockaddr_in	 s = v4(addr);
+	struct sockaddr_in	 s = th_v4(addr, 40000);
 	struct dispatch_peer	 p;
 	struct coap_enc		 e;
 	uint8_t			 in[64];
@@ -133,7 +81,7 @@ send_req(const char *addr, const char *id, uint8_t type, uint16_t mid,
 	p.psk_identity = id;
 	p.scope = id != NULL ? 1 : 0;
 	memset(a, 0, sizeof(*a));
-	a->len = dispatch_datagram(d, &p, in, (size_t)n, now, a->buf,
+	a->len = dispatch_datagram(tb.d, &p, in, (size_t)n, now, a->buf,
 	    sizeof(a->buf));
 	if (a->len > 0)
 		ck_assert_int_eq(coap_msg_parse(&a->m, a->buf, a->len), 0);
@@ -181,7 +129,7 @@ START_TEST(con_over_rate_429)
 	now += 500 * MS;
 	send_req("10.0.0.1", NULL, COAP_TYPE_CON, 0x777, "hello", &a);
 	ck_assert_uint_eq(a.m.code, COAP_CONTENT);
-	ck_assert_uint_eq(metrics_get(&met.rate_limited[RL_ADDRESS]), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.rate_limited[RL_ADDRESS]), 1);
 	teardown();
 }
 END_TEST
@@ -205,7 +153,7 @@ START_TEST(non_over_rate_once_per_second)
 		now += 100 * MS;
 	}
 	ck_assert_int_eq(answered, 1);
-	ck_assert_uint_eq(metrics_get(&met.drops[DROP_RATE_NON]), 4);
+	ck_assert_uint_eq(metrics_get(&tb.met.drops[DROP_RATE_NON]), 4);
 	teardown();
 }
 END_TEST
@@ -226,7 +174,7 @@ START_TEST(identity_bucket)
 	ck_assert_uint_eq(a.m.code, COAP_CONTENT);
 	/* plain CoAP has no identity: no limit at all here */
 	ck_assert_uint_eq(get("10.0.0.3", "hello"), COAP_CONTENT);
-	ck_assert_uint_eq(metrics_get(&met.rate_limited[RL_IDENTITY]), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.rate_limited[RL_IDENTITY]), 1);
 	teardown();
 }
 END_TEST
@@ -239,7 +187,7 @@ START_TEST(route_bucket)
 	ck_assert_uint_eq(get("10.0.0.1", "strict"), COAP_TOO_MANY_REQUESTS);
 	ck_assert_uint_eq(get("10.0.0.2", "strict"), COAP_CONTENT);
 	ck_assert_uint_eq(get("10.0.0.1", "hello"), COAP_CONTENT);
-	ck_assert_uint_eq(metrics_get(&met.rate_limited[RL_ROUTE]), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.rate_limited[RL_ROUTE]), 1);
 	teardown();
 }
 END_TEST
@@ -254,7 +202,7 @@ START_TEST(throttled_half_rate)
 	ck_assert_uint_eq(get("10.0.0.1", "hello"), COAP_CONTENT);
 	now += 500 * MS;
 	ck_assert_uint_eq(get("10.0.0.1", "hello"), COAP_CONTENT);
-	ck_assert(dispatch_load(d, 80, now, &lvl, &pct));
+	ck_assert(dispatch_load(tb.d, 80, now, &lvl, &pct));
 	ck_assert_str_eq(lvl, "throttled");
 	ck_assert_uint_eq(pct, 80);
 	/* one token a second now: 500 ms after one is too early */
@@ -264,7 +212,7 @@ START_TEST(throttled_half_rate)
 	ck_assert_uint_eq(get("10.0.0.1", "hello"), COAP_TOO_MANY_REQUESTS);
 	now += 500 * MS;
 	ck_assert_uint_eq(get("10.0.0.1", "hello"), COAP_CONTENT);
-	ck_assert_uint_eq(metrics_get(&met.load_entered[RL_THROTTLED]), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.load_entered[RL_THROTTLED]), 1);
 	/* the route's 1/s is halved too (an interval of 2 s) */
 	ck_assert_uint_eq(get("10.0.0.9", "strict"), COAP_CONTENT);
 	now += 1000 * MS;
@@ -285,9 +233,9 @@ START_TEST(shedding)
 	start("shed_max_age_s = 9;");
 	send_req("10.0.0.1", NULL, COAP_TYPE_CON, 0x42, "hello", &first);
 	ck_assert_uint_eq(first.m.code, COAP_CONTENT);
-	ck_assert(dispatch_load(d, 95, now, &lvl, &pct));
+	ck_assert(dispatch_load(tb.d, 95, now, &lvl, &pct));
 	ck_assert_str_eq(lvl, "shedding");
-	ck_assert_uint_eq(metrics_get(&met.load_level), RL_SHEDDING);
+	ck_assert_uint_eq(metrics_get(&tb.met.load_level), RL_SHEDDING);
 	/* RFC 7252 §4.5: the retransmission gets the same bytes */
 	send_req("10.0.0.1", NULL, COAP_TYPE_CON, 0x42, "hello", &a);
 	ck_assert_uint_eq(a.len, first.len);
@@ -298,12 +246,12 @@ START_TEST(shedding)
 	ck_assert_uint_eq(max_age(&a), 9);
 	send_req("10.0.0.1", NULL, COAP_TYPE_NON, 0x44, "hello", &a);
 	ck_assert_uint_eq(a.len, 0);
-	ck_assert_uint_eq(metrics_get(&met.drops[DROP_SHED_NON]), 1);
-	ck_assert_uint_eq(metrics_get(&met.shed_503), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.drops[DROP_SHED_NON]), 1);
+	ck_assert_uint_eq(metrics_get(&tb.met.shed_503), 1);
 	/* held for a second before it falls; then served again */
-	ck_assert(!dispatch_load(d, 0, now + 500 * MS, &lvl, &pct));
+	ck_assert(!dispatch_load(tb.d, 0, now + 500 * MS, &lvl, &pct));
 	now += 1100 * MS;
-	ck_assert(dispatch_load(d, 0, now, &lvl, &pct));
+	ck_assert(dispatch_load(tb.d, 0, now, &lvl, &pct));
 	ck_assert_str_eq(lvl, "normal");
 	/* 0x43 was not cached as 5.03: served now */
 	send_req("10.0.0.1", NULL, COAP_TYPE_CON, 0x43, "hello", &a);
@@ -317,8 +265,6 @@ main(void)
 {
 	Suite	*s = suite_create("limit");
 	TCase	*tc = tcase_create("engine");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, con_over_rate_429);
 	tcase_add_test(tc, non_over_rate_once_per_second);
@@ -327,9 +273,5 @@ main(void)
 	tcase_add_test(tc, throttled_half_rate);
 	tcase_add_test(tc, shedding);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(s);
 }

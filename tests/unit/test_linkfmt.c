@@ -17,6 +17,8 @@
 #include "proto/coap_msg.h"
 #include "proto/linkfmt.h"
 
+#include "helpers.h"
+
 static struct cfg_route routes[4];
 static struct cfg cfg;
 
@@ -334,12 +336,5 @@ linkfmt_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(linkfmt_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(linkfmt_suite());
 }

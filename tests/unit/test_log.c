@@ -11,6 +11,8 @@
 
 #include "adapt/log.h"
 
+#include "helpers.h"
+
 #define SEC	1000000000ULL
 
 /* Run lines through l with stderr in a file; return what was written. */
@@ -85,14 +87,8 @@ main(void)
 {
 	Suite	*s = suite_create("log");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, limits_per_window);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(s);
 }

@@ -13,6 +13,8 @@
 
 #include "proto/metrics.h"
 
+#include "helpers.h"
+
 /*
  * metrics.c asserts that struct metrics holds the table's counters and
  * the route slots only; the tables' counters come first.
@@ -281,12 +283,5 @@ metrics_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(metrics_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(metrics_suite());
 }

@@ -13,6 +13,8 @@
 
 #include "proto/mexport.h"
 
+#include "helpers.h"
+
 static struct metrics	 m;
 static const struct mexport_route routes[] = {
 	{ "/hello", 1 },
@@ -201,8 +203,6 @@ main(void)
 {
 	Suite	*s = suite_create("mexport");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, prom_lines);
@@ -211,9 +211,5 @@ main(void)
 	tcase_add_test(tc, json_and_table);
 	tcase_add_test(tc, mbuf_grows);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return th_run(s);
 }

@@ -10,6 +10,8 @@
 
 #include "base/net.h"
 
+#include "helpers.h"
+
 static socklen_t
 v6(struct sockaddr_in6 *s, const char *addr, uint16_t port)
 {
@@ -54,14 +56,8 @@ main(void)
 {
 	Suite	*s = suite_create("net");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 nf;
 
 	tcase_add_test(tc, unmap);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? 0 : 1;
+	return th_run(s);
 }

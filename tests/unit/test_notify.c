@@ -33,6 +33,8 @@
 #include "serve/dispatch.h"
 #include "proto/fchange.h"
 #include "serve/handler.h"
+
+#include "helpers.h"
 #include "proto/metrics.h"
 #include "proto/retx.h"
 #include "proto/observe.h"
@@ -40,13 +42,8 @@
 #define T0_NS	(1000 * NS_PER_SEC)
 #define MAXSENT	64
 
-static char			 tmp[64];
-static struct cfg		*cfg;
-static struct metrics		 met;
-static atomic_uint_least64_t	 file_gen;
-static struct h_env		 env;
-static struct dispatch		*d;
 static struct sockaddr_in	 peer;
+static struct th_bed		 tb;
 static uint64_t			 now;
 
 /* Messages the engine emitted. */
@@ -73,38 +70,13 @@ emit(void *arg, const struct dispatch_peer *p, const uint8_t *buf,
 }
 
 static void
-cfg_err(void *arg, const char *line)
-{
-	(void)arg;
-	fprintf(stderr, "config: %s\n", line);
-}
-
-static void
-put_file(const char *rel, const char *text, size_t len)
-{
-	char path[PATH_MAX], tmpp[PATH_MAX + 8];
-	int fd;
-
-	/* Replaced by rename, as publishers do: a new inode, a new ETag. */
-	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
-	snprintf(tmpp, sizeof(tmpp), "%s.new", path);
-	fd = open(tmpp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
-	ck_assert_int_eq(close(fd), 0);
-	ck_assert_int_eq(rename(tmpp, path), 0);
-}
-
-static void
 start(unsigned max_observers)
 {
-	char path[PATH_MAX], text[1024];
+	char text[1024];
 
-	strcpy(tmp, "/tmp/test_notify.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
-	snprintf(path, sizeof(path), "%s/www", tmp);
-	ck_assert_int_eq(mkdir(path, 0755), 0);
-	put_file("www/t.txt", "21.5", 4);
+	th_mkdtemp(tb.tmp, sizeof(tb.tmp), "notify");
+	th_mkdir(tb.tmp, "www");
+	th_put_renamed(tb.tmp, "www/t.txt", "21.5", 4);
 	snprintf(text, sizeof(text),
 	    "workers = 2;\n"
 	    "max_observers = %u;\n"
@@ -114,22 +86,8 @@ start(unsigned max_observers)
 	    "  { path = \"/obs\"; static = \"www\"; observe = true; },\n"
 	    "  { path = \"/plain\"; static = \"www\"; }\n"
 	    ");\n", max_observers);
-	snprintf(path, sizeof(path), "%s/t.conf", tmp);
-	{
-		FILE *f = fopen(path, "w");
-
-		ck_assert_ptr_nonnull(f);
-		fputs(text, f);
-		fclose(f);
-	}
-	ck_assert_int_eq(cfg_load(path, &cfg, cfg_err, NULL), 0);
-	memset(&met, 0, sizeof(met));
-	env.file_gen = &file_gen;
-	handler_table_init(&env);
-	d = calloc(1, sizeof(*d));
-	ck_assert_ptr_nonnull(d);
-	ck_assert_int_eq(dispatch_init(d, cfg, &met, &env, NULL, 0x100), 0);
-	dispatch_set_emit(d, emit, NULL);
+	th_bed_start(&tb, text, 0x100);
+	dispatch_set_emit(tb.d, emit, NULL);
 	memset(&peer, 0, sizeof(peer));
 	peer.sin_family = AF_INET;
 	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -137,15 +95,7 @@ start(unsigned max_observers)
 	now = T0_NS;
 	nsent = 0;
 	/* it answered an Echo challenge before (amp.h; test_echo.c) */
-	{
-		struct amp_entry *e;
-		bool ev;
-
-		e = amp_rx(&d->amp, (const struct sockaddr *)&peer,
-		    sizeof(peer), 0, now, &ev);
-		ck_assert_ptr_nonnull(e);
-		e->verified_ns = UINT64_MAX;
-	}
+	th_trust(tb.d, (const struct sockaddr *)&peer, sizeof(peer), now);
 }
 
 static void
@@ -163,13 +113,7 @@ setup_small(void)
 static void
 teardown(void)
 {
-	char cmd[PATH_MAX + 16];
-
-	dispatch_fini(d);
-	free(d);
-	cfg_unref(cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
+	th_bed_end(&tb);
 }
 
 /* Send a message; the immediate answer (if any) is parsed into a. */
@@ -202,7 +146,7 @@ send_msg(uint8_t type, uint8_t code, uint16_t mid, const char *tok,
 	}
 	n = coap_enc_finish(&e);
 	ck_assert_int_gt(n, 0);
-	len = dispatch_datagram(d, &p, buf, (size_t)n, now, abuf,
+	len = dispatch_datagram(tb.d, &p, buf, (size_t)n, now, abuf,
 	    COAP_MAX_MSG);
 	if (len > 0 && a != NULL)
 		ck_assert_int_eq(coap_msg_parse(a, abuf, len), 0);
@@ -226,12 +170,12 @@ changed(const char *rel)
 	const char *parts[1] = { path };
 	struct fchange *c = fchange_new(1);
 
-	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	snprintf(path, sizeof(path), "%s/%s", tb.tmp, rel);
 	ck_assert_ptr_nonnull(c);
 	c->hash[0] = observe_path_hash(parts, 1);
 	c->n = 1;
-	atomic_fetch_add(&file_gen, 1);
-	dispatch_files_changed(d, c, now);
+	atomic_fetch_add(&tb.file_gen, 1);
+	dispatch_files_changed(tb.d, c, now);
 	fchange_unref(c);
 }
 
@@ -260,7 +204,7 @@ START_TEST(rfc7641_register_and_notify)
 	et0 = coap_msg_opt(&a, COAP_OPT_ETAG);
 	ck_assert_ptr_nonnull(et0);
 	memcpy(etag0, et0->val, 8);
-	ck_assert_uint_eq(d->obs.n, 1);
+	ck_assert_uint_eq(tb.d->obs.n, 1);
 
 	/* A change nobody observes: nothing. */
 	changed("www/other.txt");
@@ -269,7 +213,7 @@ START_TEST(rfc7641_register_and_notify)
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 0);
 
-	put_file("www/t.txt", "22.0", 4);
+	th_put_renamed(tb.tmp, "www/t.txt", "22.0", 4);
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 1);
 	ck_assert_uint_eq(sent[0].m.code, COAP_CONTENT);
@@ -284,7 +228,7 @@ START_TEST(rfc7641_register_and_notify)
 	ck_assert(memcmp(et1->val, etag0, 8) != 0);
 	ck_assert_uint_eq(sent[0].m.type, COAP_TYPE_NON);
 
-	put_file("www/t.txt", "22.5", 4);
+	th_put_renamed(tb.tmp, "www/t.txt", "22.5", 4);
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 2);
 	ck_assert_int_eq(obs_of(&sent[1].m, &s2), 0);
@@ -294,7 +238,7 @@ START_TEST(rfc7641_register_and_notify)
 	{
 		struct fchange all = { .all = true };
 
-		dispatch_files_changed(d, &all, now);
+		dispatch_files_changed(tb.d, &all, now);
 		ck_assert_int_eq(nsent, 2);
 	}
 }
@@ -311,7 +255,7 @@ START_TEST(rfc7641_con_and_ack)
 	get_obs("c", "/obs/t.txt", 0, &a, abuf);
 	for (i = 0; i < 6; i++) {
 		snprintf(text, sizeof(text), "v%d", i);
-		put_file("www/t.txt", text, strlen(text));
+		th_put_renamed(tb.tmp, "www/t.txt", text, strlen(text));
 		changed("www/t.txt");
 		ck_assert_int_eq(nsent, i + 1);
 		if (sent[i].m.type == COAP_TYPE_CON) {
@@ -322,15 +266,15 @@ START_TEST(rfc7641_con_and_ack)
 		}
 	}
 	ck_assert_int_eq(cons, 2);
-	ck_assert_uint_eq(met.drops[DROP_UNEXPECTED], 0);
+	ck_assert_uint_eq(tb.met.drops[DROP_UNEXPECTED], 0);
 	/* Nothing in flight: the sweep sends nothing. */
 	now += 300 * NS_PER_SEC;
-	dispatch_sweep(d, now);
+	dispatch_sweep(tb.d, now);
 	ck_assert_int_eq(nsent, 6);
 	/* An ACK nobody waits for is still a counted drop. */
 	send_msg(COAP_TYPE_ACK, COAP_EMPTY, 0x1111, NULL, NULL, -1, -1, NULL,
 	    abuf);
-	ck_assert_uint_eq(met.drops[DROP_UNEXPECTED], 1);
+	ck_assert_uint_eq(tb.met.drops[DROP_UNEXPECTED], 1);
 }
 END_TEST
 
@@ -346,23 +290,23 @@ START_TEST(rfc7252_con_timeout_removes)
 		char text[8];
 
 		snprintf(text, sizeof(text), "r%d", i);
-		put_file("www/t.txt", text, strlen(text));
+		th_put_renamed(tb.tmp, "www/t.txt", text, strlen(text));
 		changed("www/t.txt");
 	}
 	ck_assert_int_eq(nsent, 3);
 	ck_assert_uint_eq(sent[2].m.type, COAP_TYPE_CON);
 	first = nsent;
 	/* 4 retransmissions, byte-identical, at growing intervals. */
-	for (secs = 0; secs < 200 && d->obs.n > 0; secs++) {
+	for (secs = 0; secs < 200 && tb.d->obs.n > 0; secs++) {
 		now += NS_PER_SEC;
-		dispatch_sweep(d, now);
+		dispatch_sweep(tb.d, now);
 	}
 	ck_assert_int_eq(nsent - first, RETX_MAX_RETRANSMIT);
 	for (j = first; j < nsent; j++) {
 		ck_assert_uint_eq(sent[j].len, sent[2].len);
 		ck_assert_mem_eq(sent[j].buf, sent[2].buf, sent[2].len);
 	}
-	ck_assert_uint_eq(d->obs.n, 0);
+	ck_assert_uint_eq(tb.d->obs.n, 0);
 	/* Between 2+4+8+16+32 = 62 and 93 seconds. */
 	ck_assert_int_ge(secs, 62);
 	ck_assert_int_le(secs, 94);
@@ -383,16 +327,16 @@ START_TEST(rfc7641_never_acked_while_changing)
 	int secs, cons = 0, first_con = -1, j;
 
 	get_obs("n", "/obs/t.txt", 0, &a, abuf);
-	ck_assert_uint_eq(d->obs.n, 1);
-	for (secs = 0; secs < 300 && d->obs.n > 0; secs++) {
+	ck_assert_uint_eq(tb.d->obs.n, 1);
+	for (secs = 0; secs < 300 && tb.d->obs.n > 0; secs++) {
 		snprintf(text, sizeof(text), "n%d", secs);
-		put_file("www/t.txt", text, strlen(text));
+		th_put_renamed(tb.tmp, "www/t.txt", text, strlen(text));
 		changed("www/t.txt");
 		now += NS_PER_SEC;
-		dispatch_sweep(d, now);
+		dispatch_sweep(tb.d, now);
 	}
-	ck_assert_uint_eq(d->obs.n, 0);
-	ck_assert_uint_eq(met.observe_gave_up, 1);
+	ck_assert_uint_eq(tb.d->obs.n, 0);
+	ck_assert_uint_eq(tb.met.observe_gave_up, 1);
 	for (j = 0; j < nsent; j++)
 		if (sent[j].m.type == COAP_TYPE_CON) {
 			cons++;
@@ -416,7 +360,7 @@ as_host(uint32_t host)
 	bool ev;
 
 	peer.sin_addr.s_addr = htonl(host);
-	e = amp_rx(&d->amp, (const struct sockaddr *)&peer, sizeof(peer), 0,
+	e = amp_rx(&tb.d->amp, (const struct sockaddr *)&peer, sizeof(peer), 0,
 	    now, &ev);
 	e->verified_ns = UINT64_MAX;
 }
@@ -441,13 +385,13 @@ START_TEST(per_client_cap)
 		ck_assert_uint_eq(a.code, COAP_CONTENT);
 		ck_assert_int_eq(obs_of(&a, &v), i < 3 ? 0 : -ENOENT);
 	}
-	ck_assert_uint_eq(d->obs.n, 3);
-	ck_assert_uint_eq(met.observe_refused, 2);
+	ck_assert_uint_eq(tb.d->obs.n, 3);
+	ck_assert_uint_eq(tb.met.observe_refused, 2);
 	as_host(INADDR_LOOPBACK + 1);
 	get_obs("b1", "/obs/t.txt", 0, &a, abuf);
 	ck_assert_int_eq(obs_of(&a, &v), 0);
-	ck_assert_uint_eq(d->obs.n, 4);
-	put_file("www/t.txt", "23.0", 4);
+	ck_assert_uint_eq(tb.d->obs.n, 4);
+	th_put_renamed(tb.tmp, "www/t.txt", "23.0", 4);
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 4);
 	/*
@@ -463,10 +407,10 @@ START_TEST(per_client_cap)
 		    -1, -1, NULL, abuf);
 	}
 	get_obs("b1", "/obs/t.txt", 1, &a, abuf);
-	ck_assert_uint_eq(d->obs.n, 1);
-	ck_assert_uint_eq(met.observe_rejected, 3);
+	ck_assert_uint_eq(tb.d->obs.n, 1);
+	ck_assert_uint_eq(tb.met.observe_rejected, 3);
 	as_host(INADDR_LOOPBACK + 1);
-	put_file("www/t.txt", "23.5", 4);
+	th_put_renamed(tb.tmp, "www/t.txt", "23.5", 4);
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 5);
 	ck_assert_mem_eq(sent[4].m.token, "b1", 2);
@@ -481,33 +425,33 @@ START_TEST(rfc7641_rst_and_deregister)
 	uint32_t v;
 
 	get_obs("x", "/obs/t.txt", 0, &a, abuf);
-	put_file("www/t.txt", "1", 1);
+	th_put_renamed(tb.tmp, "www/t.txt", "1", 1);
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 1);
 	send_msg(COAP_TYPE_RST, COAP_EMPTY, sent[0].m.mid, NULL, NULL, -1, -1,
 	    NULL, abuf);
-	ck_assert_uint_eq(d->obs.n, 0);
-	put_file("www/t.txt", "2", 1);
+	ck_assert_uint_eq(tb.d->obs.n, 0);
+	th_put_renamed(tb.tmp, "www/t.txt", "2", 1);
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 1);
 
 	/* Observe=1: answered, without Observe, and deregistered. */
 	get_obs("y", "/obs/t.txt", 0, &a, abuf);
-	ck_assert_uint_eq(d->obs.n, 1);
+	ck_assert_uint_eq(tb.d->obs.n, 1);
 	ck_assert_uint_gt(get_obs("y", "/obs/t.txt", 1, &a, abuf), 0);
 	ck_assert_uint_eq(a.code, COAP_CONTENT);
 	ck_assert_int_eq(obs_of(&a, &v), -ENOENT);
-	ck_assert_uint_eq(d->obs.n, 0);
+	ck_assert_uint_eq(tb.d->obs.n, 0);
 	/* A route without observe: no registration. */
 	get_obs("z", "/plain/t.txt", 0, &a, abuf);
 	ck_assert_uint_eq(a.code, COAP_CONTENT);
 	ck_assert_int_eq(obs_of(&a, &v), -ENOENT);
-	ck_assert_uint_eq(d->obs.n, 0);
+	ck_assert_uint_eq(tb.d->obs.n, 0);
 	/* A 4.04 does not register either. */
 	get_obs("n", "/obs/none.txt", 0, &a, abuf);
 	ck_assert_uint_eq(a.code, COAP_NOT_FOUND);
 	ck_assert_int_eq(obs_of(&a, &v), -ENOENT);
-	ck_assert_uint_eq(d->obs.n, 0);
+	ck_assert_uint_eq(tb.d->obs.n, 0);
 }
 END_TEST
 
@@ -520,7 +464,7 @@ START_TEST(rfc7641_delete_ends)
 	char path[PATH_MAX];
 
 	get_obs("del", "/obs/t.txt", 0, &a, abuf);
-	snprintf(path, sizeof(path), "%s/www/t.txt", tmp);
+	snprintf(path, sizeof(path), "%s/www/t.txt", tb.tmp);
 	ck_assert_int_eq(unlink(path), 0);
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 1);
@@ -528,12 +472,12 @@ START_TEST(rfc7641_delete_ends)
 	ck_assert_uint_eq(sent[0].m.type, COAP_TYPE_CON);
 	ck_assert_int_eq(obs_of(&sent[0].m, &v), -ENOENT);
 	/* Not notified again; gone at the ACK. */
-	put_file("www/t.txt", "back", 4);
+	th_put_renamed(tb.tmp, "www/t.txt", "back", 4);
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 1);
 	send_msg(COAP_TYPE_ACK, COAP_EMPTY, sent[0].m.mid, NULL, NULL, -1, -1,
 	    NULL, abuf);
-	ck_assert_uint_eq(d->obs.n, 0);
+	ck_assert_uint_eq(tb.d->obs.n, 0);
 }
 END_TEST
 
@@ -546,20 +490,20 @@ START_TEST(rfc7959_observe_block2)
 	struct block_opt b;
 
 	memset(big, 'b', sizeof(big));
-	put_file("www/t.txt", big, sizeof(big));
+	th_put_renamed(tb.tmp, "www/t.txt", big, sizeof(big));
 	/* Registered with Block2 0/64 bytes. */
 	send_msg(COAP_TYPE_CON, COAP_GET, 0x10, "bk", "/obs/t.txt", 0, 2, &a,
 	    abuf);
 	ck_assert_uint_eq(a.code, COAP_CONTENT);
 	ck_assert_uint_eq(a.payload_len, 64);
-	ck_assert_uint_eq(d->obs.n, 1);
+	ck_assert_uint_eq(tb.d->obs.n, 1);
 	/* A later block with Observe registers nothing new. */
 	send_msg(COAP_TYPE_CON, COAP_GET, 0x11, "b2", "/obs/t.txt", 0,
 	    (1 << 4) | 2, &a, abuf);
-	ck_assert_uint_eq(d->obs.n, 1);
+	ck_assert_uint_eq(tb.d->obs.n, 1);
 
 	big[0] = 'X';
-	put_file("www/t.txt", big, sizeof(big));
+	th_put_renamed(tb.tmp, "www/t.txt", big, sizeof(big));
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 1);
 	ck_assert_uint_eq(sent[0].m.payload_len, 64);
@@ -578,29 +522,22 @@ START_TEST(reload_acl_ends)
 	struct coap_msg a;
 	uint8_t abuf[COAP_MAX_MSG];
 	struct cfg *c2;
-	char path[PATH_MAX];
-	FILE *f;
 
 	get_obs("acl", "/obs/t.txt", 0, &a, abuf);
-	ck_assert_uint_eq(d->obs.n, 1);
-	snprintf(path, sizeof(path), "%s/t2.conf", tmp);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs("workers = 2;\nroutes = (\n"
+	ck_assert_uint_eq(tb.d->obs.n, 1);
+	c2 = th_cfg_load(tb.tmp, "t2.conf", "workers = 2;\nroutes = (\n"
 	    "  { path = \"/obs\"; static = \"www\"; observe = true;\n"
-	    "    allow = [ \"net:10.0.0.0/8\" ]; }\n);\n", f);
-	fclose(f);
-	ck_assert_int_eq(cfg_load(path, &c2, cfg_err, NULL), 0);
-	dispatch_set_cfg(d, c2);
-	put_file("www/t.txt", "secret", 6);
+	    "    allow = [ \"net:10.0.0.0/8\" ]; }\n);\n");
+	dispatch_set_cfg(tb.d, c2);
+	th_put_renamed(tb.tmp, "www/t.txt", "secret", 6);
 	changed("www/t.txt");
 	ck_assert_int_eq(nsent, 1);
 	ck_assert_uint_eq(sent[0].m.code, COAP_FORBIDDEN);
 	ck_assert_uint_eq(sent[0].m.payload_len, 0);
 	send_msg(COAP_TYPE_ACK, COAP_EMPTY, sent[0].m.mid, NULL, NULL, -1, -1,
 	    NULL, abuf);
-	ck_assert_uint_eq(d->obs.n, 0);
-	dispatch_set_cfg(d, cfg);
+	ck_assert_uint_eq(tb.d->obs.n, 0);
+	dispatch_set_cfg(tb.d, tb.cfg);
 	cfg_unref(c2);
 }
 END_TEST
@@ -620,7 +557,7 @@ START_TEST(max_observers_share)
 	/* Re-registration of the first one still works. */
 	get_obs("m1", "/obs/t.txt", 0, &a, abuf);
 	ck_assert_int_eq(obs_of(&a, &v), 0);
-	ck_assert_uint_eq(d->obs.n, 1);
+	ck_assert_uint_eq(tb.d->obs.n, 1);
 }
 END_TEST
 
@@ -651,12 +588,5 @@ notify_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(notify_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(notify_suite());
 }

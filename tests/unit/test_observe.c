@@ -18,22 +18,17 @@
 #include "proto/observe.h"
 #include "proto/retx.h"
 
+#include "helpers.h"
+
 static struct sockaddr_in pa, pb;
 static struct sockaddr_in6 p6;
 
 static void
 setup(void)
 {
-	memset(&pa, 0, sizeof(pa));
-	pa.sin_family = AF_INET;
-	pa.sin_port = htons(5000);
-	inet_pton(AF_INET, "127.0.0.1", &pa.sin_addr);
-	pb = pa;
-	inet_pton(AF_INET, "127.0.0.2", &pb.sin_addr);
-	memset(&p6, 0, sizeof(p6));
-	p6.sin6_family = AF_INET6;
-	p6.sin6_port = htons(5000);
-	inet_pton(AF_INET6, "::1", &p6.sin6_addr);
+	pa = th_v4("127.0.0.1", 5000);
+	pb = th_v4("127.0.0.2", 5000);
+	p6 = th_v6("::1", 5000, 0);
 }
 
 #define SA(p)	((const struct sockaddr *)(p)), sizeof(*(p))
@@ -121,13 +116,8 @@ START_TEST(scope_names_the_endpoint)
 	struct sockaddr_in6 l1, l2;
 	struct observer *o1, *o2;
 
-	memset(&l1, 0, sizeof(l1));
-	l1.sin6_family = AF_INET6;
-	l1.sin6_port = htons(5000);
-	inet_pton(AF_INET6, "fe80::1", &l1.sin6_addr);
-	l1.sin6_scope_id = 1;
-	l2 = l1;
-	l2.sin6_scope_id = 2;
+	l1 = th_v6("fe80::1", 5000, 1);
+	l2 = th_v6("fe80::1", 5000, 2);
 	observe_reg_init(&r, 10);
 	o1 = add(&r, SA(&l1), "t1", "/a");
 	o2 = add(&r, SA(&l2), "t1", "/a");
@@ -380,12 +370,5 @@ observe_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(observe_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(observe_suite());
 }

@@ -15,6 +15,8 @@
 
 #include "proto/psk.h"
 
+#include "helpers.h"
+
 /* Collected errors: "LINE: message" joined by '\n'. */
 struct errs {
 	char		 text[4096];
@@ -250,12 +252,5 @@ psk_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(psk_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(psk_suite());
 }

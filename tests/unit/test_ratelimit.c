@@ -13,37 +13,15 @@
 
 #include "proto/ratelimit.h"
 
+#include "helpers.h"
+
 #define SEC	1000000000ULL
 #define MS	1000000ULL
-
-static struct sockaddr_in
-v4(const char *a, uint16_t port)
-{
-	struct sockaddr_in s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin_family = AF_INET;
-	s.sin_port = htons(port);
-	ck_assert_int_eq(inet_pton(AF_INET, a, &s.sin_addr), 1);
-	return s;
-}
-
-static struct sockaddr_in6
-v6(const char *a, uint16_t port)
-{
-	struct sockaddr_in6 s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin6_family = AF_INET6;
-	s.sin6_port = htons(port);
-	ck_assert_int_eq(inet_pton(AF_INET6, a, &s.sin6_addr), 1);
-	return s;
-}
 
 static struct rl_key
 k4(const char *a, uint16_t port)
 {
-	struct sockaddr_in	 s = v4(a, port);
+	struct sockaddr_in	 s = th_v4(a, port);
 	struct rl_key		 k;
 
 	ck_assert_int_eq(rl_key_addr(&k, RL_ADDRESS, 0,
@@ -54,7 +32,7 @@ k4(const char *a, uint16_t port)
 static struct rl_key
 k6(const char *a, unsigned prefix)
 {
-	struct sockaddr_in6	 s = v6(a, 5683);
+	struct sockaddr_in6	 s = th_v6(a, 5683, 0);
 	struct rl_key		 k;
 
 	ck_assert_int_eq(rl_key_addr(&k, RL_ADDRESS, 0,
@@ -144,7 +122,7 @@ END_TEST
 START_TEST(key_ipv6_prefix)
 {
 	struct rl_key	 a, b, c;
-	struct sockaddr_in6 m = v6("::ffff:192.0.2.9", 7);
+	struct sockaddr_in6 m = th_v6("::ffff:192.0.2.9", 7, 0);
 	struct sockaddr_un_fake { sa_family_t f; char p[20]; } u = { AF_UNIX, "x" };
 
 	a = k6("2001:db8:1:2:aaaa::1", 64);
@@ -173,7 +151,7 @@ END_TEST
 /* Kinds and routes are apart; identities hash apart. */
 START_TEST(key_kinds_apart)
 {
-	struct sockaddr_in	 s = v4("10.1.1.1", 5);
+	struct sockaddr_in	 s = th_v4("10.1.1.1", 5);
 	struct rl_key		 a, r1, r2, i1, i2, i1b;
 
 	rl_key_addr(&a, RL_ADDRESS, 0, (struct sockaddr *)&s, sizeof(s), 64);
@@ -354,12 +332,5 @@ ratelimit_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(ratelimit_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(ratelimit_suite());
 }

@@ -14,6 +14,8 @@
 #include "adapt/cfg.h"
 #include "proto/route.h"
 
+#include "helpers.h"
+
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* A route over a directory (dir) or a single file. */
@@ -413,12 +415,5 @@ route_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(route_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(route_suite());
 }

@@ -14,17 +14,15 @@
 
 #include "proto/upload.h"
 
+#include "helpers.h"
+
 static struct sockaddr_in peer_a, peer_b;
 
 static void
 setup(void)
 {
-	memset(&peer_a, 0, sizeof(peer_a));
-	peer_a.sin_family = AF_INET;
-	peer_a.sin_port = htons(40000);
-	inet_pton(AF_INET, "127.0.0.1", &peer_a.sin_addr);
-	peer_b = peer_a;
-	peer_b.sin_port = htons(40001);
+	peer_a = th_v4("127.0.0.1", 40000);
+	peer_b = th_v4("127.0.0.1", 40001);
 }
 
 static struct upload_key
@@ -108,13 +106,8 @@ START_TEST(scope_names_the_uploader)
 	struct upload_key k1, k2;
 	struct upload *u1, *u2;
 
-	memset(&l1, 0, sizeof(l1));
-	l1.sin6_family = AF_INET6;
-	l1.sin6_port = htons(40000);
-	inet_pton(AF_INET6, "fe80::1", &l1.sin6_addr);
-	l1.sin6_scope_id = 1;
-	l2 = l1;
-	l2.sin6_scope_id = 2;
+	l1 = th_v6("fe80::1", 40000, 1);
+	l2 = th_v6("fe80::1", 40000, 2);
 	k1 = key(&peer_a, "/up/a", "t");
 	k1.peer = (const struct sockaddr *)&l1;
 	k1.peerlen = sizeof(l1);
@@ -350,12 +343,5 @@ upload_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(upload_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(upload_suite());
 }

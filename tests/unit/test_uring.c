@@ -18,6 +18,8 @@
 
 #include "adapt/uring.h"
 
+#include "helpers.h"
+
 #define UD_RECV	1
 #define UD_TICK	2
 
@@ -127,12 +129,5 @@ uring_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(uring_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return th_run(uring_suite());
 }

@@ -30,6 +30,8 @@
 #include "serve/handler.h"
 #include "serve/worker.h"
 
+#include "helpers.h"
+
 #define KIND_TEST	7
 
 static char		 dir[64];
@@ -49,14 +51,6 @@ struct slow {
 	const struct cfg_route	*route;
 	int			 timer;
 };
-
-static void *
-slow_init(const struct cfg *c, const struct h_env *e, const struct h_svc *s)
-{
-	(void)c;
-	(void)e;
-	return (void *)s;
-}
 
 static void
 slow_fire(void *arg, uint64_t now_ns)
@@ -114,31 +108,19 @@ slow_start(const struct h_req *req, struct coap_resp *resp)
 
 static const struct handler_ops slow_ops = {
 	.name = "slow",
-	.worker_init = slow_init,
+	.worker_init = th_svc_state,
 	.start = slow_start,
 	.cancel = slow_cancel,
 };
 
-static void
-errf(void *arg, const char *line)
-{
-	(void)arg;
-	fprintf(stderr, "%s\n", line);
-}
-
 static struct cfg *
 load(void)
 {
-	char		 path[128];
 	struct cfg	*c;
 	size_t		 i;
-	FILE		*f;
 
-	snprintf(path, sizeof(path), "%s/coapd.conf", dir);
-	ck_assert_ptr_nonnull(f = fopen(path, "w"));
-	fprintf(f, "routes = ( { path = \"/slow\"; static = \"f.txt\"; } );\n");
-	fclose(f);
-	ck_assert_int_eq(cfg_load(path, &c, errf, NULL), 0);
+	c = th_cfg_load(dir, "coapd.conf",
+	    "routes = ( { path = \"/slow\"; static = \"f.txt\"; } );\n");
 	for (i = 0; i < c->nroutes; i++)
 		if (strcmp(c->routes[i].path, "/slow") == 0)
 			c->routes[i].kind = KIND_TEST;
@@ -148,18 +130,8 @@ load(void)
 static void
 setup_with(uint32_t separate_after_ms, uint32_t max_separate)
 {
-	char		 path[128], err[256];
-	socklen_t	 len = sizeof(srv_addr);
-	struct timeval	 tv = { 0, 50000 };
-	bool		 dtls = false;
-	FILE		*f;
-
-	strcpy(dir, "/tmp/test_xch.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/f.txt", dir);
-	ck_assert_ptr_nonnull(f = fopen(path, "w"));
-	fputs("file\n", f);
-	fclose(f);
+	th_mkdtemp(dir, sizeof(dir), "xch");
+	th_put_str(dir, "f.txt", "file\n");
 	cfg = load();
 	cfg->separate_after_ms = separate_after_ms;
 	cfg->max_separate = max_separate;
@@ -168,22 +140,8 @@ setup_with(uint32_t separate_after_ms, uint32_t max_separate)
 	env.file_gen = &gen;
 	env.ops[KIND_TEST] = &slow_ops;
 
-	memset(&srv_addr, 0, sizeof(srv_addr));
-	srv_addr.sin_family = AF_INET;
-	srv_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	srv = net_udp_bind((struct sockaddr *)&srv_addr, sizeof(srv_addr),
-	    1 << 20, 1 << 20, NULL);
-	ck_assert_int_ge(srv, 0);
-	ck_assert_int_eq(getsockname(srv, (struct sockaddr *)&srv_addr,
-	    &len), 0);
-	ck_assert_int_eq(worker_start(&w, 0, cfg, &env, &srv, &dtls, 1, err,
-	    sizeof(err)), 0);
-
-	cli = socket(AF_INET, SOCK_DGRAM, 0);
-	ck_assert_int_ge(cli, 0);
-	ck_assert_int_eq(connect(cli, (struct sockaddr *)&srv_addr,
-	    sizeof(srv_addr)), 0);
-	setsockopt(cli, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	srv = th_worker(&w, cfg, &env, &srv_addr);
+	cli = th_client(&srv_addr);
 	atomic_store(&n_started, 0);
 	atomic_store(&n_cancelled, 0);
 	atomic_store(&n_completed, 0);
@@ -198,15 +156,10 @@ setup(void)
 static void
 teardown(void)
 {
-	char	 cmd[128];
-
-	worker_stop(w);
-	worker_join(w);
+	th_worker_end(w, srv);
 	cfg_unref(cfg);
-	close(srv);
 	close(cli);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	th_rmtree(dir);
 }
 
 static const uint8_t TOK[] = { 0x5e, 0x9a };
@@ -233,30 +186,15 @@ send_get(uint8_t type, uint16_t mid, unsigned ms)
 static void
 send_empty(uint8_t type, uint16_t mid)
 {
-	uint8_t	 buf[4] = { (uint8_t)(0x40 | type << 4), 0,
-		    (uint8_t)(mid >> 8), (uint8_t)mid };
-
-	ck_assert_int_eq(send(cli, buf, 4, 0), 4);
+	th_send_empty(cli, type, mid);
 }
 
-/*
- * Wait up to ms for a message; parse it into m (buf keeps its bytes).
- * Returns false on timeout.
- */
+/* Wait up to ms for a message on the client socket. */
 static bool
 recv_msg(struct coap_msg *m, uint8_t *buf, size_t cap, size_t *len,
     unsigned ms)
 {
-	struct pollfd	 p = { .fd = cli, .events = POLLIN };
-	ssize_t		 n;
-
-	if (poll(&p, 1, (int)ms) != 1)
-		return false;
-	n = recv(cli, buf, cap, 0);
-	ck_assert_int_gt(n, 0);
-	*len = (size_t)n;
-	ck_assert_int_eq(coap_msg_parse(m, buf, (size_t)n), 0);
-	return true;
+	return th_recv(cli, m, buf, cap, len, ms);
 }
 
 static void
@@ -531,11 +469,5 @@ xch_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(xch_suite());
-	int	 nf;
-
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return th_run(xch_suite());
 }
