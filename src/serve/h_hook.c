@@ -565,6 +565,7 @@ hk_worker_init(const struct cfg *c, const struct h_env *env,
 	if (svc == NULL || (hw = calloc(1, sizeof(*hw))) == NULL)
 		return NULL;
 	hw->svc = svc;
+	hw->sp_watch = hw->sp_retry = -1;
 	hw->grace_s = c->hooks.term_grace_s;
 	hw->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (hw->devnull < 0 ||
