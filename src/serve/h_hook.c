@@ -153,7 +153,10 @@ env_opt_uint(struct envb *e, const char *name, const struct coap_msg *m,
 
 /*
  * The hook's environment for req (contract: coapd.conf(5)), but for
- * CONTENT_LENGTH, known once the body is; and ask's cache key.
+ * CONTENT_LENGTH, known once the body is; and ask's cache key.  A run for
+ * a resource's observers (interval_s, `notify`; req->peer NULL) describes
+ * no client: COAP_OBSERVE=1 instead of REMOTE_ADDR, REMOTE_PORT,
+ * COAP_PSK_IDENTITY, since one run answers all of them.
  */
 static int
 env_build(struct envb *e, const struct h_req *req, struct hook_ask *ask)
@@ -182,6 +185,11 @@ env_build(struct envb *e, const struct h_req *req, struct hook_ask *ask)
 	env_params(e, req);
 	env_opt_uint(e, "CONTENT_FORMAT", req->msg, COAP_OPT_CONTENT_FORMAT);
 	env_opt_uint(e, "COAP_ACCEPT", req->msg, COAP_OPT_ACCEPT);
+	if (req->peer == NULL) {
+		env_str(e, "COAP_OBSERVE", "1");
+		snprintf(ask->who, sizeof(ask->who), "observers");
+		return e->full ? -E2BIG : 0;
+	}
 	plen = net_addr_unmap(req->peer, req->peerlen, &peer);
 	if (getnameinfo((struct sockaddr *)&peer, plen, host, sizeof(host),
 	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
@@ -491,7 +499,7 @@ ask_of(const struct h_req *req, struct hook_ask *a)
 	a->method = req->msg->code;
 	block2_ask(req->msg, &a->block2);
 	a->scope = req->scope;
-	if (req->peerlen <= sizeof(a->peer)) {
+	if (req->peer != NULL && req->peerlen <= sizeof(a->peer)) {
 		memcpy(&a->peer, req->peer, req->peerlen);
 		a->peerlen = req->peerlen;
 	}
@@ -565,6 +573,7 @@ hk_worker_init(const struct cfg *c, const struct h_env *env,
 	if (svc == NULL || (hw = calloc(1, sizeof(*hw))) == NULL)
 		return NULL;
 	hw->svc = svc;
+	hw->sp_watch = hw->sp_retry = -1;
 	hw->grace_s = c->hooks.term_grace_s;
 	hw->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (hw->devnull < 0 ||

@@ -45,12 +45,16 @@ struct hook_out {
 };
 
 struct hook_run;
+struct spawner;
 
 /* One worker's hook state (handler_ops.worker_init). */
 struct hook_worker {
 	const struct h_svc	*svc;
 	struct hook_run		*runs;		/* running or being reaped */
 	unsigned		 nruns;
+	struct spawner		*sp;		/* made at the first run */
+	int			 sp_watch;	/* its fd watched; -1 */
+	int			 sp_retry;	/* watch again later; -1 */
 	struct upload_table	 up;		/* Block1 bodies */
 	struct hook_out		 cache[HOOK_CACHE_SLOTS];
 	size_t			 cache_bytes;

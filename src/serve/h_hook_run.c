@@ -11,6 +11,12 @@
  * process group must not hold the answer).  It then answers its exchange
  * (handler.h xch_complete) unless the client went away (RST), in which
  * case the process group was killed and the run only waits to reap it.
+ *
+ * The worker never spawns: a run is queued to the worker's spawner thread
+ * (spawn.h), which makes the pipes, execs and hands back pid, pidfd and
+ * the pipes' read ends through an eventfd watched here (on_spawned()).
+ * Until then the run is "spawning": a cancel or a timeout is remembered
+ * and acted on when the pid is known.
  */
 #include <sys/wait.h>
 
@@ -45,7 +51,11 @@ struct hook_run {
 	struct cfg		*cfg;		/* a reference */
 	const struct cfg_route	*route;
 	struct hook_ask		 ask;
-	pid_t			 pid;
+	pid_t			 pid;		/* 0 while spawning */
+	struct spawn_job	 job;		/* while spawning */
+	char			**envp;		/* the job's, owned */
+	bool			 spawning, kill_spawned;
+	int			 spawn_rc;	/* -errno: could not start */
 	int			 fd[W_N];	/* -1 once closed */
 	int			 watch[W_N];	/* -1 when not watched */
 	int			 timer;		/* the timeout; -1 */
@@ -130,6 +140,7 @@ run_free(struct hook_run *r)
 		    "hook %s (%s): %u more stderr lines not logged",
 		    r->route->path, r->ask.who, r->esuppressed);
 	cfg_unref(r->cfg);
+	free(r->envp);
 	free(r->out);
 	free(r);
 }
@@ -338,9 +349,13 @@ static void
 answer(struct hook_run *r, uint64_t now_ns)
 {
 	struct coap_resp	*resp = xch_resp(r->x);
-	char			 why[64];
+	char			 why[96];
 
-	if (r->timed_out) {
+	if (r->spawn_rc != 0) {
+		snprintf(why, sizeof(why), "cannot run %s: %s",
+		    r->route->hook[0], strerror(-r->spawn_rc));
+		fail(r, resp, COAP_INTERNAL_SERVER_ERROR, why);
+	} else if (r->timed_out) {
 		snprintf(why, sizeof(why), "hook timed out after %u s",
 		    r->route->timeout_s);
 		fail(r, resp, COAP_GATEWAY_TIMEOUT, why);
@@ -382,7 +397,7 @@ maybe_finish(struct hook_run *r)
 static void
 reap(struct hook_run *r)
 {
-	if (spawn_reap(r->pid, &r->status) != 0) {
+	if (r->pid > 0 && spawn_reap(r->pid, &r->status) != 0) {
 		r->exited = true;
 		close_fd(r, W_PID);
 	}
@@ -419,7 +434,7 @@ on_timeout(void *arg, uint64_t now_ns)
 	(void)now_ns;
 	r->timer = -1;
 	r->timed_out = true;
-	spawn_kill(r->pid, SIGKILL);
+	spawn_kill(r->pid, SIGKILL);	/* while spawning: on_spawned() */
 	if (!r->exited)
 		reap(r);
 	maybe_finish(r);
@@ -432,29 +447,12 @@ hook_run_cancel(void *ctx, enum xch_cancel why)
 
 	r->x = NULL;
 	/* at shutdown hook_run_fini() gives a grace period */
-	if (why != XCH_CANCEL_SHUTDOWN)
+	if (why == XCH_CANCEL_SHUTDOWN)
+		return;
+	if (r->spawning)
+		r->kill_spawned = true;
+	else
 		spawn_kill(r->pid, SIGKILL);
-}
-
-/* Pipes for stdout and stderr: our ends non-blocking, theirs not. */
-static int
-make_pipes(int out[2], int err[2])
-{
-	out[0] = out[1] = err[0] = err[1] = -1;
-	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
-	    fcntl(out[0], F_SETFL, O_NONBLOCK) != 0 ||
-	    fcntl(err[0], F_SETFL, O_NONBLOCK) != 0) {
-		int e = -errno;
-
-		for (int i = 0; i < 2; i++) {
-			if (out[i] >= 0)
-				close(out[i]);
-			if (err[i] >= 0)
-				close(err[i]);
-		}
-		return e;
-	}
-	return 0;
 }
 
 /* Take a slot under hooks.max_running and the route's max_running. */
@@ -478,36 +476,131 @@ give_slot(const struct cfg_route *rt)
 	handler_slot_give(rt->running);
 }
 
-/* Spawn the route's hook into r; the pipes' far ends are closed here. */
-static int
-spawn(struct hook_run *r, char *const *envp, int stdin_fd)
+/* envp in one allocation, the strings after the array. */
+static char **
+env_dup(char *const *envp)
 {
-	struct spawn_req	 sr;
-	int			 out[2], err[2], rc, pidfd;
+	size_t	 n, bytes = 0, len, i;
+	char	**v, *p;
 
-	if ((rc = make_pipes(out, err)) != 0)
-		return rc;
-	memset(&sr, 0, sizeof(sr));
-	sr.argv = r->route->hook;
-	sr.envp = envp;
-	sr.fd_in = stdin_fd;
-	sr.fd_out = out[1];
-	sr.fd_err = err[1];
-	sr.set_ids = r->route->set_ids;
-	sr.uid = r->route->uid;
-	sr.gid = r->route->gid;
-	rc = spawn_start(&sr, &r->pid, &pidfd);
-	close(out[1]);
-	close(err[1]);
-	if (rc != 0) {
-		close(out[0]);
-		close(err[0]);
+	for (n = 0; envp[n] != NULL; n++)
+		bytes += strlen(envp[n]) + 1;
+	if ((v = malloc((n + 1) * sizeof(*v) + bytes)) == NULL)
+		return NULL;
+	p = (char *)(v + n + 1);
+	for (i = 0; i < n; i++) {
+		len = strlen(envp[i]) + 1;
+		memcpy(p, envp[i], len);
+		v[i] = p;
+		p += len;
+	}
+	v[n] = NULL;
+	return v;
+}
+
+static void	sp_arm(struct hook_worker *hw);
+
+/* A job back from the spawner: the run starts, or is over. */
+static void
+spawned(struct hook_run *r, const struct spawn_job *j)
+{
+	r->spawning = false;
+	if (j->rc != 0) {
+		r->spawn_rc = j->rc;
+		r->exited = true;
+		maybe_finish(r);	/* 5.00 "cannot run", and free */
+		return;
+	}
+	r->pid = j->pid;
+	r->fd[W_OUT] = j->out_fd;
+	r->fd[W_ERR] = j->err_fd;
+	r->fd[W_PID] = j->pidfd;
+	/* cancelled, timed out or refused while it was being started */
+	if (r->kill_spawned || r->timed_out)
+		spawn_kill(r->pid, SIGKILL);
+	arm(r);
+}
+
+/* Take every finished job. */
+static void
+sp_collect(struct hook_worker *hw)
+{
+	struct spawn_job	*j, *next;
+
+	for (j = spawner_done(hw->sp); j != NULL; j = next) {
+		next = j->next;
+		spawned(j->arg, j);
+	}
+}
+
+static void
+on_spawned(void *arg, int fd, unsigned revents)
+{
+	struct hook_worker	*hw = arg;
+
+	(void)fd;
+	(void)revents;
+	hw->sp_watch = -1;
+	sp_collect(hw);
+	sp_arm(hw);
+}
+
+static void
+sp_retry(void *arg, uint64_t now_ns)
+{
+	struct hook_worker	*hw = arg;
+
+	(void)now_ns;
+	hw->sp_retry = -1;
+	sp_arm(hw);
+}
+
+/* Watch the spawner's eventfd; when the ring is full, try again soon. */
+static void
+sp_arm(struct hook_worker *hw)
+{
+	const struct h_svc	*svc = hw->svc;
+
+	if (hw->sp == NULL || hw->sp_watch >= 0)
+		return;
+	hw->sp_watch = svc->watch(svc->svc, spawner_fd(hw->sp), POLLIN,
+	    on_spawned, hw);
+	if (hw->sp_watch < 0 && hw->sp_retry < 0)
+		hw->sp_retry = svc->timer(svc->svc, clock_now_ns() + RETRY_NS,
+		    sp_retry, hw);
+}
+
+/* The worker's spawner, made at its first hook run. */
+static int
+sp_get(struct hook_worker *hw)
+{
+	int	 rc;
+
+	if (hw->sp == NULL && (rc = spawner_new(&hw->sp)) != 0) {
+		hw->sp = NULL;
 		return rc;
 	}
-	r->fd[W_OUT] = out[0];
-	r->fd[W_ERR] = err[0];
-	r->fd[W_PID] = pidfd;
+	sp_arm(hw);
 	return 0;
+}
+
+/* Queue r's spawn; stdin_fd is the job's now. */
+static void
+submit(struct hook_run *r, int stdin_fd)
+{
+	struct spawn_job	*j = &r->job;
+
+	memset(j, 0, sizeof(*j));
+	j->req.argv = r->route->hook;
+	j->req.envp = r->envp;
+	j->req.fd_in = stdin_fd;
+	j->req.fd_out = j->req.fd_err = -1;	/* pipes */
+	j->req.set_ids = r->route->set_ids;
+	j->req.uid = r->route->uid;
+	j->req.gid = r->route->gid;
+	j->arg = r;
+	r->spawning = true;
+	spawner_submit(r->hw->sp, j);
 }
 
 int
@@ -517,15 +610,20 @@ hook_run_start(struct hook_worker *hw, const struct h_req *req,
 {
 	const struct cfg_route	*rt = req->route;
 	struct hook_run		*r;
-	char			 why[96];
 	int			 rc, i;
 
+	if ((rc = sp_get(hw)) != 0) {
+		close(stdin_fd);
+		return rc;
+	}
 	if (!take_slot(req->cfg, rt)) {
 		close(stdin_fd);
 		xch_busy(resp);
 		return H_DONE;
 	}
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->envp = env_dup(envp)) == NULL) {
+		free(r);
 		give_slot(rt);
 		close(stdin_fd);
 		return -ENOMEM;
@@ -542,25 +640,18 @@ hook_run_start(struct hook_worker *hw, const struct h_req *req,
 	r->next = hw->runs;
 	hw->runs = r;
 	hw->nruns++;
-	rc = spawn(r, envp, stdin_fd);
-	close(stdin_fd);
-	if (rc != 0) {
-		snprintf(why, sizeof(why), "cannot run %s: %s", rt->hook[0],
-		    strerror(-rc));
-		fail(r, resp, COAP_INTERNAL_SERVER_ERROR, why);
+	if ((r->x = xch_begin(req, r)) == NULL) {
+		/* max_separate reached: this run must not start */
+		close(stdin_fd);
 		run_free(r);
+		xch_busy(resp);
 		return H_DONE;
 	}
-	if ((r->x = xch_begin(req, r)) == NULL) {
-		/* max_separate reached: this run must not go on */
-		spawn_kill(r->pid, SIGKILL);
-		xch_busy(resp);
-	}
+	submit(r, stdin_fd);
 	if (rt->timeout_s > 0)
 		r->timer = hw->svc->timer(hw->svc->svc, req->now_ns +
 		    (uint64_t)rt->timeout_s * NS_PER_SEC, on_timeout, r);
-	arm(r);
-	return r->x != NULL ? H_PENDING : H_DONE;
+	return H_PENDING;
 }
 
 void
@@ -571,6 +662,18 @@ hook_run_fini(struct hook_worker *hw, uint32_t grace_s)
 	uint64_t		 until = clock_now_ns() + grace_s * NS_PER_SEC;
 	bool			 left;
 
+	/* every run has its pid, or is over, before the grace starts */
+	if (hw->sp != NULL) {
+		spawner_stop(hw->sp);
+		sp_collect(hw);
+		if (hw->sp_watch >= 0)
+			hw->svc->unwatch(hw->svc->svc, hw->sp_watch);
+		if (hw->sp_retry >= 0)
+			hw->svc->untimer(hw->svc->svc, hw->sp_retry);
+		hw->sp_watch = hw->sp_retry = -1;
+		spawner_free(hw->sp);
+		hw->sp = NULL;
+	}
 	for (r = hw->runs; r != NULL; r = r->next) {
 		r->x = NULL;
 		if (!r->exited)

@@ -38,7 +38,9 @@ struct h_req {
 	const char		*rest;		/* beneath route->path, no '/' */
 	const struct route_cap	*caps;		/* ":name" segments matched */
 	size_t			 ncaps;
-	const struct sockaddr	*peer;
+	const struct sockaddr	*peer;		/* NULL: a run for a resource's
+						   observers (notify.c), no
+						   one client's */
 	socklen_t		 peerlen;
 	const char		*psk_identity;	/* NULL on plain CoAP */
 	uint64_t		 scope;		/* transport (dispatch.h):

@@ -7,6 +7,12 @@
  * (RFC 7641 §3.5 with RFC 7959 §3.4: the client fetches the rest).  Nothing
  * is sent when code and ETag equal what the client was last told, so a
  * burst of inotify events, or a hash collision, costs no datagram.
+ *
+ * The resource an observer of a hook route watches is its path and query:
+ * o->path holds the path, then (with a query) a NUL and the Uri-Query
+ * options joined by '&', o->path_len counting both.  So observers compare
+ * by key (two queries, two resources, one run each), while C-string uses
+ * (the file hash a `notify /path` matches, the route) see the path alone.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +33,13 @@
 
 /* Hook runs one batch of changes may start on a worker. */
 #define NOTIFY_RUNS_MAX	16
+
+/* The path part of an observer's key (see the top of this file). */
+static size_t
+notify_plen(const char *key, size_t len)
+{
+	return strnlen(key, len);
+}
 
 static uint32_t
 notify_rnd(struct dispatch *d)
@@ -231,11 +244,13 @@ notify_render(struct dispatch *d, struct observer *o, uint64_t now_ns)
 	struct h_req req;
 	const char *rest = NULL;
 	enum coap_code code;
+	size_t plen;
 	uint32_t v;
 	int s;
 
 	coap_resp_init(&d->resp, d->payload, sizeof(d->payload));
-	rt = route_match_caps(d->cfg->table, o->path, o->path_len, &rest,
+	plen = notify_plen(o->path, o->path_len);
+	rt = route_match_caps(d->cfg->table, o->path, plen, &rest,
 	    d->caps, &d->ncaps);
 	if (rt == NULL || !rt->observe) {
 		/* Gone with a reload: the resource is no more. */
@@ -256,14 +271,15 @@ notify_render(struct dispatch *d, struct observer *o, uint64_t now_ns)
 		m->opts[0].val = d->obs_blk;
 		m->nopts = 1;
 	}
-	memcpy(d->path, o->path, o->path_len + 1);
+	memcpy(d->path, o->path, plen);
+	d->path[plen] = '\0';
 	/*
 	 * The same checks as the client's GET: a reload may have taken its
 	 * right away (4.01/4.03).  The scope is the listener's: observers
 	 * outlive DTLS sessions (observe.h).
 	 */
 	notify_peer(o, &p);
-	code = dispatch_prepare(d, &p, m, rt, o->path_len, rest, now_ns, &req,
+	code = dispatch_prepare(d, &p, m, rt, plen, rest, now_ns, &req,
 	    &ops);
 	if (code != COAP_EMPTY) {
 		d->resp.code = code;
@@ -357,6 +373,37 @@ notify_hook_hash(const char *path)
 	return observe_path_hash(parts, 1);
 }
 
+/*
+ * key = path, then a NUL and the Uri-Query options joined by '&' when m
+ * has any; -E2BIG when it does not fit OBSERVE_PATH_MAX (with its NUL).
+ */
+static int
+notify_key(const struct coap_msg *m, const char *path, char *key,
+    size_t *len)
+{
+	size_t n = strlen(path), i;
+	bool first = true;
+
+	memcpy(key, path, n + 1);
+	for (i = 0; i < m->nopts; i++) {
+		const struct coap_opt *q = &m->opts[i];
+
+		if (q->num != COAP_OPT_URI_QUERY)
+			continue;
+		/* a NUL in a query would end the key's C string early */
+		if (n + 1 + q->len + 1 > OBSERVE_PATH_MAX ||
+		    memchr(q->val, '\0', q->len) != NULL)
+			return -E2BIG;
+		key[n++] = first ? '\0' : '&';
+		first = false;
+		memcpy(key + n, q->val, q->len);
+		n += q->len;
+		key[n] = '\0';
+	}
+	*len = n;
+	return 0;
+}
+
 void
 notify_pending(struct dispatch *d, const struct dispatch_peer *p,
     const struct coap_msg *m, const struct cfg_route *rt)
@@ -379,14 +426,16 @@ notify_pending(struct dispatch *d, const struct dispatch_peer *p,
 		return;
 	}
 	/*
-	 * An observer is known by its path alone, and a run for observers
-	 * has no query: a GET with one is answered without Observe (RFC
-	 * 7641 §4.1 allows it) rather than notified with another's output.
+	 * A hook route's observer is known by path and query (the top of
+	 * this file).  A backend observation is coapd's, one per path, and
+	 * has no query: a GET with one is answered without Observe (RFC 7641
+	 * §4.1 allows it) rather than notified with another's output.
 	 */
 	if (v != 0 || !rt->observe ||
 	    (rt->kind != ROUTE_HOOK && rt->kind != ROUTE_BACKEND) ||
 	    d->xlast == NULL || strlen(d->path) >= OBSERVE_PATH_MAX ||
-	    coap_msg_opt(m, COAP_OPT_URI_QUERY) != NULL)
+	    (rt->kind == ROUTE_BACKEND &&
+	    coap_msg_opt(m, COAP_OPT_URI_QUERY) != NULL))
 		return;
 	b.num = 0;
 	if (block_opt_get(m, COAP_OPT_BLOCK2, &b) == 0 && b.num != 0)
@@ -394,8 +443,10 @@ notify_pending(struct dispatch *d, const struct dispatch_peer *p,
 	if ((reg = calloc(1, sizeof(*reg))) == NULL)
 		return;		/* answered without Observe */
 	reg->relay = rt->kind == ROUTE_BACKEND;
-	reg->path_len = strlen(d->path);
-	memcpy(reg->path, d->path, reg->path_len + 1);
+	if (notify_key(m, d->path, reg->path, &reg->path_len) != 0) {
+		free(reg);	/* too long: answered without Observe */
+		return;
+	}
 	reg->has_block = block_opt_get(m, COAP_OPT_BLOCK2, &b) == 0;
 	reg->szx = reg->has_block ? b.szx : 0;
 	reg->has_psk_id = p->psk_identity != NULL &&
@@ -460,7 +511,8 @@ notify_register_late(struct dispatch *d, const struct notify_reg *reg,
 		return;
 	o->has_block = reg->has_block;
 	o->szx = reg->szx;
-	o->next_run_ns = notify_next_run(d, reg->path, reg->path_len, now_ns);
+	o->next_run_ns = notify_next_run(d, reg->path,
+	    notify_plen(reg->path, reg->path_len), now_ns);
 	o->has_psk_id = reg->has_psk_id;
 	if (o->has_psk_id)
 		memcpy(o->psk_id, reg->psk_id, sizeof(o->psk_id));
@@ -502,7 +554,8 @@ notify_fan(struct dispatch *d, const char *path, size_t path_len,
 	const char *rest;
 	unsigned i;
 
-	rt = route_match(d->cfg->table, path, path_len, &rest);
+	rt = route_match(d->cfg->table, path, notify_plen(path, path_len),
+	    &rest);
 	for (i = d->obs.n; i-- > 0;) {
 		if (i >= d->obs.n)
 			continue;
@@ -558,6 +611,27 @@ notify_relay(struct dispatch *d, const char *path, size_t path_len,
 }
 
 /*
+ * The Uri-Query options of a key's query q (len bytes, options joined by
+ * '&'), their values in buf (OBSERVE_PATH_MAX bytes) which must outlive m.
+ */
+static void
+notify_query_opts(struct coap_msg *m, const char *q, size_t len, char *buf)
+{
+	size_t i, start = 0;
+
+	memcpy(buf, q, len);
+	for (i = 0; i <= len && m->nopts < COAP_MAX_OPTIONS; i++) {
+		if (i < len && buf[i] != '&')
+			continue;
+		m->opts[m->nopts].num = COAP_OPT_URI_QUERY;
+		m->opts[m->nopts].val = (const uint8_t *)buf + start;
+		m->opts[m->nopts].len = (uint16_t)(i - start);
+		m->nopts++;
+		start = i + 1;
+	}
+}
+
+/*
  * Start a run of o's hook route for every observer of o's path.  Returns
  * false when o is no hook observer (notify_one() answers it).
  */
@@ -571,21 +645,30 @@ notify_hook_start(struct dispatch *d, struct observer *o, uint64_t now_ns)
 	struct dispatch_peer p;
 	struct h_req req;
 	const char *rest = NULL;
+	char query[OBSERVE_PATH_MAX];
+	size_t plen = notify_plen(o->path, o->path_len);
 	int s;
 
-	rt = route_match_caps(d->cfg->table, o->path, o->path_len, &rest,
+	rt = route_match_caps(d->cfg->table, o->path, plen, &rest,
 	    d->caps, &d->ncaps);
 	if (rt == NULL || !rt->observe || rt->kind != ROUTE_HOOK)
 		return false;
 	memset(m, 0, sizeof(*m));
 	m->type = COAP_TYPE_NON;
 	m->code = COAP_GET;
-	memcpy(d->path, o->path, o->path_len + 1);
-	/* the run's environment describes this, the first, observer */
+	memcpy(d->path, o->path, plen);
+	d->path[plen] = '\0';
+	if (plen < o->path_len)
+		notify_query_opts(m, o->path + plen + 1,
+		    o->path_len - plen - 1, query);
+	/* the peer for the route's checks; the run gets none (h_hook.c) */
 	notify_peer(o, &p);
-	if (dispatch_prepare(d, &p, m, rt, o->path_len, rest, now_ns, &req,
+	if (dispatch_prepare(d, &p, m, rt, plen, rest, now_ns, &req,
 	    &ops) != COAP_EMPTY || (reg = calloc(1, sizeof(*reg))) == NULL)
 		return false;
+	req.peer = NULL;
+	req.peerlen = 0;
+	req.psk_identity = NULL;
 	reg->internal = true;
 	memcpy(reg->path, o->path, o->path_len + 1);
 	reg->path_len = o->path_len;
@@ -618,7 +701,8 @@ notify_kind(const struct dispatch *d, const struct observer *o)
 	const struct cfg_route *rt;
 	const char *rest;
 
-	rt = route_match(d->cfg->table, o->path, o->path_len, &rest);
+	rt = route_match(d->cfg->table, o->path,
+	    notify_plen(o->path, o->path_len), &rest);
 	return rt != NULL && rt->observe ? rt->kind : 0;
 }
 
@@ -626,6 +710,7 @@ void
 notify_changed(struct dispatch *d, const struct fchange *c, uint64_t now_ns)
 {
 	static __thread char ran[NOTIFY_RUNS_MAX][OBSERVE_PATH_MAX];
+	static __thread size_t ranlen[NOTIFY_RUNS_MAX];
 	struct observer *o;
 	unsigned i, j, nran = 0;
 
@@ -643,13 +728,16 @@ notify_changed(struct dispatch *d, const struct fchange *c, uint64_t now_ns)
 			notify_one(d, o, now_ns);
 			continue;
 		}
-		/* one hook run per path, whatever the number of observers */
-		for (j = 0; j < nran && strcmp(ran[j], o->path) != 0; j++)
+		/* one hook run per resource, whatever its observers */
+		for (j = 0; j < nran && (ranlen[j] != o->path_len ||
+		    memcmp(ran[j], o->path, o->path_len) != 0); j++)
 			;
 		if (j < nran)
 			continue;
-		if (nran < NOTIFY_RUNS_MAX)
-			memcpy(ran[nran++], o->path, o->path_len + 1);
+		if (nran < NOTIFY_RUNS_MAX) {
+			memcpy(ran[nran], o->path, o->path_len);
+			ranlen[nran++] = o->path_len;
+		}
 		if (!notify_hook_start(d, o, now_ns))
 			notify_one(d, o, now_ns);
 	}
@@ -672,7 +760,8 @@ notify_interval(struct dispatch *d, uint64_t now_ns)
 		o = d->obs.v[i];
 		if (o->next_run_ns == 0 || o->next_run_ns > now_ns || o->ending)
 			continue;
-		next = notify_next_run(d, o->path, o->path_len, now_ns);
+		next = notify_next_run(d, o->path,
+		    notify_plen(o->path, o->path_len), now_ns);
 		for (j = 0; j < d->obs.n; j++) {
 			p = d->obs.v[j];
 			if (p->path_len == o->path_len &&

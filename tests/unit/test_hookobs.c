@@ -4,7 +4,8 @@
  * kind and answers after a timer, two clients register with GET Observe
  * 0, and a change batch naming the path's hash (what `coapd-ctl notify`
  * posts) must start one run for both and notify each, once; an unchanged
- * answer notifies nobody; Observe 1 deregisters.
+ * answer notifies nobody; Observe 1 deregisters.  A query makes another
+ * resource (its own run, its own output); runs for observers name no peer.
  */
 #include <sys/socket.h>
 
@@ -39,11 +40,13 @@ static struct h_env	 env;
 static atomic_uint_least64_t gen;
 static int		 srv = -1, cli[2] = { -1, -1 };
 static atomic_int	 n_started;
+static atomic_int	 n_for_observers;	/* runs with req->peer NULL */
 static atomic_int	 version;	/* the "data" the hook prints */
 static unsigned		 interval_s;	/* the route's, 0: none */
 
 struct run {
 	struct xch	*x;
+	char		 query[64];	/* the Uri-Queries, joined by '&' */
 };
 
 static void
@@ -51,11 +54,12 @@ fake_fire(void *arg, uint64_t now_ns)
 {
 	struct run		*r = arg;
 	struct coap_resp	*resp = xch_resp(r->x);
-	char			 msg[32];
+	char			 msg[96];
 	int			 n;
 
 	resp->code = COAP_CONTENT;
-	n = snprintf(msg, sizeof(msg), "v%d", atomic_load(&version));
+	n = snprintf(msg, sizeof(msg), "v%d%s%s", atomic_load(&version),
+	    r->query[0] != '\0' ? "?" : "", r->query);
 	coap_resp_payload(resp, msg, (size_t)n);
 	xch_complete(r->x, now_ns);
 	free(r);
@@ -75,9 +79,27 @@ fake_start(const struct h_req *req, struct coap_resp *resp)
 	const struct h_svc	*svc = req->hstate;
 	struct run		*r;
 
+	size_t			 i, n = 0;
+
 	atomic_fetch_add(&n_started, 1);
+	/* a run for observers names no client (h_hook.c's environment) */
+	if (req->peer == NULL) {
+		ck_assert_ptr_null(req->psk_identity);
+		atomic_fetch_add(&n_for_observers, 1);
+	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return -ENOMEM;
+	for (i = 0; i < req->msg->nopts; i++) {
+		const struct coap_opt *o = &req->msg->opts[i];
+
+		if (o->num != COAP_OPT_URI_QUERY ||
+		    n + o->len + 2 > sizeof(r->query))
+			continue;
+		if (n > 0)
+			r->query[n++] = '&';
+		memcpy(r->query + n, o->val, o->len);
+		n += o->len;
+	}
 	if ((r->x = xch_begin(req, r)) == NULL) {
 		free(r);
 		xch_busy(resp);
@@ -94,6 +116,49 @@ static const struct handler_ops fake_ops = {
 	.start = fake_start,
 	.cancel = fake_cancel,
 };
+
+/*
+ * Over plain CoAP an Observe registration needs an address that answered
+ * an Echo challenge (dispatch.c, RFC 9175): c is challenged by a GET with
+ * Observe (the hook does not run) and verified by repeating the value on
+ * a path that does not exist.
+ */
+static void
+verify_client(int c, uint16_t mid)
+{
+	static const uint8_t tok[] = { 0xec };
+	struct pollfd	 p = { .fd = c, .events = POLLIN };
+	const struct coap_opt *o;
+	struct coap_enc	 e;
+	struct coap_msg	 m;
+	uint8_t		 buf[256], echo[64], zero = 0;
+	size_t		 elen;
+	ssize_t		 n;
+
+	coap_enc_init(&e, buf, sizeof(buf), COAP_TYPE_CON, COAP_GET, mid, tok,
+	    sizeof(tok));
+	coap_enc_opt(&e, COAP_OPT_OBSERVE, &zero, 0);
+	coap_enc_opt(&e, COAP_OPT_URI_PATH, "t", 1);
+	ck_assert_int_gt(n = coap_enc_finish(&e), 0);
+	ck_assert_int_eq(send(c, buf, (size_t)n, 0), n);
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	ck_assert_int_gt(n = recv(c, buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(coap_msg_parse(&m, buf, (size_t)n), 0);
+	ck_assert_uint_eq(m.code, COAP_UNAUTHORIZED);
+	ck_assert_ptr_nonnull(o = coap_msg_opt(&m, COAP_OPT_ECHO));
+	ck_assert_uint_le(o->len, sizeof(echo));
+	memcpy(echo, o->val, elen = o->len);
+	coap_enc_init(&e, buf, sizeof(buf), COAP_TYPE_CON, COAP_GET,
+	    (uint16_t)(mid + 1), tok, sizeof(tok));
+	coap_enc_opt(&e, COAP_OPT_URI_PATH, "none", 4);
+	coap_enc_opt(&e, COAP_OPT_ECHO, echo, elen);
+	ck_assert_int_gt(n = coap_enc_finish(&e), 0);
+	ck_assert_int_eq(send(c, buf, (size_t)n, 0), n);
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	ck_assert_int_gt(n = recv(c, buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(coap_msg_parse(&m, buf, (size_t)n), 0);
+	ck_assert_uint_eq(m.code, COAP_NOT_FOUND);
+}
 
 static void
 setup_with(unsigned interval)
@@ -117,7 +182,10 @@ setup_with(unsigned interval)
 	srv = th_worker(&w, cfg, &env, &a);
 	for (i = 0; i < 2; i++)
 		cli[i] = th_client(&a);
+	/* the guard knows addresses, not ports: both clients are verified */
+	verify_client(cli[0], 0xf000);
 	atomic_store(&n_started, 0);
+	atomic_store(&n_for_observers, 0);
 	atomic_store(&version, 1);
 }
 
@@ -240,24 +308,49 @@ START_TEST(one_run_notifies_every_observer)
 }
 END_TEST
 
-/* A GET with a query is answered without Observe: runs have none. */
-START_TEST(query_registers_nobody)
+static void
+send_get_q(int c, uint16_t mid, const char *q1, const char *q2)
 {
 	struct coap_enc	 e;
-	uint8_t		 buf[64], v = 0;
+	uint8_t		 buf[128], v = 0;
 	ssize_t		 n;
 
-	coap_enc_init(&e, buf, sizeof(buf), COAP_TYPE_CON, COAP_GET, 0x600,
+	coap_enc_init(&e, buf, sizeof(buf), COAP_TYPE_CON, COAP_GET, mid,
 	    TOK, sizeof(TOK));
 	coap_enc_opt(&e, COAP_OPT_OBSERVE, &v, 0);
 	coap_enc_opt(&e, COAP_OPT_URI_PATH, "t", 1);
-	coap_enc_opt(&e, COAP_OPT_URI_QUERY, "unit=C", 6);
+	coap_enc_opt(&e, COAP_OPT_URI_QUERY, q1, strlen(q1));
+	if (q2 != NULL)
+		coap_enc_opt(&e, COAP_OPT_URI_QUERY, q2, strlen(q2));
 	ck_assert_int_gt(n = coap_enc_finish(&e), 0);
-	ck_assert_int_eq(send(cli[0], buf, (size_t)n, 0), n);
-	ck_assert_int_eq(expect(cli[0], "v1", 1000), -1);
+	ck_assert_int_eq(send(c, buf, (size_t)n, 0), n);
+}
+
+/*
+ * A GET with a query registers for the path and that query: two queries
+ * are two resources, one run each per change, each run with its query,
+ * each observer told its own output; `notify /t` reaches both.
+ */
+START_TEST(query_is_its_own_resource)
+{
+	int64_t	 s0;
+
+	send_get_q(cli[0], 0x600, "unit=C", NULL);
+	s0 = expect(cli[0], "v1?unit=C", 1000);
+	ck_assert_int_ge(s0, 0);
+	send_get_q(cli[1], 0x700, "unit=F", "fine");
+	ck_assert_int_ge(expect(cli[1], "v1?unit=F&fine", 1000), 0);
+	ck_assert_int_eq(atomic_load(&n_started), 2);
+	ck_assert_int_eq(atomic_load(&n_for_observers), 0);
+
+	atomic_store(&version, 2);
 	notify_path("/t");
-	th_silence(cli[0], 200);
-	ck_assert_int_eq(atomic_load(&n_started), 1);
+	ck_assert_int_gt(expect(cli[0], "v2?unit=C", 1000), s0);
+	ck_assert_int_ge(expect(cli[1], "v2?unit=F&fine", 1000), 0);
+	th_silence(cli[0], 100);
+	th_silence(cli[1], 50);
+	ck_assert_int_eq(atomic_load(&n_started), 4);	/* one per query */
+	ck_assert_int_eq(atomic_load(&n_for_observers), 2);
 }
 END_TEST
 
@@ -291,6 +384,7 @@ START_TEST(interval_runs)
 	ck_assert_uint_ge(clock_now_ns() - t0, 300 * NS_PER_MS);
 	n = atomic_load(&n_started);
 	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(atomic_load(&n_for_observers), 1);
 	/* unchanged: runs go on, nothing is sent */
 	th_silence(cli[0], 1800);
 	ck_assert_int_ge(atomic_load(&n_started), n + 1);
@@ -308,7 +402,7 @@ main(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, one_run_notifies_every_observer);
 	tcase_add_test(tc, plain_get_registers_nobody);
-	tcase_add_test(tc, query_registers_nobody);
+	tcase_add_test(tc, query_is_its_own_resource);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("interval");
 	tcase_add_checked_fixture(tc, setup_interval, teardown);
