@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "adapt/log.h"
+#include "proto/retx.h"
 
 struct acl;
 struct linkfmt_entry;
@@ -208,6 +209,8 @@ struct cfg {
 	char			*control_socket; /* NULL: the default; ""
 						   : none */
 	struct cfg_metrics	 metrics;
+	struct retx_params	 coap;		/* RFC 7252 §4.8: the `coap`
+						   group */
 };
 
 /*

@@ -296,5 +296,7 @@ bool	 ld_include_dir(struct ld *, const char *file, unsigned depth,
 opt_conv_fn	ld_conv_user, ld_conv_group;
 /* cfg_limits.c: the limits group. */
 extern const struct optset ld_limits_set;
+/* cfg_limits.c: the `coap` group (transmission parameters). */
+extern const struct optset ld_coap_set;
 
 #endif /* COAPD_CFG_INT_H */

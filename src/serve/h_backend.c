@@ -371,7 +371,7 @@ bk_pend_arm(struct bk_pend *p, uint64_t now_ns)
 	    (uint64_t)p->route->timeout_s * NS_PER_SEC, on_timeout, p);
 	if (p->sock != S_UNIX) {
 		retx_start(&p->retx, now_ns, bw->rnd = bw->rnd *
-		    1103515245u + 12345u);
+		    1103515245u + 12345u, &p->cfg->coap);
 		p->rtimer = bw->svc->timer(bw->svc->svc, p->retx.next_ns,
 		    on_retransmit, p);
 	}
