@@ -230,6 +230,15 @@ const char *cfg_lib_version(void);
 
 int	cfg_load(const char *path, struct cfg **out, cfg_err_fn *err,
 	    void *arg);
+/*
+ * cfg_load() for a reload while running is in use: in addition, every key
+ * that cannot change without a restart (OPT_RESTART: listen, workers,
+ * user, group, ...) and differs from running is an error at its line
+ * ("FILE:LINE: user: cannot change on reload (...); restart coapd to
+ * apply it"), so the reload is refused as a whole.
+ */
+int	cfg_reload(const char *path, const struct cfg *running,
+	    struct cfg **out, cfg_err_fn *err, void *arg);
 
 /* Take / drop a reference.  The last unref frees everything; thread-safe. */
 struct cfg *cfg_ref(struct cfg *c);
