@@ -749,9 +749,11 @@ cfg_reload(const char *path, const struct cfg *running, struct cfg **out,
 const char *
 cfg_lib_version(void)
 {
-	static char	 v[32];
+	static char	 v[96];
 
-	snprintf(v, sizeof(v), "%d.%d.%d", LIBCONFIG_VER_MAJOR,
-	    LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION);
+	/* no run-time version call in libconfig: the header's */
+	snprintf(v, sizeof(v), "%d.%d.%d (build; libconfig has no run-time "
+	    "version call)", LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR,
+	    LIBCONFIG_VER_REVISION);
 	return v;
 }
