@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "adapt/log.h"
+#include "proto/retx.h"
 
 struct acl;
 struct linkfmt_entry;
@@ -208,6 +209,8 @@ struct cfg {
 	char			*control_socket; /* NULL: the default; ""
 						   : none */
 	struct cfg_metrics	 metrics;
+	struct retx_params	 coap;		/* RFC 7252 §4.8: the `coap`
+						   group */
 };
 
 /*
@@ -227,6 +230,15 @@ const char *cfg_lib_version(void);
 
 int	cfg_load(const char *path, struct cfg **out, cfg_err_fn *err,
 	    void *arg);
+/*
+ * cfg_load() for a reload while running is in use: in addition, every key
+ * that cannot change without a restart (OPT_RESTART: listen, workers,
+ * user, group, ...) and differs from running is an error at its line
+ * ("FILE:LINE: user: cannot change on reload (...); restart coapd to
+ * apply it"), so the reload is refused as a whole.
+ */
+int	cfg_reload(const char *path, const struct cfg *running,
+	    struct cfg **out, cfg_err_fn *err, void *arg);
 
 /* Take / drop a reference.  The last unref frees everything; thread-safe. */
 struct cfg *cfg_ref(struct cfg *c);

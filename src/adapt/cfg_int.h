@@ -145,6 +145,7 @@ struct ld {
 	bool		 nomem;
 	bool		 group_clean;	/* for finish hooks: no error in the
 					   group's own keys */
+	const struct cfg *running;	/* cfg_reload(): the snapshot in use */
 };
 
 /*
@@ -296,5 +297,12 @@ bool	 ld_include_dir(struct ld *, const char *file, unsigned depth,
 opt_conv_fn	ld_conv_user, ld_conv_group;
 /* cfg_limits.c: the limits group. */
 extern const struct optset ld_limits_set;
+/*
+ * cfg_reload.c: report every OPT_RESTART key whose value in ld->c differs
+ * from ld->running, at its setting under root (the file's root group).
+ */
+void	 ld_restart_check(struct ld *, const struct config_setting_t *root);
+/* cfg_limits.c: the `coap` group (transmission parameters). */
+extern const struct optset ld_coap_set;
 
 #endif /* COAPD_CFG_INT_H */

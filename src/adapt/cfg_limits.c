@@ -1,6 +1,7 @@
 /*
  * cfg_limits.c - the `limits` group: rate limits, load shedding, bounds of
- * per-client state and the hostile-peer guards (coapd.conf(5) LIMITS).
+ * per-client state and the hostile-peer guards (coapd.conf(5) LIMITS); and
+ * the `coap` group: the RFC 7252 §4.8 transmission parameters.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -83,4 +84,23 @@ static const struct opt limits_opts[] = {
 
 const struct optset ld_limits_set = {
 	limits_opts, NELEM(limits_opts), 0, NULL, limits_finish,
+};
+
+/*
+ * RFC 7252 §4.8: ACK_TIMEOUT and MAX_RETRANSMIT of every confirmable
+ * message coapd sends (separate responses, CON notifications, requests to
+ * UDP backends); ACK_RANDOM_FACTOR stays 1.5.  The RFC's defaults; lower
+ * values give up on a silent peer sooner (tests use them).
+ */
+static const struct opt coap_opts[] = {
+	{ .name = "ack_timeout_ms", .type = OPT_INT,
+	  FLD(struct retx_params, ack_timeout_ms),
+	  .min = 10, .max = 60000, .def = RETX_ACK_TIMEOUT_MS },
+	{ .name = "max_retransmit", .type = OPT_INT,
+	  FLD(struct retx_params, max_retransmit),
+	  .min = 0, .max = 20, .def = RETX_MAX_RETRANSMIT },
+};
+
+const struct optset ld_coap_set = {
+	coap_opts, NELEM(coap_opts), 0, NULL, NULL,
 };

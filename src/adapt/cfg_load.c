@@ -713,6 +713,13 @@ ld_done(struct ld *ld)
 int
 cfg_load(const char *path, struct cfg **out, cfg_err_fn *err, void *arg)
 {
+	return cfg_reload(path, NULL, out, err, arg);
+}
+
+int
+cfg_reload(const char *path, const struct cfg *running, struct cfg **out,
+    cfg_err_fn *err, void *arg)
+{
 	struct ld	 ld;
 	config_t	 lc;
 	int		 rc;
@@ -721,9 +728,12 @@ cfg_load(const char *path, struct cfg **out, cfg_err_fn *err, void *arg)
 	if ((rc = ld_check_readable(path)) != 0 ||
 	    (rc = ld_init(&ld, path)) != 0)
 		return rc;
+	ld.running = running;
 	if ((rc = read_file(&ld, &lc, err, arg)) == 0) {
 		apply_group(&ld, config_root_setting(&lc), NULL, &ld_top_set,
 		    "", ld.c);
+		if (running != NULL && ld.nmsgs == 0 && !ld.nomem)
+			ld_restart_check(&ld, config_root_setting(&lc));
 		rc = report(&ld, err, arg);
 	}
 	ld_done(&ld);
@@ -739,9 +749,11 @@ cfg_load(const char *path, struct cfg **out, cfg_err_fn *err, void *arg)
 const char *
 cfg_lib_version(void)
 {
-	static char	 v[32];
+	static char	 v[96];
 
-	snprintf(v, sizeof(v), "%d.%d.%d", LIBCONFIG_VER_MAJOR,
-	    LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION);
+	/* no run-time version call in libconfig: the header's */
+	snprintf(v, sizeof(v), "%d.%d.%d (build; libconfig has no run-time "
+	    "version call)", LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR,
+	    LIBCONFIG_VER_REVISION);
 	return v;
 }

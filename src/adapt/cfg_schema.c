@@ -286,6 +286,8 @@ static const struct opt top_opts[] = {
 	  .sub = &hooks_set },
 	{ .name = "limits", .type = OPT_GROUP, FLD(struct cfg, limits),
 	  .sub = &ld_limits_set },
+	{ .name = "coap", .type = OPT_GROUP, FLD(struct cfg, coap),
+	  .sub = &ld_coap_set },
 	/* sun_path holds 107 bytes and a NUL; read at start only */
 	{ .name = "control_socket", .type = OPT_STR,
 	  FLD(struct cfg, control_socket), .min = 0, .max = 107,

@@ -226,7 +226,9 @@ dtls_lib_version(void)
 #ifndef COAPD_WOLFSSL_BUILD
 #define COAPD_WOLFSSL_BUILD	"build unknown"
 #endif
-	snprintf(v, sizeof(v), "%s (%s)", wolfSSL_lib_version(),
+	/* wolfSSL_lib_version() is the library loaded, at run time */
+	snprintf(v, sizeof(v), "%s (run time; built with %s; %s)",
+	    wolfSSL_lib_version(), LIBWOLFSSL_VERSION_STRING,
 	    COAPD_WOLFSSL_BUILD);
 	return v;
 }

@@ -59,7 +59,8 @@ sd_lib_version(void)
 	/* no version call in libsystemd: pkg-config's, at build time */
 #ifdef COAPD_LIBSYSTEMD_VERSION
 	if (COAPD_LIBSYSTEMD_VERSION[0] != '\0')
-		return COAPD_LIBSYSTEMD_VERSION;
+		return COAPD_LIBSYSTEMD_VERSION " (build; libsystemd has no "
+		    "run-time version call)";
 #endif
 	return "(version unknown)";
 }

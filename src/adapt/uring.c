@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -514,20 +515,28 @@ uring_buf_release(struct uring *u, unsigned bid)
 	u->br_pending++;
 }
 
+/*
+ * liburing 2.4 has io_uring_major_version() for the library at run time;
+ * 2.3 (Debian 12) has neither that nor a version macro, so the version is
+ * pkg-config's at build time, and the kernel's release says which
+ * io_uring the binary really talks to.
+ */
 const char *
 uring_version(void)
 {
-#ifdef IO_URING_VERSION_MAJOR
-	static char	 v[16];
+	static char	 v[160];
+	struct utsname	 u;
+	const char	*kernel = uname(&u) == 0 ? u.release : "unknown";
 
-	snprintf(v, sizeof(v), "%d.%d", IO_URING_VERSION_MAJOR,
-	    IO_URING_VERSION_MINOR);
-	return v;
+#if defined(IO_URING_VERSION_MAJOR)
+	snprintf(v, sizeof(v), "%d.%d (run time; kernel %s)",
+	    io_uring_major_version(), io_uring_minor_version(), kernel);
 #elif defined(COAPD_LIBURING_VERSION)
-	/* liburing before 2.4 has no version macro: pkg-config's, at build */
-	return COAPD_LIBURING_VERSION[0] != '\0' ? COAPD_LIBURING_VERSION :
-	    "(version unknown)";
+	snprintf(v, sizeof(v), "%s (build; liburing before 2.4 has no "
+	    "run-time version call; kernel %s)", COAPD_LIBURING_VERSION[0] !=
+	    '\0' ? COAPD_LIBURING_VERSION : "version unknown", kernel);
 #else
-	return "(version unknown)";
+	snprintf(v, sizeof(v), "(version unknown; kernel %s)", kernel);
 #endif
+	return v;
 }

@@ -248,22 +248,6 @@ start_workers(struct coapd *d)
 	return 0;
 }
 
-static bool
-listen_same(const struct cfg *a, const struct cfg *b)
-{
-	size_t	 i;
-
-	if (a->nlisten != b->nlisten || a->workers != b->workers)
-		return false;
-	for (i = 0; i < a->nlisten; i++)
-		if (a->listen[i].addrlen != b->listen[i].addrlen ||
-		    a->listen[i].dtls != b->listen[i].dtls ||
-		    memcmp(&a->listen[i].addr, &b->listen[i].addr,
-		    a->listen[i].addrlen) != 0)
-			return false;
-	return true;
-}
-
 /* Every error of a reload: to the log, and to whoever asked (ctl). */
 struct reload_err {
 	cfg_err_fn	*fn;
@@ -310,7 +294,8 @@ coapd_reload(struct coapd *d, cfg_err_fn *err, void *arg)
 
 	sd_reloading();
 	log_info("reloading %s", d->conf_path);
-	r = cfg_load(d->conf_path, &c, reload_err, &e);
+	/* listen, workers, user ... differing from d->cfg: refused */
+	r = cfg_reload(d->conf_path, d->cfg, &c, reload_err, &e);
 	if (r != 0) {
 		snprintf(status, sizeof(status), "(%s)", r == -EINVAL ?
 		    "configuration errors" : strerror(-r));
@@ -320,13 +305,6 @@ coapd_reload(struct coapd *d, cfg_err_fn *err, void *arg)
 		sd_ready("reload failed, running the previous configuration");
 		return r;
 	}
-	if (!listen_same(d->cfg, c))
-		reload_err(&e, "reload: listen and workers cannot change "
-		    "while running; restart coapd to apply them");
-	if (d->cfg->limits.max_clients != c->limits.max_clients ||
-	    d->cfg->limits.max_uploads != c->limits.max_uploads)
-		reload_err(&e, "reload: limits.max_clients and max_uploads "
-		    "cannot change while running; restart coapd to apply them");
 	log_set_level(c->log_level);
 	daemon_slots(d, c);
 	for (w = 0; w < d->nworkers; w++)

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +327,26 @@ run_cmd(void *arg, char *line, struct mbuf *out)
 	return false;
 }
 
+/*
+ * Outside systemd (no RuntimeDirectory=) nothing made /run/coapd: make it,
+ * 0755 like systemd's RuntimeDirectory=, and when coapd is to become
+ * `user`, give it to that user, so that the daemon can still remove its
+ * socket at exit after the drop (systemd gives the service user its
+ * RuntimeDirectory= too).  An existing directory is left as it is.
+ */
+static void
+run_dir_make(const struct cfg *c)
+{
+	if (mkdir(RUN_DIR_DEFAULT, 0755) == -1) {
+		if (errno != EEXIST)
+			log_warn("mkdir %s", RUN_DIR_DEFAULT);
+		return;
+	}
+	if (c->drop && geteuid() == 0 &&
+	    chown(RUN_DIR_DEFAULT, c->uid, c->gid) == -1)
+		log_warn("chown %s", RUN_DIR_DEFAULT);
+}
+
 int
 daemon_ctl_open(struct coapd *d)
 {
@@ -342,9 +363,15 @@ daemon_ctl_open(struct coapd *d)
 		n = rd != NULL && rd[0] != '\0' ? strcspn(rd, ":") : 0;
 		snprintf(def, sizeof(def), "%.*s/control", n > 0 ? (int)n :
 		    (int)strlen(RUN_DIR_DEFAULT), n > 0 ? rd : RUN_DIR_DEFAULT);
+		if (n == 0)
+			run_dir_make(d->cfg);
 	}
 	r = ctl_open(&d->ctl, path != NULL ? path : def, run_cmd, d, err,
 	    sizeof(err));
+	/* made before the drop: the socket belongs to the user coapd becomes */
+	if (r == 0 && d->cfg->drop && geteuid() == 0 &&
+	    chown(path != NULL ? path : def, d->cfg->uid, d->cfg->gid) == -1)
+		log_warn("chown %s", path != NULL ? path : def);
 	if (r == 0)
 		log_info("control socket %s", path != NULL ? path : def);
 	else if (path == NULL) {

@@ -33,42 +33,70 @@
 #define DRAIN_POLL_MS	20
 #define SD_BEAT_WINDOW_NS (300 * NS_PER_MS)	/* > 100 ms worker tick */
 
-/* Requests and refusals for lack of room, summed over the workers. */
+/*
+ * Requests and refusals for lack of room, summed over the workers; the
+ * worst load level of a worker (ratelimit.h: 0 normal, 1 throttled, 2
+ * shedding) and how many workers are at it.
+ */
 static void
-sd_sums(const struct coapd *d, uint64_t *requests, uint64_t *busy)
+sd_sums(const struct coapd *d, uint64_t *requests, uint64_t *busy,
+    uint64_t *level, unsigned *at_level)
 {
 	const struct metrics	*m;
+	uint64_t		 l;
 	unsigned		 w;
 
-	*requests = *busy = 0;
+	*requests = *busy = *level = 0;
+	*at_level = 0;
 	for (w = 0; w < d->nworkers; w++) {
 		m = worker_metrics(d->workers[w]);
 		*requests += metrics_get(&m->requests);
 		*busy += metrics_get(&m->xch_busy) +
-		    metrics_get(&m->drops[DROP_NOBUFS]);
+		    metrics_get(&m->drops[DROP_NOBUFS]) +
+		    metrics_get(&m->shed_503) +
+		    metrics_get(&m->drops[DROP_SHED_NON]);
+		l = metrics_get(&m->load_level);
+		if (l > *level) {
+			*level = l;
+			*at_level = 0;
+		}
+		if (l == *level)
+			(*at_level)++;
 	}
 }
 
 /*
  * The one-line summary systemctl status shows: workers, routes, the
- * request rate since the previous line and the load level: "normal", or
- * "high" when, since then, a request was refused for lack of exchange
- * slots (max_separate) or the kernel had no receive buffer.
+ * request rate since the previous line, the load level of the worst
+ * worker ("load normal", "load throttled (1 of 2 workers)", "load
+ * shedding (...)": coapd.conf(5) Load shedding), and the requests refused
+ * for lack of room since the previous line (max_separate, no receive
+ * buffer, shed) when there were any.
  */
 void
 sd_life_status(struct coapd *d, uint64_t now)
 {
-	char		 line[160];
-	uint64_t	 req, busy, dt;
+	static const char *const names[] = { "normal", "throttled",
+	    "shedding" };
+	char		 line[200], lvl[48], ref[40] = "";
+	uint64_t	 req, busy, dt, level;
+	unsigned	 at;
 	double		 rate = 0;
 
-	sd_sums(d, &req, &busy);
+	sd_sums(d, &req, &busy, &level, &at);
 	dt = now - d->sd.last_status_ns;
 	if (d->sd.last_status_ns != 0 && dt > 0)
 		rate = (double)(req - d->sd.last_requests) * 1e9 / (double)dt;
+	if (level == 0)
+		snprintf(lvl, sizeof(lvl), "normal");
+	else
+		snprintf(lvl, sizeof(lvl), "%s (%u of %u workers)",
+		    names[level < 2 ? level : 2], at, d->nworkers);
+	if (busy != d->sd.last_busy)
+		snprintf(ref, sizeof(ref), ", %llu refused",
+		    (unsigned long long)(busy - d->sd.last_busy));
 	snprintf(line, sizeof(line), "%u workers, %zu routes, %.1f req/s, "
-	    "load %s", d->nworkers, d->cfg->nroutes, rate,
-	    busy != d->sd.last_busy ? "high" : "normal");
+	    "load %s%s", d->nworkers, d->cfg->nroutes, rate, lvl, ref);
 	d->sd.last_requests = req;
 	d->sd.last_busy = busy;
 	d->sd.last_status_ns = now;
@@ -79,7 +107,8 @@ sd_life_status(struct coapd *d, uint64_t now)
 int
 sd_life_start(struct coapd *d)
 {
-	uint64_t	 now = clock_now_ns();
+	uint64_t	 now = clock_now_ns(), level;
+	unsigned	 at;
 
 	d->sd.wd_ns = sd_watchdog_usec() * 1000;
 	if (d->sd.wd_ns != 0) {
@@ -91,7 +120,7 @@ sd_life_start(struct coapd *d)
 	}
 	d->sd.last_status_ns = now;
 	d->sd.next_status_ns = now + SD_STATUS_NS;
-	sd_sums(d, &d->sd.last_requests, &d->sd.last_busy);
+	sd_sums(d, &d->sd.last_requests, &d->sd.last_busy, &level, &at);
 	return 0;
 }
 

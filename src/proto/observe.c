@@ -262,7 +262,7 @@ observe_want_con(const struct observer *o, uint64_t now_ns,
 
 int
 observe_sent(struct observer *o, uint16_t mid, bool con, const uint8_t *buf,
-    size_t len, uint64_t now_ns, uint32_t rnd)
+    size_t len, uint64_t now_ns, uint32_t rnd, const struct retx_params *tp)
 {
 	o->last_mid = mid;
 	if (!con) {
@@ -287,7 +287,7 @@ observe_sent(struct observer *o, uint16_t mid, bool con, const uint8_t *buf,
 	if (o->con_pending)
 		(void)retx_restart(&o->retx, now_ns);	/* checked by caller */
 	else
-		retx_start(&o->retx, now_ns, rnd);
+		retx_start(&o->retx, now_ns, rnd, tp);
 	o->con_pending = true;
 	return 0;
 }

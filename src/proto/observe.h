@@ -158,13 +158,13 @@ bool		 observe_want_con(const struct observer *o, uint64_t now_ns,
  * Record a notification sent at now_ns with Message ID mid.  For a CON,
  * buf[0..len) is kept for retransmission (-ENOMEM when it cannot be,
  * -EMSGSIZE above OBSERVE_MSG_MAX) and the timer starts with retx_start()
- * and rnd; a CON replacing one in flight keeps its retransmission counter
+ * with rnd and the transmission parameters tp; a CON replacing one in flight keeps its retransmission counter
  * and back-off and counts as a retransmission (retx_restart(), RFC 7641
  * §4.5.2): check observe_exhausted() first.  Returns 0.
  */
 int		 observe_sent(struct observer *o, uint16_t mid, bool con,
 		    const uint8_t *buf, size_t len, uint64_t now_ns,
-		    uint32_t rnd);
+		    uint32_t rnd, const struct retx_params *tp);
 
 /*
  * Whether o's CON in flight was sent MAX_RETRANSMIT times already, so

@@ -5,8 +5,10 @@
  * Layout, all allocated in rl_table_new() and never resized:
  *
  *  - ent[max]: key, GCRA arrival time, last seen, LRU links;
- *  - idx[2^k >= 2 * max]: open addressing with linear probing, FNV-1a
- *    (hash.h) seeded per worker.  An entry packs 32 bits of the hash
+ *  - idx[2^k >= 2 * max]: open addressing with linear probing, keyed
+ *    SipHash-2-4 (siphash.h) with a random key per worker: peers choose
+ *    their addresses, and with an unkeyed (or merely seeded FNV) hash
+ *    they could aim a flood at one probe run.  An entry packs 32 bits of the hash
  *    (high) and slot + 1 (low; 0 is empty), so a probe rejects strangers
  *    without touching their entry.  Deletion shifts the following run
  *    back (no tombstones), so probe runs stay short under churn; at a
@@ -23,6 +25,7 @@
 
 #include "base/clock.h"
 #include "base/hash.h"
+#include "base/siphash.h"
 #include "proto/ratelimit.h"
 
 #define RL_NIL		UINT32_MAX
@@ -42,7 +45,7 @@ struct rl_table {
 	struct rl_ent	*ent;
 	uint64_t	*idx;
 	uint64_t	 mask;
-	uint64_t	 seed;
+	uint8_t		 key[SIPHASH_KEY_LEN];
 	uint32_t	 max;
 	uint32_t	 count;
 	uint32_t	 head, tail, free;
@@ -53,7 +56,7 @@ _Static_assert(sizeof(struct rl_ent) + 4 * sizeof(uint64_t) <=
     RL_ENTRY_BYTES, "RL_ENTRY_BYTES documents the memory per client");
 
 struct rl_table *
-rl_table_new(uint32_t max_clients, uint64_t seed)
+rl_table_new(uint32_t max_clients, const uint8_t key[SIPHASH_KEY_LEN])
 {
 	struct rl_table	*t;
 	uint64_t	 n = 2;
@@ -72,7 +75,7 @@ rl_table_new(uint32_t max_clients, uint64_t seed)
 		return NULL;
 	}
 	t->mask = n - 1;
-	t->seed = fnv1a(FNV1A_INIT, &seed, sizeof(seed));
+	memcpy(t->key, key, sizeof(t->key));
 	t->max = max_clients;
 	t->head = t->tail = RL_NIL;
 	for (i = 0; i < max_clients; i++)
@@ -139,18 +142,22 @@ rl_key_addr(struct rl_key *key, enum rl_kind k, uint32_t route,
 }
 
 void
-rl_key_identity(struct rl_key *key, const char *identity, uint64_t seed)
+rl_key_identity(struct rl_key *key, const char *identity,
+    const uint8_t k[SIPHASH_KEY_LEN])
 {
-	size_t	 n = strlen(identity);
+	uint8_t	 k2[SIPHASH_KEY_LEN];
+	size_t	 n = strlen(identity), i;
 
 	/*
-	 * 128 bits of seeded hash stand for the string (up to 128 bytes):
-	 * two identities share a bucket with odds of 2^-128 per pair.
+	 * 128 bits of keyed hash stand for the string (up to 128 bytes):
+	 * two identities share a bucket with odds of 2^-128 per pair.  The
+	 * second half under a derived key (SipHash is a PRF per key).
 	 */
+	for (i = 0; i < sizeof(k2); i++)
+		k2[i] = k[i] ^ 0x5c;
 	key->w[0] = (uint64_t)RL_IDENTITY << 56;
-	key->w[1] = fnv1a(fnv1a(FNV1A_INIT, &seed, sizeof(seed)), identity,
-	    n);
-	key->w[2] = fnv1a(key->w[1] ^ 0x9e3779b97f4a7c15ULL, identity, n);
+	key->w[1] = siphash24(k, identity, n);
+	key->w[2] = siphash24(k2, identity, n);
 }
 
 static inline bool
@@ -163,7 +170,7 @@ rl_key_eq(const struct rl_key *a, const struct rl_key *b)
 static inline uint32_t
 rl_hash(const struct rl_table *t, const struct rl_key *k)
 {
-	return (uint32_t)hash_fold(fnv1a(t->seed, k->w, sizeof(k->w)));
+	return (uint32_t)hash_fold(siphash24(t->key, k->w, sizeof(k->w)));
 }
 
 /* Index position of slot s (it is in the table). */

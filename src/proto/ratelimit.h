@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "base/siphash.h"
+
 /* What a bucket counts: one table holds all three kinds. */
 enum rl_kind {
 	RL_ADDRESS = 0,		/* a source address (IPv6: its prefix) */
@@ -39,12 +41,14 @@ struct rl_table;
 
 /*
  * A table of at most max_clients buckets (>= 1), all allocated now and
- * never grown.  seed keys the hash (attacker-chosen addresses).  Memory:
+ * never grown.  key (secret, random) keys the SipHash of the index:
+ * peers choose their addresses.  Memory:
  * at most RL_ENTRY_BYTES per client (entry and
  * its share of the index).  Returns NULL on allocation failure.
  */
 #define RL_ENTRY_BYTES	96
-struct rl_table *rl_table_new(uint32_t max_clients, uint64_t seed);
+struct rl_table *rl_table_new(uint32_t max_clients,
+	    const uint8_t key[SIPHASH_KEY_LEN]);
 void	rl_table_free(struct rl_table *t);
 
 /*
@@ -55,9 +59,9 @@ void	rl_table_free(struct rl_table *t);
  */
 int	rl_key_addr(struct rl_key *key, enum rl_kind k, uint32_t route,
 	    const struct sockaddr *sa, socklen_t len, unsigned v6_prefix);
-/* Key of a PSK identity (two seeded 64-bit hashes of the string). */
+/* Key of a PSK identity (two 64-bit SipHashes of the string under k). */
 void	rl_key_identity(struct rl_key *key, const char *identity,
-	    uint64_t seed);
+	    const uint8_t k[SIPHASH_KEY_LEN]);
 
 /* The outcome of rl_take(). */
 struct rl_verdict {

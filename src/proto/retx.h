@@ -1,6 +1,8 @@
 /*
- * retx.h - RFC 7252 §4.2 retransmission of a confirmable message with the
- * §4.8 default transmission parameters.  Pure.
+ * retx.h - RFC 7252 §4.2 retransmission of a confirmable message.  The
+ * §4.8 transmission parameters ACK_TIMEOUT and MAX_RETRANSMIT come from the
+ * configuration (coap.ack_timeout_ms, coap.max_retransmit; RFC defaults
+ * 2 s and 4); ACK_RANDOM_FACTOR is fixed at 1.5.  Pure.
  */
 #ifndef COAPD_RETX_H
 #define COAPD_RETX_H
@@ -8,26 +10,44 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define RETX_ACK_TIMEOUT_NS	(2000ULL * 1000 * 1000)
+/* RFC 7252 §4.8 defaults (coap.ack_timeout_ms, coap.max_retransmit). */
+#define RETX_ACK_TIMEOUT_MS	2000
 #define RETX_MAX_RETRANSMIT	4
+#define RETX_ACK_TIMEOUT_NS	((uint64_t)RETX_ACK_TIMEOUT_MS * 1000 * 1000)
+
+/* The configured §4.8 parameters (struct cfg's `coap` group). */
+struct retx_params {
+	uint32_t	 ack_timeout_ms;	/* ACK_TIMEOUT */
+	uint32_t	 max_retransmit;	/* MAX_RETRANSMIT */
+};
+
+/* The RFC's defaults, for tests and tools without a configuration. */
+#define RETX_PARAMS_DEFAULT \
+	((const struct retx_params){ RETX_ACK_TIMEOUT_MS, RETX_MAX_RETRANSMIT })
 
 /* One confirmable message's timer. */
 struct retx {
 	uint64_t	 next_ns;	/* when to send it again */
 	uint64_t	 timeout_ns;	/* current timeout */
 	unsigned	 count;		/* retransmissions so far */
+	unsigned	 max;		/* MAX_RETRANSMIT for this message */
 };
 
 /*
  * First transmission at now_ns; rnd (uniform 32 bits) picks the initial
- * timeout in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR) (§4.8: 1.5).
+ * timeout in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR) (§4.8: 1.5),
+ * with ACK_TIMEOUT and MAX_RETRANSMIT from p.  A message keeps the
+ * parameters it started with (a reload changes those of new messages).
  */
 static inline void
-retx_start(struct retx *r, uint64_t now_ns, uint32_t rnd)
+retx_start(struct retx *r, uint64_t now_ns, uint32_t rnd,
+    const struct retx_params *p)
 {
-	r->timeout_ns = RETX_ACK_TIMEOUT_NS +
-	    (RETX_ACK_TIMEOUT_NS / 2) * (uint64_t)rnd / 4294967296ULL;
+	uint64_t	 ack_ns = (uint64_t)p->ack_timeout_ms * 1000 * 1000;
+
+	r->timeout_ns = ack_ns + (ack_ns / 2) * (uint64_t)rnd / 4294967296ULL;
 	r->count = 0;
+	r->max = p->max_retransmit;
 	r->next_ns = now_ns + r->timeout_ns;
 }
 
@@ -44,7 +64,7 @@ retx_start(struct retx *r, uint64_t now_ns, uint32_t rnd)
 static inline bool
 retx_restart(struct retx *r, uint64_t now_ns)
 {
-	if (r->count >= RETX_MAX_RETRANSMIT)
+	if (r->count >= r->max)
 		return false;
 	r->count++;
 	r->timeout_ns *= 2;
@@ -56,7 +76,7 @@ retx_restart(struct retx *r, uint64_t now_ns)
 static inline bool
 retx_can_restart(const struct retx *r)
 {
-	return r->count < RETX_MAX_RETRANSMIT;
+	return r->count < r->max;
 }
 
 /*
@@ -69,7 +89,7 @@ retx_due(struct retx *r, uint64_t now_ns, bool *give_up)
 {
 	if (now_ns < r->next_ns)
 		return false;
-	*give_up = r->count >= RETX_MAX_RETRANSMIT;
+	*give_up = r->count >= r->max;
 	if (!*give_up) {
 		r->count++;
 		r->timeout_ns *= 2;

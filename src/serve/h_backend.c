@@ -303,7 +303,8 @@ bk_pend_sent(struct bk_pend *p, uint64_t now_ns)
 
 	if (bw->conn[p->conn]->addr.ss_family == AF_UNIX || p->rtimer >= 0)
 		return;
-	retx_start(&p->retx, now_ns, bw->rnd = bw->rnd * 1103515245u + 12345u);
+	retx_start(&p->retx, now_ns, bw->rnd = bw->rnd * 1103515245u + 12345u,
+	    &p->cfg->coap);
 	p->rtimer = bw->svc->timer(bw->svc->svc, p->retx.next_ns,
 	    on_retransmit, p);
 }

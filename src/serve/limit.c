@@ -25,12 +25,19 @@ limit_init(struct dispatch *d, uint64_t seed)
 {
 	struct limit_state	*l = &d->lim;
 
-	/* peers choose addresses: key the table with a secret when we can */
-	if (getrandom(&l->seed, sizeof(l->seed), GRND_NONBLOCK) !=
-	    (ssize_t)sizeof(l->seed))
-		l->seed = seed;
-	seed = l->seed;
-	l->rl = rl_table_new(d->cfg->limits.max_clients, seed);
+	/*
+	 * Peers choose addresses: key the table with a secret per worker.
+	 * Before the kernel's pool is ready (early boot) the worker's seed
+	 * and the clock are the best there is.
+	 */
+	if (getrandom(l->key, sizeof(l->key), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(l->key)) {
+		uint64_t	 now = clock_now_ns();
+
+		memcpy(l->key, &seed, sizeof(seed));
+		memcpy(l->key + sizeof(seed), &now, sizeof(now));
+	}
+	l->rl = rl_table_new(d->cfg->limits.max_clients, l->key);
 	if (l->rl == NULL)
 		return -ENOMEM;
 	limit_set_cfg(d);
@@ -94,7 +101,7 @@ limit_client(struct dispatch *d, const struct dispatch_peer *p,
 	    (w = take(d, &k, RL_ADDRESS, c->rate, c->burst, now_ns)) != 0)
 		return w;
 	if (c->identity_rate > 0 && p->psk_identity != NULL) {
-		rl_key_identity(&k, p->psk_identity, d->lim.seed);
+		rl_key_identity(&k, p->psk_identity, d->lim.key);
 		return take(d, &k, RL_IDENTITY, c->identity_rate,
 		    c->identity_burst, now_ns);
 	}

@@ -19,14 +19,19 @@ struct dispatch_peer;
 /* The engine's part: in struct dispatch. */
 struct limit_state {
 	struct rl_table	*rl;		/* buckets, limits.max_clients */
-	uint64_t	 seed;		/* identity keys */
+	uint8_t		 key[SIPHASH_KEY_LEN]; /* SipHash key: bucket
+					   index, identity keys */
 	struct rl_load	 load;
 	uint32_t	 slot;		/* bucket of the latest refusal */
 	enum rl_kind	 kind;
 	uint64_t	 wait_ns;	/* of a route's refusal */
 };
 
-/* Allocate the bucket table for d->cfg.  Returns 0 or -ENOMEM. */
+/*
+ * Allocate the bucket table for d->cfg, keyed with a random key
+ * (getrandom(); seed stands in only when it has no entropy yet).
+ * Returns 0 or -ENOMEM.
+ */
 int	limit_init(struct dispatch *d, uint64_t seed);
 void	limit_fini(struct dispatch *d);
 /* Thresholds of a new snapshot (the table keeps its size: OPT_RESTART). */

@@ -352,7 +352,7 @@ notify_send(struct dispatch *d, struct observer *o, uint64_t now_ns,
 	notify_note_state(o, &d->resp);
 	o->ending = last;
 	if (observe_sent(o, mid, con, buf, (size_t)n, now_ns,
-	    notify_rnd(d)) != 0)
+	    notify_rnd(d), &d->cfg->coap) != 0)
 		observe_remove(&d->obs, o);
 }
 

@@ -355,7 +355,7 @@ xch_complete(struct xch *x, uint64_t now_ns)
 	x->separate = true;
 	x->resp_len = (uint16_t)n;
 	d->rnd = d->rnd * 1103515245u + 12345u;
-	retx_start(&x->retx, now_ns, d->rnd);
+	retx_start(&x->retx, now_ns, d->rnd, &x->cfg->coap);
 	xch_note_deadline(d, x->retx.next_ns);
 }
 

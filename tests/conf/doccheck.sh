@@ -9,7 +9,7 @@
 #   log_opts     LOGGING              dtls_opts    DTLS
 #   ctype_opts   CONTENT FORMATS      route_opts   ROUTES
 #   hooks_opts   HOOKS                limits_opts  LIMITS
-#   metrics_opts METRICS
+#   metrics_opts METRICS              coap_opts    COAP TRANSMISSION
 # A new table needs a line in the map below.
 #
 # usage: tests/conf/doccheck.sh   (from anywhere)
@@ -31,7 +31,7 @@ BEGIN {
 	map["log"] = "LOGGING"; map["dtls"] = "DTLS"
 	map["ctype"] = "CONTENT FORMATS"; map["route"] = "ROUTES"
 	map["hooks"] = "HOOKS"; map["limits"] = "LIMITS"
-	map["metrics"] = "METRICS"
+	map["metrics"] = "METRICS"; map["coap"] = "COAP TRANSMISSION"
 }
 /^static const struct opt [a-z_]+_opts\[\] = \{/ {
 	t = $5; sub(/_opts\[\]$/, "", t)
@@ -55,7 +55,7 @@ END { exit bad }
 awk '
 /^\.Sh / { sect = substr($0, 5); gsub(/"/, "", sect); next }
 /^\.It Ic [A-Za-z_]+/ { print sect "\t" $3 }
-' $man | grep -E '^(GLOBAL SETTINGS|LISTENERS|LOGGING|DTLS|CONTENT FORMATS|ROUTES|HOOKS|LIMITS|METRICS|RELOAD)	' |
+' $man | grep -E '^(GLOBAL SETTINGS|LISTENERS|LOGGING|DTLS|CONTENT FORMATS|ROUTES|HOOKS|LIMITS|METRICS|COAP TRANSMISSION|RELOAD)	' |
     sort -u >"$tmp/man"
 
 rc=0

@@ -157,5 +157,13 @@ for feat in configuration transports routes CCM-8 systemd; do
 done
 assert_contains "$out" "$(pkg-config --modversion libconfig)" \
     "-V: libconfig's version is the one built against"
+# run-time versions where the library can tell, else marked as build-time
+assert_true "-V: wolfSSL's version at run time" \
+    grep -Eq "^  wolfSSL +[0-9.]+ \(run time; built with [0-9.]+;" <<<"$out"
+for lib in libconfig libsystemd; do
+	assert_true "-V: $lib marked as the build-time version" \
+	    grep -Eq "^  $lib +[0-9.]+ \(build; " <<<"$out"
+done
+assert_contains "$out" "kernel $(uname -r)" "-V: the kernel beside liburing"
 
 finish

@@ -127,8 +127,8 @@ EOF
 assert_not_contains "$(cat "$COAPD_LOG")" "cannot steer" \
     "clients are steered to workers by source address"
 
-# Changing workers needs a restart: a reload keeps the running threads and
-# goes on serving.
+# Changing workers needs a restart: the reload is refused, the running
+# threads go on serving.
 pid=$COAPD_PID
 std_conf "$T/coapd.conf" "" 3
 kill -HUP "$pid"
@@ -139,6 +139,9 @@ done
 sleep 0.3
 n2=$(ls "/proc/$pid/task" | wc -l)
 assert_eq "$n2" "$ntask" "thread count unchanged after a reload with workers = 3"
+assert_contains "$(cat "$COAPD_LOG")" \
+    "workers: cannot change on reload (running 2, file 3)" \
+    "the reload is refused, saying workers needs a restart"
 coap_get "coap://127.0.0.1:$PORT/hello" >"$T/got"
 assert_file_eq "$T/got" "$T/www/hello.txt" "served after a reload with workers = 3"
 stop_coapd

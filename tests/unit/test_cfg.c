@@ -158,6 +158,9 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c->separate_after_ms, 1000);
 	ck_assert_uint_eq(c->max_separate, 256);
 	ck_assert_uint_eq(c->max_body_bytes, 16u << 20);
+	/* RFC 7252 §4.8 defaults */
+	ck_assert_uint_eq(c->coap.ack_timeout_ms, 2000);
+	ck_assert_uint_eq(c->coap.max_retransmit, 4);
 	ck_assert_int_eq(c->log_level, LOG_LVL_INFO);
 
 	ck_assert_ptr_null(c->dtls.psk_file);
@@ -214,7 +217,8 @@ START_TEST(every_key)
 	    "max_observers = 0;\n"
 	    "observe_con_every = 1000;\n"
 	    "separate_after_ms = 0; max_separate = 1048576;\n"
-	    "max_body_bytes = 4294967295L;\n"
+	    "max_body_bytes = 4294967295L;"
+	    " coap = { ack_timeout_ms = 10; max_retransmit = 20; };\n"
 	    "log = { level = \"debug\"; };\n"
 	    "dtls = { psk_file = \"keys.psk\"; identity_hint = \"hint\";\n"
 	    "    ciphers = [ \"TLS_PSK_WITH_CHACHA20_POLY1305_SHA256\", "
@@ -250,6 +254,8 @@ START_TEST(every_key)
 	ck_assert_uint_eq(c->separate_after_ms, 0);
 	ck_assert_uint_eq(c->max_separate, 1u << 20);
 	ck_assert_uint_eq(c->max_body_bytes, 4294967295u);
+	ck_assert_uint_eq(c->coap.ack_timeout_ms, 10);
+	ck_assert_uint_eq(c->coap.max_retransmit, 20);
 	ck_assert_int_eq(c->log_level, LOG_LVL_DEBUG);
 	ck_assert_str_eq(c->dtls.psk_file + strlen(c->dir), "/keys.psk");
 	ck_assert_str_eq(c->dtls.identity_hint, "hint");

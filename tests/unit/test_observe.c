@@ -33,6 +33,15 @@ setup(void)
 
 #define SA(p)	((const struct sockaddr *)(p)), sizeof(*(p))
 
+/* observe_sent() with the RFC 7252 §4.8 default parameters. */
+static int
+sent(struct observer *o, uint16_t mid, bool con, const uint8_t *buf,
+    size_t len, uint64_t now_ns, uint32_t rnd)
+{
+	return observe_sent(o, mid, con, buf, len, now_ns, rnd,
+	    &RETX_PARAMS_DEFAULT);
+}
+
 static struct observer *
 add(struct observe_reg *r, const void *peer, socklen_t plen,
     const char *tok, const char *path)
@@ -202,7 +211,7 @@ START_TEST(rfc7641_con_every)
 		bool con = observe_want_con(o, now, 20);
 
 		cons += con;
-		ck_assert_int_eq(observe_sent(o, (uint16_t)i, con, msg,
+		ck_assert_int_eq(sent(o, (uint16_t)i, con, msg,
 		    sizeof(msg), now, 0), 0);
 		if (con)
 			observe_acked(o);
@@ -230,7 +239,7 @@ START_TEST(rfc7252_retransmission)
 
 	observe_reg_init(&r, 1);
 	o = add(&r, SA(&pa), "t", "/a");
-	ck_assert_int_eq(observe_sent(o, 0x1234, true, msg, sizeof(msg), now,
+	ck_assert_int_eq(sent(o, 0x1234, true, msg, sizeof(msg), now,
 	    UINT32_MAX), 0);
 	ck_assert(o->con_pending);
 	ck_assert_uint_eq(o->con_len, sizeof(msg));
@@ -261,7 +270,7 @@ START_TEST(rfc7252_retransmission)
 	ck_assert_int_eq(observe_due(o, now + 100ULL * 1000000000),
 	    OBSERVE_IDLE);
 	/* Random factor 0: exactly ACK_TIMEOUT. */
-	ck_assert_int_eq(observe_sent(o, 7, true, msg, sizeof(msg), 0, 0), 0);
+	ck_assert_int_eq(sent(o, 7, true, msg, sizeof(msg), 0, 0), 0);
 	ck_assert_uint_eq(o->retx.next_ns, RETX_ACK_TIMEOUT_NS);
 	/*
 	 * RFC 7641 §4.5.2: a newer CON keeps the back-off running, and
@@ -269,7 +278,7 @@ START_TEST(rfc7252_retransmission)
 	 */
 	ck_assert_int_eq(observe_due(o, o->retx.next_ns), OBSERVE_RESEND);
 	ck_assert(!observe_exhausted(o));
-	ck_assert_int_eq(observe_sent(o, 8, true, msg, sizeof(msg), 10, 0),
+	ck_assert_int_eq(sent(o, 8, true, msg, sizeof(msg), 10, 0),
 	    0);
 	ck_assert_uint_eq(o->retx.count, 2);
 	ck_assert_uint_eq(o->retx.timeout_ns, 4 * RETX_ACK_TIMEOUT_NS);
@@ -277,15 +286,15 @@ START_TEST(rfc7252_retransmission)
 	ck_assert_uint_eq(o->con_mid, 8);
 	ck_assert_ptr_eq(observe_by_mid(&r, 0, SA(&pa), 8), o);
 	/* two more replacements, then none: the next due gives up */
-	ck_assert_int_eq(observe_sent(o, 10, true, msg, sizeof(msg), 11, 0),
+	ck_assert_int_eq(sent(o, 10, true, msg, sizeof(msg), 11, 0),
 	    0);
-	ck_assert_int_eq(observe_sent(o, 11, true, msg, sizeof(msg), 12, 0),
+	ck_assert_int_eq(sent(o, 11, true, msg, sizeof(msg), 12, 0),
 	    0);
 	ck_assert_uint_eq(o->retx.count, RETX_MAX_RETRANSMIT);
 	ck_assert(observe_exhausted(o));
 	ck_assert_int_eq(observe_due(o, o->retx.next_ns), OBSERVE_GIVE_UP);
 	/* Too big to keep. */
-	ck_assert_int_eq(observe_sent(o, 9, true, msg, OBSERVE_MSG_MAX + 1,
+	ck_assert_int_eq(sent(o, 9, true, msg, OBSERVE_MSG_MAX + 1,
 	    10, 0), -EMSGSIZE);
 	ck_assert(!o->con_pending);
 	observe_reg_fini(&r);

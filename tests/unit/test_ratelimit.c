@@ -16,6 +16,8 @@
 #include "helpers.h"
 
 #define SEC	1000000000ULL
+/* A SipHash key whose first byte is n (the tables' secret). */
+#define K(n)	((const uint8_t[SIPHASH_KEY_LEN]){ (n) })
 #define MS	1000000ULL
 
 static struct rl_key
@@ -42,14 +44,14 @@ k6(const char *a, unsigned prefix)
 
 START_TEST(new_rejects_zero)
 {
-	ck_assert_ptr_null(rl_table_new(0, 1));
+	ck_assert_ptr_null(rl_table_new(0, K(1)));
 }
 END_TEST
 
 /* burst requests at once, then one per 1/rate s; Max-Age from wait_ns. */
 START_TEST(bucket_burst_then_rate)
 {
-	struct rl_table		*t = rl_table_new(16, 7);
+	struct rl_table		*t = rl_table_new(16, K(7));
 	struct rl_key		 k = k4("192.0.2.1", 1000);
 	struct rl_verdict	 v;
 	uint64_t		 now = 100 * SEC;
@@ -87,7 +89,7 @@ END_TEST
 /* The same rate over a long run: exactly burst + elapsed * rate pass. */
 START_TEST(bucket_long_run_exact)
 {
-	struct rl_table	*t = rl_table_new(4, 1);
+	struct rl_table	*t = rl_table_new(4, K(1));
 	struct rl_key	 k = k4("198.51.100.7", 1);
 	uint64_t	 now = SEC, ok = 0;
 	int		 i;
@@ -106,7 +108,7 @@ END_TEST
 /* Clients do not share buckets; ports never count. */
 START_TEST(bucket_per_client)
 {
-	struct rl_table	*t = rl_table_new(16, 3);
+	struct rl_table	*t = rl_table_new(16, K(3));
 	struct rl_key	 a = k4("10.0.0.1", 1), a2 = k4("10.0.0.1", 2);
 	struct rl_key	 b = k4("10.0.0.2", 1);
 
@@ -157,20 +159,24 @@ START_TEST(key_kinds_apart)
 	rl_key_addr(&a, RL_ADDRESS, 0, (struct sockaddr *)&s, sizeof(s), 64);
 	rl_key_addr(&r1, RL_ROUTE, 1, (struct sockaddr *)&s, sizeof(s), 64);
 	rl_key_addr(&r2, RL_ROUTE, 2, (struct sockaddr *)&s, sizeof(s), 64);
-	rl_key_identity(&i1, "sensor-1", 42);
-	rl_key_identity(&i1b, "sensor-1", 42);
-	rl_key_identity(&i2, "sensor-2", 42);
+	rl_key_identity(&i1, "sensor-1", K(42));
+	rl_key_identity(&i1b, "sensor-1", K(42));
+	rl_key_identity(&i2, "sensor-2", K(42));
 	ck_assert(memcmp(&a, &r1, sizeof(a)) != 0);
 	ck_assert(memcmp(&r1, &r2, sizeof(a)) != 0);
 	ck_assert(memcmp(&i1, &i2, sizeof(a)) != 0);
 	ck_assert(memcmp(&i1, &i1b, sizeof(a)) == 0);
+	/* keyed: another worker's key gives another bucket key */
+	rl_key_identity(&i1b, "sensor-1", K(43));
+	ck_assert(memcmp(&i1, &i1b, sizeof(a)) != 0);
+	ck_assert(i1.w[1] != i1.w[2]);
 }
 END_TEST
 
 /* Full table: the least recently seen client goes; never grown. */
 START_TEST(table_lru_eviction)
 {
-	struct rl_table	*t = rl_table_new(8, 5);
+	struct rl_table	*t = rl_table_new(8, K(5));
 	struct rl_key	 k[9];
 	char		 a[32];
 	int		 i;
@@ -200,7 +206,7 @@ END_TEST
 /* Idle buckets are reaped, oldest first, only when full again. */
 START_TEST(table_reap)
 {
-	struct rl_table	*t = rl_table_new(8, 5);
+	struct rl_table	*t = rl_table_new(8, K(5));
 	struct rl_key	 a = k4("10.0.0.1", 1), b = k4("10.0.0.2", 1);
 
 	rl_take(t, &a, 1, 1, SEC);
@@ -226,7 +232,7 @@ END_TEST
 /* A refused NON sender hears 4.29 at most once per interval. */
 START_TEST(non_answer_once_per_second)
 {
-	struct rl_table		*t = rl_table_new(4, 9);
+	struct rl_table		*t = rl_table_new(4, K(9));
 	struct rl_key		 k = k4("10.9.9.9", 1);
 	struct rl_verdict	 v;
 
@@ -242,7 +248,7 @@ END_TEST
 /* A model run: many clients churn; count never exceeds the bound. */
 START_TEST(table_churn_model)
 {
-	struct rl_table	*t = rl_table_new(100, 11);
+	struct rl_table	*t = rl_table_new(100, K(11));
 	struct rl_key	 k;
 	struct sockaddr_in s;
 	uint32_t	 i;
