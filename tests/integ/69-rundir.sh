@@ -23,7 +23,7 @@ std_conf "$T/coapd.conf"
 printf 'user = "nobody";\ngroup = "nogroup";\n' >>"$T/coapd.conf"
 
 # Everything inside the namespace; it prints KEY=VALUE lines.
-timeout 30 unshare --mount --propagation private bash -c '
+env -u RUNTIME_DIRECTORY timeout 30 unshare --mount --propagation private bash -c '
 mount -t tmpfs -o mode=0755 tmpfs /run || exit 3
 echo "before=$(test -e /run/coapd && echo present || echo absent)"
 "$COAPD" -c "$T/coapd.conf" >>"$T/coapd.log" 2>&1 &

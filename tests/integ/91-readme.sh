@@ -124,7 +124,8 @@ for ((i = 1; i <= nblocks; i++)); do
 	f=$B/$i.sh
 	out=$T/out.$i
 	: >"$out"
-	if grep -Eq '^make wolfssl' "$f" && [ ! -f "$TOP/build/wolfssl/.coapd-built" ]; then
+	if grep -Eq '^make wolfssl' "$f" && { [ ! -f "$TOP/build/wolfssl/.coapd-built" ] ||
+	    [ ! -f "$TOP/build/wolfssl/lib/libwolfssl.a" ]; }; then
 		echo "# block $i skipped: build/wolfssl is not built (make check-wolfssl builds it)"
 		continue
 	fi

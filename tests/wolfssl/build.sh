@@ -16,6 +16,13 @@ case $OUT in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
 WORK=$(dirname "$OUT")/wolfssl-src
 STAMP=$OUT/.coapd-built
 
+# One build at a time into OUT: make check builds it in the background
+# while 91-readme may run the README's `make wolfssl` through a symlink to
+# the same directory; the second waits and then finds it up to date.
+mkdir -p "$OUT"
+exec 9>"$OUT/.lock"
+flock 9
+
 if [ -f "$STAMP" ] && [ -f "$OUT/lib/libwolfssl.a" ]; then
 	echo "wolfssl: $OUT is up to date"
 	exit 0
