@@ -31,33 +31,7 @@ CONF
 
 SOCK="coapd-test-status-$$"
 NLOG="$T/notify.log"
-: >"$NLOG"
-# Bounded: the listener ends after 40 s whatever happens.
-timeout 40 python3 - "$SOCK" "$NLOG" <<'PY' &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind("\0" + sys.argv[1])
-t0 = time.monotonic()
-with open(sys.argv[2], "a", buffering=1) as f:
-    while True:
-        msg = s.recv(4096).decode(errors="replace")
-        for line in msg.split("\n"):
-            if line:
-                f.write("%.3f %s\n" % (time.monotonic() - t0, line))
-PY
-LISTENER=$!
-_end() {
-	local rc=$?
-	kill "$LISTENER" 2>/dev/null
-	wait "$LISTENER" 2>/dev/null
-	(exit "$rc")
-	_cleanup
-}
-trap _end EXIT
-for ((i = 0; i < 50; i++)); do
-	grep -q "@$SOCK" /proc/net/unix 2>/dev/null && break
-	sleep 0.1
-done
+notify_listen "$SOCK" "$NLOG" || fail "the notify listener is not bound"
 export NOTIFY_SOCKET="@$SOCK"
 start_coapd "$T/coapd.conf"
 unset NOTIFY_SOCKET

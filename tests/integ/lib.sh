@@ -53,7 +53,11 @@ _kill_wait() {
 }
 
 _cleanup() {
-	local rc=$?
+	local rc=$? p
+	for p in "${HELPER_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	if [ -n "$COAPD_PID" ]; then
 		if alive "$COAPD_PID"; then
 			kill -TERM "$COAPD_PID" 2>/dev/null
@@ -70,6 +74,7 @@ _cleanup() {
 	fi
 	exit "$rc"
 }
+HELPER_PIDS=()	# helpers a test started, stopped by PID at exit
 trap _cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
@@ -164,6 +169,33 @@ need_cmd python3 "$COAP_CLIENT" timeout cmp
 [ -x "$COAPD" ] || fail "$COAPD is missing: run make build/coapd"
 
 # free_port: a UDP port free on both 127.0.0.1 and ::1.
+# notify_listen NAME LOG [SECONDS]: an sd_notify listener on the abstract
+# socket @NAME, writing "SECONDS-SINCE-START LINE" for each line it gets to
+# LOG, for at most SECONDS (40); returns once it is bound (READY=1 sent
+# before that would be lost), 1 if it never is.  Stopped at exit.
+notify_listen() {
+	local i
+	: >"$2"
+	timeout "${3:-40}" python3 - "$1" "$2" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0" + sys.argv[1])
+t0 = time.monotonic()
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        msg = s.recv(4096).decode(errors="replace")
+        for line in msg.split("\n"):
+            if line:
+                f.write("%.3f %s\n" % (time.monotonic() - t0, line))
+PY
+	HELPER_PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		grep -q "@$1\$" /proc/net/unix 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 free_port() {
 	python3 "$INTEG_DIR/coap.py" freeport
 }
