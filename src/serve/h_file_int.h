@@ -113,6 +113,7 @@ struct hf_target {
 	bool		 exists;
 	struct stat	 st;
 	uint8_t		 refuse;	/* enum coap_code; 0: go on */
+	bool		 parent_missing; /* !create, create_dirs would make it */
 };
 
 /*

@@ -396,6 +396,11 @@ hf_target_open(const struct h_req *req, bool create, struct hf_target *t)
 		fd = hf_open(r->static_dirfd, t->parent,
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
+	if (fd == -ENOENT && !create && r->create_dirs) {
+		/* the caller admits the write before asking again to create */
+		t->parent_missing = true;
+		return 0;
+	}
 	if (fd < 0)
 		return hf_errno_not_found(-fd) ? hf_target_refuse(t, COAP_NOT_FOUND) : fd;
 	t->dirfd = fd;

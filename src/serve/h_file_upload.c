@@ -504,14 +504,16 @@ hf_put_admit(const struct hf_write *w, struct hf_target *t,
 	uint8_t code;
 
 	if ((code = hf_preconditions(w->req->msg, t->exists, &t->st)) != 0) {
-		close(t->dirfd);
+		if (t->dirfd >= 0)
+			close(t->dirfd);
 		hf_code(resp, code);
 		return false;
 	}
 	v = upload_check(NULL, r->max_body_bytes, 0, w->req->msg->payload_len,
 	    w->b.more, w->blksz);
 	if (v != UPLOAD_OK) {
-		close(t->dirfd);
+		if (t->dirfd >= 0)
+			close(t->dirfd);
 		if (v == UPLOAD_TOO_LARGE)
 			hf_too_large(r, resp);
 		else
@@ -584,7 +586,8 @@ hf_put_slot(struct hf_write *w, int dirfd, struct coap_resp *resp)
 		/* Every slot busy: come back later. */
 		if (req->engine != NULL)
 			METRIC_INC(req->engine->m->uploads_refused);
-		close(dirfd);
+		if (dirfd >= 0)
+			close(dirfd);
 		hf_code(resp, COAP_SERVICE_UNAVAILABLE);
 		coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, HF_BUSY_MAX_AGE);
 		return false;
@@ -603,12 +606,18 @@ hf_put_first(struct hf_write *w, struct coap_resp *resp)
 
 	/* RFC 7959 §2.5: block 0 again starts over. */
 	hf_put_drop(w);
-	if ((rc = hf_target_open(w->req, true, &t)) != 0)
+	if ((rc = hf_target_open(w->req, false, &t)) != 0)
 		return rc;
 	if (t.refuse != 0)
 		return hf_code(resp, t.refuse);
 	if (!hf_put_admit(w, &t, resp) || !hf_put_slot(w, t.dirfd, resp))
 		return H_DONE;
+	/* create_dirs: only an admitted write with a slot makes directories */
+	if (t.parent_missing && ((rc = hf_target_open(w->req, true, &t)) != 0 ||
+	    t.refuse != 0)) {
+		hf_put_drop(w);
+		return rc != 0 ? rc : hf_code(resp, t.refuse);
+	}
 	u = w->u;
 	u->dirfd = t.dirfd;
 	u->existed = t.exists;

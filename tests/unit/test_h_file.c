@@ -1051,6 +1051,34 @@ START_TEST(put_create_dirs)
 }
 END_TEST
 
+/* A refused PUT makes no directory, even with create_dirs. */
+START_TEST(put_refused_makes_no_dirs)
+{
+	static const uint8_t etag[] = { 0x01 };
+	struct topt o = { COAP_OPT_IF_MATCH, etag, sizeof(etag) };
+	struct th_call c;
+	char body[2000];
+
+	wr_route.create_dirs = true;
+	/* If-Match: the file must exist, and a missing parent says it does not */
+	wcall(&c, &wr_route, "a/b/f", COAP_PUT, &o, 1, "x", 1, 1000, 0);
+	expect_code(&c, COAP_PRECONDITION_FAILED);
+	ck_assert(!th_exists(wroot, "a"));
+	/* over max_body_bytes */
+	memset(body, 'b', sizeof(body));
+	wr_route.max_body_bytes = 1000;
+	put(&c, "a/b/f", body, sizeof(body));
+	wr_route.max_body_bytes = 16 << 20;
+	expect_code(&c, COAP_REQUEST_ENTITY_TOO_LARGE);
+	ck_assert(!th_exists(wroot, "a"));
+	/* admitted: now the directories are made */
+	put(&c, "a/b/f", "x", 1);
+	wr_route.create_dirs = false;
+	expect_code(&c, COAP_CREATED);
+	th_expect_file(wroot, "a/b/f", "x", 1);
+}
+END_TEST
+
 /* RFC 7959 §2.5: Block1, 2.31 per block, the file appears at the end. */
 START_TEST(rfc_block1_upload)
 {
@@ -1373,6 +1401,7 @@ h_file_suite(void)
 	tcase_add_test(tc, rfc_put_create_replace);
 	tcase_add_test(tc, put_refused_names);
 	tcase_add_test(tc, put_create_dirs);
+	tcase_add_test(tc, put_refused_makes_no_dirs);
 	tcase_add_test(tc, rfc_block1_upload);
 	tcase_add_test(tc, rfc_block1_late_negotiation);
 	tcase_add_test(tc, rfc_block1_incomplete);
