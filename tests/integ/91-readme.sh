@@ -34,6 +34,10 @@ if [ -z "${README_NETNS:-}" ]; then
 	exit $?
 fi
 ip link set lo up || fail "cannot bring up lo in the namespace"
+# The blocks run as a user's shell would: not with the variables of the
+# make that runs this test (GNU make exports its command-line ones, such as
+# B=build, and an assignment here would then reach the blocks' make).
+unset B MAKEFLAGS MFLAGS MAKELEVEL
 
 # --- the scratch copy ----------------------------------------------------------
 W=$T/tree
@@ -58,9 +62,9 @@ done
 
 # --- the blocks ----------------------------------------------------------------
 # blocks/N.sh and blocks/N.out (expected lines) for every ```sh block
-B=$T/blocks
-mkdir -p "$B"
-awk -v dir="$B" '
+BLK=$T/blocks
+mkdir -p "$BLK"
+awk -v dir="$BLK" '
 /^```sh[[:space:]]*$/ { n++; f = dir "/" n ".sh"; printf "" > f; inb = 1; last = "sh"; next }
 /^```output[[:space:]]*$/ {
 	if (last != "sh") { print "README: ```output not after a ```sh block" > "/dev/stderr"; exit 1 }
@@ -70,7 +74,7 @@ awk -v dir="$B" '
 inb { print >> f; next }
 /[^[:space:]]/ && !inb { last = "" }
 ' "$TOP/README" || fail "README: malformed blocks"
-nblocks=$(ls "$B"/*.sh 2>/dev/null | wc -l)
+nblocks=$(ls "$BLK"/*.sh 2>/dev/null | wc -l)
 [ "$nblocks" -ge 5 ] || fail "README: only $nblocks \`\`\`sh blocks found"
 _ok "README has $nblocks shell blocks"
 
@@ -121,7 +125,7 @@ run_cmd() {
 
 cd "$W" || fail "no scratch tree"
 for ((i = 1; i <= nblocks; i++)); do
-	f=$B/$i.sh
+	f=$BLK/$i.sh
 	out=$T/out.$i
 	: >"$out"
 	if grep -Eq '^make wolfssl' "$f" && { [ ! -f "$TOP/build/wolfssl/.coapd-built" ] ||
@@ -129,7 +133,7 @@ for ((i = 1; i <= nblocks; i++)); do
 		echo "# block $i skipped: build/wolfssl is not built (make check-wolfssl builds it)"
 		continue
 	fi
-	if grep -q 'coap-client' "$f" && [ ! -f "$B/$i.out" ]; then
+	if grep -q 'coap-client' "$f" && [ ! -f "$BLK/$i.out" ]; then
 		_nok "block $i runs a CoAP client but has no \`\`\`output block"
 	fi
 	cmd=""
@@ -146,8 +150,8 @@ for ((i = 1; i <= nblocks; i++)); do
 		cmd=""
 	done <"$f"
 	# a line given k times must occur on k lines of the output
-	if [ -f "$B/$i.out" ]; then
-		grep -v '^$' "$B/$i.out" | sort | uniq -c |
+	if [ -f "$BLK/$i.out" ]; then
+		grep -v '^$' "$BLK/$i.out" | sort | uniq -c |
 		while read -r k want; do
 			n=$(grep -cF -- "$want" "$out")
 			if [ "$n" -ge "$k" ]; then
