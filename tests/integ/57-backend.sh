@@ -32,12 +32,8 @@ KEY_SENSOR=sensor1-secret-key
 # --- helpers started by this test (stopped by PID on exit) ----------------
 ECHO_PID="" UECHO_PID="" LC_PID="" BR_PID=""
 _cleanup57() {
-	local rc=$? p
-	for p in $ECHO_PID $UECHO_PID $LC_PID $BR_PID; do
-		kill -TERM "$p" 2>/dev/null
-		_kill_wait "$p" 2 || kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
+	local rc=$?
+	stop_pids $ECHO_PID $UECHO_PID $LC_PID $BR_PID
 	(exit "$rc")
 	_cleanup
 }
@@ -241,11 +237,12 @@ assert_file_eq "$T/ex2.got" "$T/ex2.bin" \
 
 # --- timeout, RST upstream, max_pending ------------------------------------
 py_checks "timeout, Observe RST, max_pending" <<'PY'
-import json
 import os
 import select
 import socket
 import time
+import functools
+import bkstate
 import coap
 from coap import Client, Checker, Msg
 
@@ -257,12 +254,7 @@ GATEWAY_TIMEOUT = coap.code(5, 4)
 UNAVAILABLE = coap.code(5, 3)
 
 
-def state():
-    try:
-        with open(state_file) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+state = functools.partial(bkstate.read, state_file)
 
 
 def final(c, req, timeout):

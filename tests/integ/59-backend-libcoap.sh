@@ -17,12 +17,8 @@ LPORT=$PORT
 while [ "$LPORT" = "$PORT" ]; do LPORT=$(free_port); done
 LC_PID="" BR_PID="" OBS=""
 _cleanup59l() {
-	local rc=$? p
-	for p in $OBS $BR_PID $LC_PID; do
-		kill -TERM "$p" 2>/dev/null
-		_kill_wait "$p" 2 || kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
+	local rc=$?
+	stop_pids $OBS $BR_PID $LC_PID
 	(exit "$rc")
 	_cleanup
 }

@@ -15,12 +15,8 @@ PORT=$(free_port)
 export PORT
 ECHO_PID="" OBS1="" OBS2=""
 _cleanup59() {
-	local rc=$? p
-	for p in $OBS1 $OBS2 $ECHO_PID; do
-		kill -TERM "$p" 2>/dev/null
-		_kill_wait "$p" 2 || kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
+	local rc=$?
+	stop_pids $OBS1 $OBS2 $ECHO_PID
 	(exit "$rc")
 	_cleanup
 }
@@ -122,9 +118,10 @@ assert_eq "$(stat registrations)" "$regs" "/plain: nothing registered upstream"
 
 # --- raw checks -----------------------------------------------------------
 py_checks "sequence numbers, RST, ACKs upstream" <<'PY'
-import json
+import functools
 import os
 import time
+import bkstate
 import coap
 from coap import Client, Checker, Msg
 
@@ -132,22 +129,8 @@ port = int(os.environ["PORT"])
 sf = os.path.join(os.environ["T"], "state.json")
 ck = Checker("59-backend-observe")
 
-
-def state():
-    try:
-        with open(sf) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
-def wait_state(key, want, secs):
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        if state().get(key) == want:
-            return True
-        time.sleep(0.1)
-    return False
+state = functools.partial(bkstate.read, sf)
+wait_state = functools.partial(bkstate.wait, sf)
 
 
 with Client(port) as c:
@@ -205,10 +188,11 @@ stop_echo
 start_echo --obs-interval 0.3 --con --max-age 1
 export ECHO_PID
 py_checks "CON upstream ACKed, backend stopped: 5.02" <<'PY'
-import json
+import functools
 import os
 import signal
 import time
+import bkstate
 import coap
 from coap import Client, Checker, Msg
 
@@ -216,13 +200,7 @@ port = int(os.environ["PORT"])
 sf = os.path.join(os.environ["T"], "state.json")
 ck = Checker("59-backend-observe")
 
-
-def state():
-    try:
-        with open(sf) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+state = functools.partial(bkstate.read, sf)
 
 
 with Client(port) as c:

@@ -52,12 +52,21 @@ _kill_wait() {
 	! alive "$1"
 }
 
-_cleanup() {
-	local rc=$? p
-	for p in "${HELPER_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
+# stop_pids PID...: end each process this test started (TERM, then KILL
+# after 2 s) and reap it; empty arguments are skipped.
+stop_pids() {
+	local p
+	for p in "$@"; do
+		[ -n "$p" ] || continue
+		kill -TERM "$p" 2>/dev/null
+		_kill_wait "$p" 2 || kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+}
+
+_cleanup() {
+	local rc=$?
+	stop_pids "${HELPER_PIDS[@]}"
 	if [ -n "$COAPD_PID" ]; then
 		if alive "$COAPD_PID"; then
 			kill -TERM "$COAPD_PID" 2>/dev/null
