@@ -19,7 +19,11 @@
 int	net_addr_parse(const char *addr, uint16_t port,
 	    struct sockaddr_storage *ss, socklen_t *len);
 
-/* "1.2.3.4:5683" or "[::1]:5683" into buf; returns buf. */
+/*
+ * "1.2.3.4:5683" or "[::1]:5683" (the address as inet_ntop(3) writes it,
+ * RFC 5952) into buf, truncated to len; returns buf.  Cheap enough for a
+ * per-request path (no printf with len >= NET_ADDRSTRLEN).
+ */
 const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
 /*

@@ -24,21 +24,9 @@
 
 struct coap_msg;
 struct coap_resp;
-struct sockaddr;
 
 #define FWD_OPT_CLIENT		65000
 #define FWD_OPT_IDENTITY	65002
-#define FWD_CLIENT_MAX		(46 + 8)	/* "[v6]:port" and its NUL */
-
-/*
- * The client's endpoint sa (AF_INET or AF_INET6; a v4-mapped one
- * unmapped first) as FWD_OPT_CLIENT text into out (FWD_CLIENT_MAX
- * bytes): the same text as base/net.h net_addr_str() (RFC 5952 for
- * IPv6), without printf, which cost a third of a forwarded request.
- * Returns its length.
- */
-size_t	fwd_client_str(char *out, const struct sockaddr *sa);
-
 /*
  * Encode m as a request of type (CON or NON) with mid and token[0..tkl)
  * into out; strip Uri-Path segments are left out; client (text) and

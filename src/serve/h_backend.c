@@ -221,7 +221,7 @@ int
 bk_encode(struct bk_pend *p, const struct h_req *req, int observe)
 {
 	const struct cfg_route	*rt = req->route;
-	char			 client[FWD_CLIENT_MAX];
+	char			 client[NET_ADDRSTRLEN];
 	struct sockaddr_storage	 peer;
 	uint64_t		 t = ++p->bw->next_token;
 	ssize_t			 n;
@@ -231,7 +231,7 @@ bk_encode(struct bk_pend *p, const struct h_req *req, int observe)
 		p->token[i] = (uint8_t)(t >> (8 * (BK_TOKEN_LEN - 1 - i)));
 	p->mid = p->bw->next_mid++;
 	(void)net_addr_unmap(req->peer, req->peerlen, &peer);
-	(void)fwd_client_str(client, (struct sockaddr *)&peer);
+	(void)net_addr_str((struct sockaddr *)&peer, client, sizeof(client));
 	n = fwd_encode(p->msg, sizeof(p->msg), req->msg, COAP_TYPE_CON,
 	    p->mid, p->token, BK_TOKEN_LEN,
 	    rt->strip_prefix ? route_segments(rt->path, rt->path_len) : 0, client,

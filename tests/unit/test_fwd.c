@@ -4,11 +4,9 @@
  */
 #include <sys/socket.h>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
@@ -163,68 +161,6 @@ START_TEST(response_relayed)
 }
 END_TEST
 
-/* fwd_client_str() writes what net_addr_str() (inet_ntop) does. */
-static void
-client_str_is(const char *addr, unsigned port)
-{
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
-	char			 want[NET_ADDRSTRLEN], got[FWD_CLIENT_MAX];
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-	} else {
-		ck_assert_int_eq(inet_pton(AF_INET6, addr, &sin6->sin6_addr), 1);
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-	}
-	net_addr_str((struct sockaddr *)&ss, want, sizeof(want));
-	ck_assert_uint_eq(fwd_client_str(got, (struct sockaddr *)&ss),
-	    strlen(want));
-	ck_assert_str_eq(got, want);
-}
-
-START_TEST(client_str)
-{
-	static const char *const v[] = {
-		"0.0.0.0", "127.0.0.1", "192.0.2.255", "255.255.255.255",
-		"10.20.3.4", "::", "::1", "1::", "1::2", "2001:db8::1",
-		"2001:db8:0:0:1:0:0:1", "2001:db8:0:1:1:1:1:1",
-		"1:0:0:2:0:0:0:3", "fe80::1:2:3:4", "ffff:ffff:ffff:ffff:"
-		"ffff:ffff:ffff:ffff", "::ffff:192.0.2.1", "::192.0.2.1",
-		"::ffff:0:1", "0:0:1::", "1:2:3:4:5:6:7:0", "1:0:2:0:3:0:4:0",
-	};
-	struct sockaddr_in6	 sin6;
-	char			 want[NET_ADDRSTRLEN], got[FWD_CLIENT_MAX];
-	size_t			 i, j;
-
-	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		client_str_is(v[i], 0);
-		client_str_is(v[i], 5683);
-		client_str_is(v[i], 65535);
-	}
-	/* random addresses, zero groups likely */
-	srandom(7);
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	for (i = 0; i < 5000; i++) {
-		for (j = 0; j < 16; j += 2) {
-			sin6.sin6_addr.s6_addr[j] = (uint8_t)(random() % 4 == 0 ?
-			    random() : 0);
-			sin6.sin6_addr.s6_addr[j + 1] = (uint8_t)(random() % 2 ?
-			    random() : 0);
-		}
-		sin6.sin6_port = htons((uint16_t)random());
-		net_addr_str((struct sockaddr *)&sin6, want, sizeof(want));
-		fwd_client_str(got, (struct sockaddr *)&sin6);
-		ck_assert_str_eq(got, want);
-	}
-}
-END_TEST
-
 int
 main(void)
 {
@@ -234,7 +170,6 @@ main(void)
 	tcase_add_test(tc, encode_strips_and_adds);
 	tcase_add_test(tc, response_relayed);
 	tcase_add_test(tc, observe_forwarded);
-	tcase_add_test(tc, client_str);
 	suite_add_tcase(s, tc);
 	return th_run(s);
 }
