@@ -207,6 +207,7 @@ static const uint8_t uring_ops[] = {
 	IORING_OP_POLL_ADD,	/* uring_poll_multishot, uring_poll_once */
 	IORING_OP_POLL_REMOVE,	/* uring_poll_cancel */
 	IORING_OP_TIMEOUT,	/* uring_tick; waits on pre-5.11 kernels */
+	IORING_OP_READ,		/* uring_read (Block2, h_file_async.c) */
 	IORING_OP_WRITE,	/* uring_write (uploads, h_file_async.c) */
 	IORING_OP_FSYNC,	/* uring_fsync */
 };
@@ -368,6 +369,21 @@ uring_poll_once(struct uring *u, int fd, unsigned events, uint64_t ud)
 	if ((sqe = get_sqe(u)) == NULL)
 		return -EBUSY;
 	io_uring_prep_poll_add(sqe, fd, events);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int
+uring_read(struct uring *u, int fd, void *buf, size_t len, uint64_t off,
+    uint64_t ud)
+{
+	struct io_uring_sqe	*sqe;
+
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	if ((sqe = get_sqe(u)) == NULL)
+		return -EBUSY;
+	io_uring_prep_read(sqe, fd, buf, (unsigned)len, off);
 	io_uring_sqe_set_data64(sqe, ud);
 	return 0;
 }

@@ -91,11 +91,13 @@ int	uring_poll_multishot(struct uring *u, int fd, uint64_t ud);
  */
 int	uring_poll_once(struct uring *u, int fd, unsigned events, uint64_t ud);
 /*
- * Queue a write of len bytes of buf at offset off of fd / an fsync of fd
- * (file I/O that may wait for a slow disk).  The completion's res is the
- * count written (short writes happen) or 0, or a negative errno; buf must
- * stay valid until then.
+ * Queue a read or a write of len bytes of buf at offset off of fd / an
+ * fsync of fd (file I/O that may wait for a slow disk).  The completion's
+ * res is the count read or written (short counts happen) or 0, or a
+ * negative errno; buf must stay valid until then.
  */
+int	uring_read(struct uring *u, int fd, void *buf, size_t len,
+	    uint64_t off, uint64_t ud);
 int	uring_write(struct uring *u, int fd, const void *buf, size_t len,
 	    uint64_t off, uint64_t ud);
 int	uring_fsync(struct uring *u, int fd, uint64_t ud);

@@ -75,6 +75,8 @@
 	    "Block1 uploads refused, limits.max_uploads reached")	\
 	X(uploads_async, COUNTER,					\
 	    "uploads committed through the worker's ring")		\
+	X(reads_async, COUNTER,						\
+	    "Block2 blocks read through the worker's ring (not cached)") \
 	X(load_level, GAUGE, "load level: 0 normal, 1 throttled, 2 shedding") \
 	X(shed_503, COUNTER, "new requests answered 5.03, shedding load")	\
 	/* gauges sampled by each worker every 100 ms (dispatch_sweep) */ \

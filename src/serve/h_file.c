@@ -10,6 +10,7 @@
  */
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -183,7 +184,7 @@ hf_refuse(const struct h_req *req, const struct hf_query *q,
  * (RFC 7252 §5.10.5), and it costs two bytes.
  */
 int
-hf_content(const struct h_req *req, const struct hf_query *q,
+hf_content(uint32_t max_age, const struct hf_query *q,
     const struct block2_plan *p, uint16_t ct, const uint8_t *etag,
     uint64_t total, size_t got, struct coap_resp *resp)
 {
@@ -196,8 +197,61 @@ hf_content(const struct h_req *req, const struct hf_query *q,
 	resp->payload_len = got;
 	rc |= coap_resp_opt_uint(resp, COAP_OPT_CONTENT_FORMAT, ct);
 	rc |= coap_resp_opt(resp, COAP_OPT_ETAG, etag, H_FILE_ETAG_LEN);
-	rc |= coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, req->route->max_age);
+	rc |= coap_resp_opt_uint(resp, COAP_OPT_MAX_AGE, max_age);
 	return rc != 0 ? -ENOSPC : 0;
+}
+
+int
+hf_pread(int fd, uint8_t *buf, size_t want, uint64_t off, int flags,
+    size_t *got)
+{
+	struct iovec iov;
+	ssize_t n;
+
+	while (*got < want) {
+		iov.iov_base = buf + *got;
+		iov.iov_len = want - *got;
+		n = preadv2(fd, &iov, 1, (off_t)(off + *got), flags);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;		/* shrank since fstat */
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The block asked for from fd into resp's payload.  What the page cache
+ * holds is copied at once (RWF_NOWAIT); a block that would wait for the
+ * disk is read on the ring as a pending exchange (H_PENDING), or, without
+ * room for one, here.
+ */
+static int
+hf_serve_fd(const struct h_req *req, const struct hf_query *q,
+    const struct hf_rep *rep, int fd, struct coap_resp *resp)
+{
+	size_t got = 0;
+	int rc;
+
+	rc = hf_pread(fd, resp->payload, rep->len, rep->plan.off, RWF_NOWAIT,
+	    &got);
+	if (rc == -EAGAIN &&
+	    (rc = hf_async_read(req, q, rep, fd, resp->payload, got)) ==
+	    H_PENDING)
+		return H_PENDING;
+	/* EOPNOTSUPP: a file system that cannot say "would block" */
+	if (rc == -EAGAIN || rc == -EOPNOTSUPP)
+		rc = hf_pread(fd, resp->payload, rep->len, rep->plan.off, 0,
+		    &got);
+	if (rc < 0)
+		return rc;
+	if ((rc = hf_content(req->route->max_age, q, &rep->plan, rep->ct,
+	    rep->etag, rep->total, got, resp)) < 0)
+		return rc;
+	return H_DONE;
 }
 
 /*
@@ -209,33 +263,23 @@ hf_serve(const struct h_req *req, const struct hf_query *q, uint16_t ct,
     const uint8_t *etag, uint64_t total, const uint8_t *mem, int fd,
     struct coap_resp *resp)
 {
-	struct block2_plan p;
-	size_t want, got = 0;
-	ssize_t n;
+	struct hf_rep rep;
 	int rc;
 
-	if ((rc = hf_plan_make(req->route, q, resp, &p)) < 0)
+	if ((rc = hf_plan_make(req->route, q, resp, &rep.plan)) < 0)
 		return rc;
-	if (hf_refuse(req, q, &p, ct, etag, total, resp))
+	if (hf_refuse(req, q, &rep.plan, ct, etag, total, resp))
 		return H_DONE;
 
-	want = block2_len(&p, total);
-	if (mem != NULL) {
-		memcpy(resp->payload, mem + p.off, want);
-		got = want;
-	}
-	while (got < want) {
-		n = pread(fd, resp->payload + got, want - got,
-		    (off_t)(p.off + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;		/* shrank since fstat */
-		got += (size_t)n;
-	}
-	if ((rc = hf_content(req, q, &p, ct, etag, total, got, resp)) < 0)
+	rep.len = block2_len(&rep.plan, total);
+	rep.ct = ct;
+	rep.total = total;
+	memcpy(rep.etag, etag, H_FILE_ETAG_LEN);
+	if (mem == NULL)
+		return hf_serve_fd(req, q, &rep, fd, resp);
+	memcpy(resp->payload, mem + rep.plan.off, rep.len);
+	if ((rc = hf_content(req->route->max_age, q, &rep.plan, ct, etag,
+	    total, rep.len, resp)) < 0)
 		return rc;
 	return H_DONE;
 }

@@ -1,8 +1,10 @@
 /*
- * h_file_async.c - an upload's commit through the worker's ring, so that
- * a slow disk (an SD card on a gateway) does not stop the worker's other
- * clients while it writes the last block, fsyncs the file, links or
- * renames it in and fsyncs the directory.
+ * h_file_async.c - file I/O through the worker's ring, so that a slow disk
+ * (an SD card on a gateway) does not stop the worker's other clients: an
+ * upload's commit (write the last block, fsync the file, link or rename
+ * it in, fsync the directory) and the read of a Block2 block that is not
+ * in the page cache (h_file.c tries RWF_NOWAIT first: a cached block
+ * costs one preadv2 and no exchange).
  *
  * The request becomes a pending exchange (xch.c): a CON waiting longer
  * than separate_after_ms gets its empty ACK, the 2.01/2.04 goes out when
@@ -14,7 +16,8 @@
  * RENAMEAT/LINKAT would also widen what the sealed ring may do.
  *
  * Cancelled (client RST, exchange lifetime, shutdown), the commit stops
- * at its next step: the upload is discarded, nothing answered.  At
+ * at its next step: the upload is discarded, nothing answered; a read
+ * ends when its step completes.  At
  * shutdown the ring goes away with operations in flight: hf_async_fini()
  * frees what they would have freed.
  */
@@ -42,6 +45,7 @@
 #include "serve/handler.h"
 
 enum hf_async_stage {
+	HA_READ,		/* a Block2 block (no upload) */
 	HA_WRITE,		/* the last block's bytes */
 	HA_FSYNC,		/* the file */
 	HA_DIRSYNC,		/* its directory, after the link or rename */
@@ -53,6 +57,10 @@ struct hf_async {
 	struct metrics		*m;
 	struct xch		*x;		/* NULL: cancelled */
 	struct upload		*u;		/* the slot, committing */
+	int			 fd;		/* HA_READ: our dup */
+	struct hf_rep		 rep;		/* HA_READ: the block */
+	uint32_t		 max_age;	/* HA_READ: the route's */
+	bool			 want_size2;	/* HA_READ: Size2 asked */
 	enum hf_async_stage	 stage;
 	bool			 existed;	/* the target, when checked */
 	bool			 blockwise;
@@ -62,7 +70,7 @@ struct hf_async {
 	char			 base[NAME_MAX + 1];
 	char			 path[UPLOAD_PATH_MAX];
 	size_t			 path_len;
-	uint8_t			 buf[];		/* the last block */
+	uint8_t			 buf[];		/* the block */
 };
 
 static void	hf_async_io(void *arg, int32_t res);
@@ -91,6 +99,8 @@ hf_async_free(struct hf_async *a)
 			*pp = a->next;
 			break;
 		}
+	if (a->stage == HA_READ)
+		close(a->fd);
 	free(a);
 }
 
@@ -101,6 +111,9 @@ hf_async_submit(struct hf_async *a)
 	const struct h_svc *s = a->hw->svc;
 
 	switch (a->stage) {
+	case HA_READ:
+		return s->read(s->svc, a->fd, a->buf + a->done,
+		    a->len - a->done, a->off + a->done, hf_async_io, a);
 	case HA_WRITE:
 		return s->write(s->svc, a->u->fd, a->buf + a->done,
 		    a->len - a->done, a->off + a->done, hf_async_io, a);
@@ -162,6 +175,49 @@ hf_async_end(struct hf_async *a, uint8_t code, int rc)
 	hf_async_free(a);
 }
 
+/* The block read (res: the last read's result): answer 2.05, or 5.00. */
+static void
+hf_async_read_end(struct hf_async *a, int32_t res)
+{
+	struct hf_query q = { .want_size2 = a->want_size2 };
+	struct coap_resp *resp = xch_resp(a->x);
+
+	if (res < 0) {
+		log_warnx("read of %.*s: %s", (int)a->path_len, a->path,
+		    strerror(-res));
+		resp->code = COAP_INTERNAL_SERVER_ERROR;
+	} else {
+		memcpy(resp->payload, a->buf, a->done);
+		if (hf_content(a->max_age, &q, &a->rep.plan, a->rep.ct,
+		    a->rep.etag, a->rep.total, a->done, resp) < 0) {
+			resp->code = COAP_INTERNAL_SERVER_ERROR;
+			resp->payload_len = 0;
+		} else
+			METRIC_INC(a->m->reads_async);
+	}
+	xch_complete(a->x, clock_now_ns());
+	hf_async_free(a);
+}
+
+/* A read done: the rest of the block, or the answer. */
+static void
+hf_async_read_io(struct hf_async *a, int32_t res)
+{
+	if (a->x == NULL) {
+		hf_async_free(a);
+		return;
+	}
+	if (res > 0) {
+		a->done += (size_t)res;
+		/* short of the block and not at the end: read on */
+		if (a->done < a->len && hf_async_submit(a) == 0)
+			return;
+		if (a->done < a->len)
+			res = -EIO;
+	}
+	hf_async_read_end(a, res);
+}
+
 /* A step done on the ring: the next one, or the end. */
 static void
 hf_async_io(void *arg, int32_t res)
@@ -169,6 +225,10 @@ hf_async_io(void *arg, int32_t res)
 	struct hf_async *a = arg;
 	int rc;
 
+	if (a->stage == HA_READ) {
+		hf_async_read_io(a, res);
+		return;
+	}
 	if (a->x == NULL)
 		rc = -ECANCELED;
 	else if (res < 0 && a->stage != HA_DIRSYNC)
@@ -238,6 +298,48 @@ hf_async_commit(const struct h_req *req, struct upload *u, const char *base,
 	return H_PENDING;
 }
 
+int
+hf_async_read(const struct h_req *req, const struct hf_query *q,
+    const struct hf_rep *rep, int fd, const uint8_t *have, size_t got)
+{
+	struct hf_worker *hw = req->hstate;
+	struct hf_async *a;
+
+	if (hw == NULL || hw->svc == NULL || hw->svc->read == NULL ||
+	    req->engine == NULL || req->path_len >= sizeof(a->path))
+		return -EAGAIN;
+	if ((a = calloc(1, sizeof(*a) + rep->len)) == NULL)
+		return -EAGAIN;
+	/* Ours to close: the GET closes its descriptor when it returns. */
+	if ((a->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		free(a);
+		return -EAGAIN;
+	}
+	a->hw = hw;
+	a->m = req->engine->m;
+	a->stage = HA_READ;
+	a->rep = *rep;
+	a->max_age = req->route->max_age;
+	a->want_size2 = q->want_size2;
+	a->off = rep->plan.off;
+	a->len = rep->len;
+	a->done = got;
+	memcpy(a->buf, have, got);
+	memcpy(a->path, req->path, req->path_len);
+	a->path_len = req->path_len;
+	if (hf_async_submit(a) < 0) {
+		close(a->fd);
+		free(a);
+		return -EAGAIN;
+	}
+	a->next = hw->async;
+	hw->async = a;
+	/* No room for one more exchange: the read ends by itself. */
+	if ((a->x = xch_begin(req, a)) == NULL)
+		return -EAGAIN;
+	return H_PENDING;
+}
+
 void
 hf_async_cancel(void *ctx, enum xch_cancel why)
 {
@@ -255,7 +357,10 @@ hf_async_fini(struct hf_worker *hw)
 	/* The ring is going: no step completes; the uploads go next. */
 	while ((a = hw->async) != NULL) {
 		hw->async = a->next;
-		a->u->committing = false;
+		if (a->stage == HA_READ)
+			close(a->fd);
+		else
+			a->u->committing = false;
 		free(a);
 	}
 }

@@ -186,7 +186,7 @@ hf_serve_dir(const struct h_req *req, const struct hf_query *q, int fd,
 	hf_etag_put(hf_mix64(s.hash ^ s.pos), etag);
 	if (hf_refuse(req, q, &p, COAP_CT_LINK_FORMAT, etag, s.pos, resp))
 		return H_DONE;
-	rc = hf_content(req, q, &p, COAP_CT_LINK_FORMAT, etag, s.pos, s.got,
-	    resp);
+	rc = hf_content(req->route->max_age, q, &p, COAP_CT_LINK_FORMAT, etag,
+	    s.pos, s.got, resp);
 	return rc < 0 ? rc : H_DONE;
 }

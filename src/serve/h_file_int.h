@@ -56,6 +56,15 @@ struct hf_query {
 	bool		 want_size2;	/* RFC 7959 §4: Size2 0 in request */
 };
 
+/* The block of a file a GET is answered with, and what describes it. */
+struct hf_rep {
+	struct block2_plan plan;
+	size_t		 len;		/* bytes of the block to read */
+	uint64_t	 total;		/* the file's size */
+	uint16_t	 ct;		/* Content-Format */
+	uint8_t		 etag[H_FILE_ETAG_LEN];
+};
+
 /* h_file.c */
 
 /* A 64-bit finalizer (splitmix64): spreads every input bit. */
@@ -83,10 +92,17 @@ bool		 hf_refuse(const struct h_req *req, const struct hf_query *q,
  * Make resp a 2.05 carrying got bytes (already in its payload) of that
  * representation, with its options.  Returns 0, -EFBIG or -ENOSPC.
  */
-int		 hf_content(const struct h_req *req, const struct hf_query *q,
+int		 hf_content(uint32_t max_age, const struct hf_query *q,
 		    const struct block2_plan *p, uint16_t ct,
 		    const uint8_t *etag, uint64_t total, size_t got,
 		    struct coap_resp *resp);
+/*
+ * Read bytes [off + *got, off + want) of fd into buf[*got..], advancing
+ * *got, with preadv2(2) flags (RWF_NOWAIT: -EAGAIN when the rest is not in
+ * the page cache).  Stops early at the end of the file.  0 or -errno.
+ */
+int		 hf_pread(int fd, uint8_t *buf, size_t want, uint64_t off,
+		    int flags, size_t *got);
 /* Make resp an answer of code and no payload; returns H_DONE. */
 int		 hf_code(struct coap_resp *resp, uint8_t code);
 
@@ -194,7 +210,16 @@ struct hf_async_block {
 int		 hf_async_commit(const struct h_req *req, struct upload *u,
 		    const char *base, bool existed,
 		    const struct hf_async_block *b);
-/* handler_ops.cancel of the static kind: the commit stops. */
+/*
+ * Read the rest of rep's block from fd (got bytes of it are in have)
+ * through the worker's ring as a pending exchange, then answer 2.05.
+ * Returns H_PENDING, or -EAGAIN with nothing started (no ring service,
+ * the ring full, no room for one more exchange): read it plainly.
+ */
+int		 hf_async_read(const struct h_req *req,
+		    const struct hf_query *q, const struct hf_rep *rep, int fd,
+		    const uint8_t *have, size_t got);
+/* handler_ops.cancel of the static kind: the commit or read stops. */
 void		 hf_async_cancel(void *ctx, enum xch_cancel why);
 /* Free the commits still on the ring (worker shutdown). */
 void		 hf_async_fini(struct hf_worker *hw);

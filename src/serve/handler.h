@@ -61,7 +61,7 @@ struct h_req {
  */
 typedef void h_fd_fn(void *arg, int fd, unsigned revents);
 typedef void h_timer_fn(void *arg, uint64_t now_ns);
-/* A file operation's result: bytes written, 0, or a negative errno. */
+/* A file operation's result: bytes read or written, 0, or -errno. */
 typedef void h_io_fn(void *arg, int32_t res);
 
 struct h_svc {
@@ -75,10 +75,12 @@ struct h_svc {
 	void	(*untimer)(void *svc, int id);
 	/*
 	 * File I/O on the worker's ring, so that a slow disk does not stop
-	 * the worker: write len bytes of buf at off (a short count can
-	 * come back), or fsync fd.  fn gets the result once; buf and fd
+	 * the worker: read or write len bytes of buf at off (a short count
+	 * can come back), or fsync fd.  fn gets the result once; buf and fd
 	 * must stay valid until then (no cancel).  Return 0 or -errno.
 	 */
+	int	(*read)(void *svc, int fd, void *buf, size_t len,
+		    uint64_t off, h_io_fn *fn, void *arg);
 	int	(*write)(void *svc, int fd, const void *buf, size_t len,
 		    uint64_t off, h_io_fn *fn, void *arg);
 	int	(*fsync)(void *svc, int fd, h_io_fn *fn, void *arg);

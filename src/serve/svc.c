@@ -149,6 +149,21 @@ svc_io_slot(struct svc *s, h_io_fn *fn, void *arg, uint64_t *ud)
 }
 
 static int
+svc_read(void *arg, int fd, void *buf, size_t len, uint64_t off,
+    h_io_fn *fn, void *fnarg)
+{
+	struct svc	*s = arg;
+	uint64_t	 ud;
+	int		 i, r;
+
+	if ((i = svc_io_slot(s, fn, fnarg, &ud)) < 0)
+		return i;
+	if ((r = uring_read(s->u, fd, buf, len, off, ud)) != 0)
+		s->w[i].iofn = NULL;
+	return r;
+}
+
+static int
 svc_write(void *arg, int fd, const void *buf, size_t len, uint64_t off,
     h_io_fn *fn, void *fnarg)
 {
@@ -200,7 +215,8 @@ svc_new(struct uring *u, unsigned ud_kind, unsigned max_watches,
 	s->nt = max_timers;
 	s->next_ns = UINT64_MAX;
 	s->ops = (struct h_svc){ .watch = svc_watch, .unwatch = svc_unwatch,
-	    .timer = svc_timer, .untimer = svc_untimer, .write = svc_write,
+	    .timer = svc_timer, .untimer = svc_untimer, .read = svc_read,
+	    .write = svc_write,
 	    .fsync = svc_fsync, .svc = s };
 	return s;
 }
