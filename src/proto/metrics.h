@@ -75,6 +75,8 @@
 	    "Block1 uploads refused, limits.max_uploads reached")	\
 	X(uploads_async, COUNTER,					\
 	    "uploads committed through the worker's ring")		\
+	X(writes_async, COUNTER,					\
+	    "Block1 blocks with more to come written through the ring")	\
 	X(reads_async, COUNTER,						\
 	    "Block2 blocks read through the worker's ring (not cached)") \
 	X(load_level, GAUGE, "load level: 0 normal, 1 throttled, 2 shedding") \

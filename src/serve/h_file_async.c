@@ -1,8 +1,9 @@
 /*
  * h_file_async.c - file I/O through the worker's ring, so that a slow disk
  * (an SD card on a gateway) does not stop the worker's other clients: an
- * upload's commit (write the last block, fsync the file, link or rename
- * it in, fsync the directory) and the read of a Block2 block that is not
+ * upload's blocks with more to come (written, then 2.31 Continue), its
+ * commit (write the last block, fsync the file, link or rename it in,
+ * fsync the directory) and the read of a Block2 block that is not
  * in the page cache (h_file.c tries RWF_NOWAIT first: a cached block
  * costs one preadv2 and no exchange).
  *
@@ -46,6 +47,7 @@
 
 enum hf_async_stage {
 	HA_READ,		/* a Block2 block (no upload) */
+	HA_BLOCK,		/* a Block1 block, more to come: then 2.31 */
 	HA_WRITE,		/* the last block's bytes */
 	HA_FSYNC,		/* the file */
 	HA_DIRSYNC,		/* its directory, after the link or rename */
@@ -114,6 +116,7 @@ hf_async_submit(struct hf_async *a)
 	case HA_READ:
 		return s->read(s->svc, a->fd, a->buf + a->done,
 		    a->len - a->done, a->off + a->done, hf_async_io, a);
+	case HA_BLOCK:
 	case HA_WRITE:
 		return s->write(s->svc, a->u->fd, a->buf + a->done,
 		    a->len - a->done, a->off + a->done, hf_async_io, a);
@@ -218,6 +221,56 @@ hf_async_read_io(struct hf_async *a, int32_t res)
 	hf_async_read_end(a, res);
 }
 
+/*
+ * A block with more to come written (rc 0) or not: the upload goes on
+ * (2.31 Continue), or ends (4.13 when the disk is full, else 5.00).
+ * Cancelled, a written block still counts: the client's retry of it (a
+ * new message ID) is acknowledged as a repeat.
+ */
+static void
+hf_async_block_end(struct hf_async *a, int rc)
+{
+	struct upload *u = a->u;
+	struct coap_resp *resp;
+
+	u->committing = false;
+	if (rc == 0) {
+		upload_advance(u, a->len, clock_now_ns());
+		METRIC_INC(a->m->writes_async);
+	} else {
+		log_warnx("upload of %.*s: write failed: %s", (int)a->path_len,
+		    a->path, strerror(-rc));
+		hf_upload_discard(u);
+		upload_release(&a->hw->up, u);
+	}
+	if (a->x != NULL) {
+		resp = xch_resp(a->x);
+		if (rc == 0) {
+			resp->code = COAP_CONTINUE;
+			coap_resp_opt_uint(resp, COAP_OPT_BLOCK1, a->block1);
+		} else
+			resp->code = rc == -ENOSPC || rc == -EDQUOT ||
+			    rc == -EFBIG ? COAP_REQUEST_ENTITY_TOO_LARGE :
+			    COAP_INTERNAL_SERVER_ERROR;
+		xch_complete(a->x, clock_now_ns());
+	}
+	hf_async_free(a);
+}
+
+static void
+hf_async_block_io(struct hf_async *a, int32_t res)
+{
+	int rc;
+
+	if (res <= 0)
+		rc = res == 0 ? -EIO : res;
+	else if ((a->done += (size_t)res) == a->len)
+		rc = 0;
+	else if ((rc = hf_async_submit(a)) == 0)
+		return;		/* a short write: the rest */
+	hf_async_block_end(a, rc);
+}
+
 /* A step done on the ring: the next one, or the end. */
 static void
 hf_async_io(void *arg, int32_t res)
@@ -227,6 +280,10 @@ hf_async_io(void *arg, int32_t res)
 
 	if (a->stage == HA_READ) {
 		hf_async_read_io(a, res);
+		return;
+	}
+	if (a->stage == HA_BLOCK) {
+		hf_async_block_io(a, res);
 		return;
 	}
 	if (a->x == NULL)
@@ -262,7 +319,7 @@ hf_async_commit(const struct h_req *req, struct upload *u, const char *base,
 {
 	struct hf_worker *hw = req->hstate;
 	struct hf_async *a;
-	size_t blen = strlen(base);
+	size_t blen = base != NULL ? strlen(base) : 0;
 
 	if (hw == NULL || hw->svc == NULL || hw->svc->write == NULL ||
 	    req->engine == NULL || blen > NAME_MAX ||
@@ -280,8 +337,12 @@ hf_async_commit(const struct h_req *req, struct upload *u, const char *base,
 	a->len = b->len;
 	if (b->len > 0)
 		memcpy(a->buf, b->data, b->len);
-	a->stage = b->len > 0 ? HA_WRITE : HA_FSYNC;
-	memcpy(a->base, base, blen + 1);
+	if (base == NULL)
+		a->stage = HA_BLOCK;
+	else
+		a->stage = b->len > 0 ? HA_WRITE : HA_FSYNC;
+	if (base != NULL)
+		memcpy(a->base, base, blen + 1);
 	memcpy(a->path, req->path, req->path_len);
 	a->path_len = req->path_len;
 	/* Nothing has started when the ring cannot take it: commit plainly. */

@@ -202,7 +202,8 @@ struct hf_async_block {
 /*
  * Commit u (slot of hw's table, the target checked) through the worker's
  * ring as a pending exchange: write b, fsync, publish as base, fsync the
- * directory, answer.  Returns H_PENDING; -EAGAIN when nothing started
+ * directory, answer.  base NULL: b is a block with more to come, written
+ * and answered 2.31 Continue with Block1 b->block1.  Returns H_PENDING; -EAGAIN when nothing started
  * (no ring service, the ring full): commit plainly; -EBUSY when the
  * worker holds max_separate exchanges (the commit ends by itself: answer
  * 5.03); or -ENOMEM.

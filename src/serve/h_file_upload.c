@@ -278,25 +278,60 @@ hf_put_fail(struct hf_write *w, const char *what, int rc,
 	return rc;
 }
 
-/* A block with more to come: answer 2.31 Continue. */
-static int
-hf_put_continue(const struct hf_write *w, struct coap_resp *resp)
+/*
+ * RFC 7959 §2.3: 2.31 Continue carries the block acknowledged; a smaller
+ * SZX than the client's asks it to continue with the route's block size
+ * (late negotiation, §2.5).
+ */
+static uint32_t
+hf_continue_block1(const struct hf_write *w)
 {
 	uint8_t szx = w->b.szx;
 	int rc;
 
-	/*
-	 * RFC 7959 §2.3: 2.31 Continue with the block acknowledged; a
-	 * smaller SZX than the client's asks it to continue with the
-	 * route's block size (late negotiation, §2.5).
-	 */
 	if ((rc = block_szx_for(w->req->route->block_size)) >= 0 && rc < szx)
 		szx = (uint8_t)rc;
+	return block_opt_encode(w->b.num, true, szx);
+}
+
+/* A block with more to come: answer 2.31 Continue. */
+static int
+hf_put_continue(const struct hf_write *w, struct coap_resp *resp)
+{
 	resp->code = COAP_CONTINUE;
 	resp->payload_len = 0;
-	coap_resp_opt_uint(resp, COAP_OPT_BLOCK1,
-	    block_opt_encode(w->b.num, true, szx));
+	coap_resp_opt_uint(resp, COAP_OPT_BLOCK1, hf_continue_block1(w));
 	return H_DONE;
+}
+
+/*
+ * A block with more to come, of an upload in a table slot, written through
+ * the worker's ring (H_PENDING: 2.31 when written), or -EAGAIN with
+ * nothing done, for the plain path.
+ */
+static int
+hf_put_block_async(struct hf_write *w, struct coap_resp *resp)
+{
+	const struct coap_msg *m = w->req->msg;
+	struct hf_async_block b;
+	int rc;
+
+	if (w->hw == NULL || w->hw->svc == NULL || w->u == NULL ||
+	    w->u == &w->one)
+		return -EAGAIN;
+	b.data = m->payload;
+	b.len = m->payload_len;
+	b.off = w->off;
+	b.blockwise = true;
+	b.block1 = hf_continue_block1(w);
+	rc = hf_async_commit(w->req, w->u, NULL, false, &b);
+	if (rc == H_PENDING || rc == -EBUSY)
+		w->u = NULL;	/* the write's now */
+	if (rc == -EBUSY) {
+		xch_busy(resp);
+		return H_DONE;
+	}
+	return rc == H_PENDING ? H_PENDING : -EAGAIN;
 }
 
 static void	 hf_put_remember(struct hf_write *, const struct coap_resp *);
@@ -466,6 +501,8 @@ hf_put_next(struct hf_write *w, struct coap_resp *resp)
 		    COAP_REQUEST_ENTITY_INCOMPLETE : COAP_BAD_REQUEST);
 	}
 	if (w->b.more) {
+		if ((rc = hf_put_block_async(w, resp)) != -EAGAIN)
+			return rc;
 		if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len,
 		    w->off)) < 0)
 			return hf_put_fail(w, "write", rc, resp);
@@ -626,7 +663,8 @@ hf_put_first(struct hf_write *w, struct coap_resp *resp)
 	u->fd = hf_tmp_create(u->dirfd, HF_FILE_MODE, u->tmpname);
 	if (u->fd < 0)
 		return hf_put_fail(w, "temporary file", u->fd, resp);
-	if (!w->b.more && (rc = hf_put_async(w, t.base, resp)) != -EAGAIN)
+	if ((rc = w->b.more ? hf_put_block_async(w, resp) :
+	    hf_put_async(w, t.base, resp)) != -EAGAIN)
 		return rc;
 	if ((rc = hf_pwrite_all(u->fd, m->payload, m->payload_len, 0)) < 0)
 		return hf_put_fail(w, "write", rc, resp);

@@ -4,8 +4,10 @@
  * client: a one-message PUT and the last block of a Block1 upload are
  * written, fsynced and published by ring operations (uploads_async
  * counts them), answered 2.01 / 2.04 with an ETag; a precondition refused
- * at the last block answers 4.12 without the ring; the last block sent
- * again with a new message ID gets the same answer (RFC 7959 §2.5).
+ * at the last block answers 4.12 without the ring; the blocks before the
+ * last are written on the ring and answered 2.31 (writes_async); the
+ * last block sent again with a new message ID gets the same answer
+ * (RFC 7959 §2.5).
  * A Block2 block that is not in the page cache is read on the ring
  * (reads_async counts it), a cached one at once.
  */
@@ -233,6 +235,8 @@ START_TEST(block1_last_block)
 	ck_assert_uint_eq(opt_uint(&m, COAP_OPT_BLOCK1),
 	    block_opt_encode(2, false, 2));
 	ck_assert_uint_eq(async_commits(), 1);
+	/* the blocks before it were written on the ring too */
+	ck_assert_uint_eq(metrics_get(&worker_metrics(w)->writes_async), 2);
 	th_expect_file(dir, "www/b.bin", body, sizeof(body));
 	/* the last block again, new MID: the same answer, nothing redone */
 	put("b.bin", &o, 1, body + 128, 22, 0, &m, buf, sizeof(buf));
