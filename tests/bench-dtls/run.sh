@@ -5,6 +5,14 @@
 # coap-server-openssl and coap-server-gnutls (when installed) with a PSK,
 # in the same run on 127.0.0.1.  Servers run on CPU 0, the load generator
 # on CPU 1 (taskset), as in tests/bench/run.sh.
+#
+# Handshakes/s is the generator's limit more than the server's: its
+# wolfSSL client does as much work per handshake as a server, on one CPU
+# against the server's one, so every server lands near the same rate (on
+# the 2-core reference machine coapd sat at about 85 % of its CPU while
+# it lasted).  So each server's CPU time per handshake (utime + stime from
+# /proc/PID/stat over the run, divided by the handshakes done) is printed
+# beside it: the server's capacity, whatever the generator manages.
 # usage: tests/bench-dtls/run.sh [SECONDS]   (make bench-dtls)
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,33 +58,50 @@ for l in openssl gnutls; do
 	$srv "coap-server-$l" -A 127.0.0.1 -p "$lp" -k "$key" -v 0 \
 	    >/dev/null 2>&1 &
 	pids+=($!)
-	libs+=("$l:$lp")
+	libs+=("$l:$lp:$!")
 done
 sleep 0.5
 
 num() { sed -n 's/^\([0-9]*\) .*/\1/p'; }
+# handshakes PID PORT: one handshake run against the server PID on PORT:
+# "RATE US" (handshakes/s, the server's CPU microseconds per handshake)
+tck=$(getconf CLK_TCK)
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+handshakes() {
+	local t0 t1 out
+	t0=$(ticks "$1")
+	out=$(timeout $((secs + 30)) $gen "$B/dtls-bench" hs 127.0.0.1 "$2" \
+	    bench "$key" "$secs" 2)
+	t1=$(ticks "$1")
+	awk -v o="$out" -v d=$((t1 - t0)) -v hz="$tck" 'BEGIN {
+	    split(o, f, " "); n = o; sub(/.*[(]/, "", n); sub(/ in.*/, "", n)
+	    us = n > 0 ? sprintf("%.0f", d * 1e6 / hz / n) : "?"
+	    printf "%s %s\n", f[1], us }'
+}
 ratio() { python3 -c "print(round(${1:-0}/max(${2:-1},1),2))"; }
 plain=$($gen "$B/coapd-bench" -p "$P" -u /hello -c "$sess" -n "$win" \
     -d "$secs" -T 2 --oneline | sed -n 's/.* rps=\([0-9]*\).*/\1/p')
 dtls=$(timeout $((secs + 30)) $gen "$B/dtls-bench" rps 127.0.0.1 "$D" \
     /hello bench "$key" "$sess" "$win" "$secs" 2 | num)
-hs=$(timeout $((secs + 30)) $gen "$B/dtls-bench" hs 127.0.0.1 "$D" bench \
-    "$key" "$secs" 2 | num)
+read -r hs hsus < <(handshakes "$cpid" "$D")
 printf 'coapd plain CoAP          %8s requests/s\n' "${plain:-?}"
 printf 'coapd DTLS                %8s requests/s  (%s x plain)\n' \
     "${dtls:-?}" "$(ratio "$dtls" "$plain")"
-printf 'coapd handshakes          %8s /s\n' "${hs:-?}"
+printf 'coapd handshakes          %8s /s  (server CPU %s us each)\n' \
+    "${hs:-?}" "${hsus:-?}"
 for e in "${libs[@]}"; do
 	l=${e%%:*}
 	lp=${e#*:}
+	lpid=${lp#*:}
+	lp=${lp%%:*}
 	# libcoap listens for coaps on port + 1 and serves "/" (its info text)
 	ldtls=$(timeout $((secs + 30)) $gen "$B/dtls-bench" rps 127.0.0.1 \
 	    $((lp + 1)) / bench "$key" "$sess" "$win" "$secs" 2 | num)
-	lhs=$(timeout $((secs + 30)) $gen "$B/dtls-bench" hs 127.0.0.1 \
-	    $((lp + 1)) bench "$key" "$secs" 2 | num)
+	read -r lhs lus < <(handshakes "$lpid" $((lp + 1)))
 	printf '%-25s %8s requests/s  (coapd %s x)\n' "coap-server-$l DTLS" \
 	    "${ldtls:-?}" "$(ratio "$dtls" "$ldtls")"
-	printf '%-25s %8s /s  (coapd %s x)\n' "coap-server-$l hs" \
-	    "${lhs:-?}" "$(ratio "$hs" "$lhs")"
+	printf '%-25s %8s /s  (coapd %s x; server CPU %s us each, coapd %s x less)\n' \
+	    "coap-server-$l hs" "${lhs:-?}" "$(ratio "$hs" "$lhs")" \
+	    "${lus:-?}" "$(ratio "${lus:-0}" "${hsus:-1}")"
 done
 kill -0 "$cpid" 2>/dev/null || { echo "coapd died" >&2; exit 1; }
