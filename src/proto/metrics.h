@@ -73,6 +73,8 @@
 	    "live dedup entries evicted, dedup_entries reached")	\
 	X(uploads_refused, COUNTER,					\
 	    "Block1 uploads refused, limits.max_uploads reached")	\
+	X(backend_unmatched, COUNTER,					\
+	    "backend replies matching no request or observation")	\
 	X(uploads_async, COUNTER,					\
 	    "uploads committed through the worker's ring")		\
 	X(writes_async, COUNTER,					\

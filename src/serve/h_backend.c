@@ -42,8 +42,10 @@
 #include "proto/block.h"
 #include "proto/coap_msg.h"
 #include "proto/fwd.h"
+#include "proto/metrics.h"
 #include "proto/route.h"
 #include "proto/retx.h"
+#include "serve/dispatch.h"
 #include "serve/h_backend_int.h"
 #include "serve/handler.h"
 #include "serve/xch.h"
@@ -194,9 +196,15 @@ bk_reply(struct bk_worker *bw, int s, const uint8_t *buf, size_t len)
 	if (m.type == COAP_TYPE_CON || (p == NULL && m.type == COAP_TYPE_NON))
 		bk_reply_empty(bw, s, p != NULL ? COAP_TYPE_ACK : COAP_TYPE_RST,
 		    m.mid);
-	if (p == NULL)
+	/* the answer to a deregistration, or a notification crossing it */
+	if (p == NULL && bk_obs_ended(bw, s, &m, now))
+		return;
+	if (p == NULL) {
+		if (bw->d != NULL)
+			METRIC_INC(bw->d->m->backend_unmatched);
 		return drop_log(bw, "token coapd did not send (late, or "
 		    "for a request given up)");
+	}
 	if (p->obs != NULL && p->obs->reg == p)
 		return bk_obs_answer(p, &m, now);
 	if (p->x == NULL) {

@@ -28,6 +28,14 @@
 #define BK_SPARE_MAX	64	/* freed bk_pend kept for reuse */
 #define BK_RECV_BATCH	16	/* datagrams per recvmmsg() */
 #define BK_SEND_BATCH	16	/* datagrams per sendmmsg() */
+/*
+ * Observations coapd ended upstream, remembered so that the backend's
+ * answer to the deregistration (or a notification already on its way)
+ * is expected, not a reply to log: the last BK_ENDED_MAX, for
+ * BK_ENDED_NS each.
+ */
+#define BK_ENDED_MAX	16
+#define BK_ENDED_NS	(30 * NS_PER_SEC)
 
 struct bk_pend;
 struct bk_obs;
@@ -75,6 +83,12 @@ struct bk_worker {
 	unsigned		 nspare;
 	struct bk_rx		*rx;
 	int			 flush;		/* timer: queues sent, -1 */
+	struct bk_ended {
+		int		 conn;		/* index in bw->conn */
+		uint8_t		 token[BK_TOKEN_LEN];
+		uint64_t	 until_ns;	/* 0: unused */
+	}			 ended[BK_ENDED_MAX];
+	unsigned		 ended_next;	/* the slot to fill next */
 	uint64_t		 next_token;
 	uint16_t		 next_mid;
 	uint32_t		 rnd;
@@ -164,6 +178,9 @@ void		 bk_obs_notified(struct bk_worker *bw, struct bk_obs *o, int ci,
 void		 bk_obs_answer(struct bk_pend *p, const struct coap_msg *m,
 		    uint64_t now_ns);
 void		 bk_obs_free(struct bk_worker *bw, struct bk_obs *o);
+/* Is m's token that of an observation on ci coapd ended lately? */
+bool		 bk_obs_ended(const struct bk_worker *bw, int ci,
+		    const struct coap_msg *m, uint64_t now_ns);
 /* End o, telling its observers code/why (code 0: deregister upstream). */
 void		 bk_obs_end(struct bk_worker *bw, struct bk_obs *o,
 		    uint8_t code, const char *why, uint64_t now_ns);

@@ -95,6 +95,37 @@ obs_send(struct bk_worker *bw, struct bk_obs *o, uint16_t mid, uint32_t v,
 	return bk_conn_send(bw, o->conn, out, *len);
 }
 
+/* o ends: its token stays known for a while (bk_obs_ended()). */
+static void
+obs_remember_ended(struct bk_worker *bw, const struct bk_obs *o,
+    uint64_t now_ns)
+{
+	struct bk_ended	*e = &bw->ended[bw->ended_next];
+
+	bw->ended_next = (bw->ended_next + 1) % BK_ENDED_MAX;
+	e->conn = o->conn;
+	memcpy(e->token, o->token, BK_TOKEN_LEN);
+	e->until_ns = now_ns + BK_ENDED_NS;
+}
+
+bool
+bk_obs_ended(const struct bk_worker *bw, int ci, const struct coap_msg *m,
+    uint64_t now_ns)
+{
+	const struct bk_ended	*e;
+	unsigned		 i;
+
+	if (m->tkl != BK_TOKEN_LEN)
+		return false;
+	for (i = 0; i < BK_ENDED_MAX; i++) {
+		e = &bw->ended[i];
+		if (e->conn == ci && now_ns < e->until_ns &&
+		    memcmp(e->token, m->token, BK_TOKEN_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * End o: its observers get code (when not 0) with why, without Observe;
  * an observation the backend still holds is deregistered (best effort:
@@ -116,6 +147,7 @@ bk_obs_end(struct bk_worker *bw, struct bk_obs *o, uint8_t code,
 	}
 	if (code == 0 && o->active)
 		(void)obs_send(bw, o, bw->next_mid++, 1, buf, sizeof(buf), &n);
+	obs_remember_ended(bw, o, now_ns);
 	bk_obs_free(bw, o);
 }
 

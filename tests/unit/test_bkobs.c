@@ -279,6 +279,13 @@ be_send(const struct got *to, const uint8_t *token, uint8_t type,
 	    (const struct sockaddr *)&to->from, to->fromlen), n);
 }
 
+/* Backend replies that matched nothing coapd sent or observes. */
+static uint64_t
+unmatched(void)
+{
+	return metrics_get(&worker_metrics(w)->backend_unmatched);
+}
+
 START_TEST(one_registration_fanned_out_deregistered)
 {
 	struct got	 reg, get, g;
@@ -345,6 +352,14 @@ START_TEST(one_registration_fanned_out_deregistered)
 	ck_assert_uint_eq(g.m.mid, 0x7004);
 	silence(cli[0], 100);
 	silence(cli[1], 100);
+	/* both were expected: neither is an unmatched reply (nor logged) */
+	ck_assert_uint_eq(unmatched(), 0);
+	/* a token coapd never sent is */
+	tok[0] ^= 0xff;
+	be_send(&reg, tok, COAP_TYPE_NON, 0x7005, 11, "v7");
+	ck_assert(recv_msg(be, &g, 1000));
+	ck_assert_uint_eq(g.m.type, COAP_TYPE_RST);
+	ck_assert_uint_eq(unmatched(), 1);
 }
 END_TEST
 
