@@ -170,6 +170,7 @@ bk_reply(struct bk_worker *bw, int s, const uint8_t *buf, size_t len)
 	struct bk_pend	*p;
 	struct bk_obs	*o;
 	uint64_t	 now = clock_now_ns();
+	bool		 unmatched;
 
 	if (coap_msg_parse(&m, buf, len) != 0)
 		return drop_log(bw, "malformed message");
@@ -192,19 +193,22 @@ bk_reply(struct bk_worker *bw, int s, const uint8_t *buf, size_t len)
 	p = find(bw, s, &m, true);
 	if (p == NULL && (o = bk_obs_by_token(bw, s, &m)) != NULL)
 		return bk_obs_notified(bw, o, s, &m);
+	/*
+	 * Unmatched, unless the answer to a deregistration or a
+	 * notification crossing it; counted before the RST goes out.
+	 */
+	unmatched = p == NULL && !bk_obs_ended(bw, s, &m, now);
+	if (unmatched && bw->d != NULL)
+		METRIC_INC(bw->d->m->backend_unmatched);
 	/* an RST to an unknown token also ends any registration upstream */
 	if (m.type == COAP_TYPE_CON || (p == NULL && m.type == COAP_TYPE_NON))
 		bk_reply_empty(bw, s, p != NULL ? COAP_TYPE_ACK : COAP_TYPE_RST,
 		    m.mid);
-	/* the answer to a deregistration, or a notification crossing it */
-	if (p == NULL && bk_obs_ended(bw, s, &m, now))
-		return;
-	if (p == NULL) {
-		if (bw->d != NULL)
-			METRIC_INC(bw->d->m->backend_unmatched);
+	if (unmatched)
 		return drop_log(bw, "token coapd did not send (late, or "
 		    "for a request given up)");
-	}
+	if (p == NULL)
+		return;
 	if (p->obs != NULL && p->obs->reg == p)
 		return bk_obs_answer(p, &m, now);
 	if (p->x == NULL) {
