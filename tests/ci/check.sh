@@ -11,10 +11,11 @@
 #    2-minute soak with its end checks asserted, and the DTLS tests
 #    against the CCM-8 wolfSSL;
 #  - behind, under nice 10 (it gets mostly the CPU the front leaves idle,
-#    which the sleeping and waiting integration tests leave a lot of):
-#    cppcheck and clang-tidy, the wolfSSL source build and coapd linked to
-#    it, the ASan+UBSan build with its unit tests and fuzz replays, and
-#    the libFuzzer builds with each target run for FUZZ_SMOKE_S seconds.
+#    which the sleeping and waiting integration tests leave a lot of), in
+#    two chains side by side: cppcheck and clang-tidy, then the libFuzzer
+#    builds with each target run for FUZZ_SMOKE_S seconds; and the wolfSSL
+#    source build and coapd linked to it, then the ASan+UBSan build with
+#    its unit tests and fuzz replays.
 #    Its output goes to $B/check/behind.log, printed when it is done.
 # The DTLS tests of the front wait for the behind track's wolfSSL build.
 # A failed stage does not stop the others (a failed build does); the exit
@@ -76,15 +77,28 @@ wolfssl_build() {
 	    cp "$B/ccm8/coapd" "$B/coapd-ccm8"
 }
 
+# Two chains side by side (the front's integration tests mostly wait,
+# so there is CPU for both; one chain alone was the longest path of the
+# whole run): the analyzers then the fuzz smoke; the wolfSSL build (which
+# the CCM-8 tests of the front wait for) then the ASan build and its
+# tests.
 behind() {
-	local rc
-	stage analyze sh tests/lint/analyze.sh
+	local rc=0 apid
+	(
+		stage analyze sh tests/lint/analyze.sh
+		[ "$SANITIZE" = 1 ] || stage fuzz-smoke $M fuzz-smoke
+	) &
+	apid=$!
 	stage wolfssl-build wolfssl_build
 	echo $? >"$L/wolfssl.rc"
-	[ "$SANITIZE" = 1 ] && return 0
-	stage asan-build $M -j"$JOBS" SANITIZE=1 B=build/asan build-tests &&
-	    stage asan-unit $M SANITIZE=1 B=build/asan unit fuzz-replay
-	stage fuzz-smoke $M fuzz-smoke
+	if [ "$SANITIZE" != 1 ]; then
+		stage asan-build $M -j"$JOBS" SANITIZE=1 B=build/asan \
+		    build-tests &&
+		    stage asan-unit $M -j2 -Otarget SANITIZE=1 B=build/asan \
+		    unit-each fuzz-replay
+	fi
+	wait "$apid" || rc=1
+	return $rc
 }
 
 # Ends the behind track (its own process group) if we are stopped.
