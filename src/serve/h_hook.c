@@ -400,13 +400,21 @@ body(struct hook_worker *hw, const struct h_req *req, struct coap_resp *r,
 	return 1;
 }
 
+/*
+ * Is o the output a's later blocks come from?  An output is kept for the
+ * client whose request ran the hook; one without a peer is a
+ * notification's (notify.c runs the hook once for all the observers of
+ * the resource), and every client of the same scope fetches that
+ * notification's later blocks from it, as it would from one run per
+ * block -- but without a new run whose output may differ.
+ */
 static bool
 out_matches(const struct hook_out *o, const struct hook_ask *a)
 {
 	return o->used && o->scope == a->scope && o->keylen == a->keylen &&
-	    memcmp(o->key, a->key, a->keylen) == 0 &&
+	    memcmp(o->key, a->key, a->keylen) == 0 && (o->peerlen == 0 ||
 	    net_addr_same((const struct sockaddr *)&o->peer, o->peerlen,
-	    (const struct sockaddr *)&a->peer, a->peerlen);
+	    (const struct sockaddr *)&a->peer, a->peerlen));
 }
 
 static void
