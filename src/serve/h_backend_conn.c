@@ -125,6 +125,53 @@ bk_conn_get(struct bk_worker *bw, const struct sockaddr *addr,
 	return (int)i;
 }
 
+/* Does a route of c (the running configuration) forward to conn? */
+static bool
+conn_configured(const struct cfg *c, const struct bk_conn *conn)
+{
+	const struct cfg_route	*r;
+	size_t			 i;
+
+	for (i = 0; i < c->nroutes; i++) {
+		r = &c->routes[i];
+		if (r->kind == ROUTE_BACKEND &&
+		    r->backend_addrlen == conn->addrlen &&
+		    memcmp(&r->backend_addr, &conn->addr, conn->addrlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Is anything of conn's still in flight: a request, an observation? */
+static bool
+conn_busy(const struct bk_worker *bw, const struct bk_conn *conn)
+{
+	const struct bk_pend	*p;
+	const struct bk_obs	*o;
+
+	if (conn->nq > 0)
+		return true;
+	for (p = bw->pend; p != NULL; p = p->next)
+		if (p->conn == conn->ci)
+			return true;
+	for (o = bw->obs; o != NULL; o = o->next)
+		if (o->conn == conn->ci)
+			return true;
+	return false;
+}
+
+void
+bk_conns_prune(struct bk_worker *bw, const struct cfg *c)
+{
+	unsigned	 i;
+
+	for (i = 0; i < bw->nconn; i++)
+		if (bw->conn[i]->fd >= 0 &&
+		    !conn_configured(c, bw->conn[i]) &&
+		    !conn_busy(bw, bw->conn[i]))
+			conn_close(bw, bw->conn[i]);
+}
+
 int
 bk_conn_send(struct bk_worker *bw, int ci, const uint8_t *msg, size_t len)
 {

@@ -178,6 +178,12 @@ void		 bk_obs_notified(struct bk_worker *bw, struct bk_obs *o, int ci,
 void		 bk_obs_answer(struct bk_pend *p, const struct coap_msg *m,
 		    uint64_t now_ns);
 void		 bk_obs_free(struct bk_worker *bw, struct bk_obs *o);
+/*
+ * Close the connections to backends no route of c forwards to any more
+ * (a reload removed or changed them) once nothing of theirs is in flight;
+ * the slot stays, reopened if a later configuration names it again.
+ */
+void		 bk_conns_prune(struct bk_worker *bw, const struct cfg *c);
 /* Is m's token that of an observation on ci coapd ended lately? */
 bool		 bk_obs_ended(const struct bk_worker *bw, int ci,
 		    const struct coap_msg *m, uint64_t now_ns);

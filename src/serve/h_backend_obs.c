@@ -28,6 +28,7 @@
 #include "proto/coap_msg.h"
 #include "proto/fwd.h"
 #include "proto/observe.h"
+#include "serve/dispatch.h"
 #include "serve/h_backend_int.h"
 #include "serve/handler.h"
 #include "serve/notify.h"
@@ -376,7 +377,10 @@ obs_new(struct bk_worker *bw, const struct h_req *req, int ci)
 	return o;
 }
 
-/* Observations nobody observes any more: deregistered upstream. */
+/*
+ * Every second: observations nobody observes any more are deregistered
+ * upstream, and connections to backends no longer configured closed.
+ */
 void
 bk_obs_sweep(void *arg, uint64_t now_ns)
 {
@@ -392,6 +396,8 @@ bk_obs_sweep(void *arg, uint64_t now_ns)
 		    notify_count(bw->d, o->path, o->path_len) == 0)
 			bk_obs_end(bw, o, 0, NULL, now_ns);
 	}
+	if (bw->d->cfg != NULL)
+		bk_conns_prune(bw, bw->d->cfg);
 }
 
 /*

@@ -440,4 +440,33 @@ out=$(coap_get "$A/udp/echo/back")
 assert_contains "$out" "GET /echo/back from" "UDP backend back: answered again"
 assert_true "coapd still running" alive "$COAPD_PID"
 
+# A reload that removes the UDP backend's route closes the workers'
+# connections to it (once nothing of theirs is in flight, at the next
+# second's sweep); the other backends' stay.
+udp_conns() {	# coapd's UDP sockets connected to the UDP backend
+	ss -Hunp dst "127.0.0.1:$UPORT" 2>/dev/null |
+	    grep -c "pid=$COAPD_PID,"
+}
+assert_true "a connection to the UDP backend is open" \
+    test "$(udp_conns)" -ge 1
+sed '/"\/udp"/,+1d' "$T/coapd.conf" >"$T/coapd.conf.new"	# 2 lines
+mv "$T/coapd.conf.new" "$T/coapd.conf"
+n0=$(grep -c 'reloaded,' "$COAPD_LOG")
+kill -HUP "$COAPD_PID"
+for ((i = 0; i < 50; i++)); do
+	[ "$(grep -c 'reloaded,' "$COAPD_LOG")" -gt "$n0" ] && break
+	sleep 0.1
+done
+assert_eq "$(grep -c 'reloaded,' "$COAPD_LOG")" $((n0 + 1)) \
+    "the reload without /udp is applied"
+for ((i = 0; i < 30; i++)); do
+	[ "$(udp_conns)" = 0 ] && break
+	sleep 0.1
+done
+assert_eq "$(udp_conns)" 0 \
+    "route removed by a reload: its backend connections closed"
+out=$(coap_get "$A/app/echo/after")
+assert_contains "$out" "GET /echo/after from" \
+    "the Unix backend still answers after the reload"
+
 finish
