@@ -30,7 +30,12 @@ ld_conv_user(struct ld *ld, const struct config_setting_t *s, const char *key,
 	}
 	if ((c->user = ld_strdup(ld, val)) == NULL)
 		return -ENOMEM;
-	if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+	/*
+	 * On reload coapd is already that user or cannot change: the
+	 * restart rule (cfg_reload.c) then says so, more usefully.
+	 */
+	if (ld->running == NULL && geteuid() != 0 &&
+	    pw->pw_uid != geteuid()) {
 		ld_err(ld, s, "%s: coapd is not root and cannot become \"%s\"",
 		    key, val);
 		return -EINVAL;

@@ -73,6 +73,32 @@ assert_contains "$(cat "$COAPD_LOG")" "Permission denied" \
 coap_get "coap://127.0.0.1:$PORT/again" >"$T/got"
 assert_file_eq "$T/got" "$T/www/hello.txt" "and the running configuration stays"
 
+# A reload that names another user (or group) is refused: the process
+# cannot become someone else without root, and keeps serving as nobody.
+chown nobody "$T/psk"
+sed -i 's/^user = "nobody";/user = "daemon";/; s/^group = "nogroup";/group = "daemon";/' \
+    "$T/coapd.conf"
+lu=$(grep -n '^user' "$T/coapd.conf" | cut -d: -f1)
+lg=$(grep -n '^group' "$T/coapd.conf" | cut -d: -f1)
+kill -HUP "$COAPD_PID"
+for ((i = 0; i < 50; i++)); do
+	[ "$(grep -c "reload failed\|rejected" "$COAPD_LOG")" -ge 2 ] && break
+	sleep 0.1
+done
+log=$(cat "$COAPD_LOG")
+assert_contains "$log" \
+    "$T/coapd.conf:$lu: user: cannot change on reload (running \"nobody\", file \"daemon\"); restart coapd to apply it" \
+    "a reload to another user is refused, with file:line"
+assert_contains "$log" \
+    "$T/coapd.conf:$lg: group: cannot change on reload (running \"nogroup\", file \"daemon\")" \
+    "and so is another group"
+assert_eq "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$COAPD_PID/status")" \
+    "$NOBODY $NOBODY $NOBODY $NOBODY" "still running as nobody"
+assert_eq "$(coap_get "coap://127.0.0.1:$PORT/who")" "$NOBODY:$NOGROUP" \
+    "hooks still run as nobody"
+sed -i 's/^user = "daemon";/user = "nobody";/; s/^group = "daemon";/group = "nogroup";/' \
+    "$T/coapd.conf"
+
 # A hook route asking for another user cannot be honoured any more.
 cp "$T/coapd.conf" "$T/bad.conf"
 sed -i 's|hook = \[ "'"$T"'/who.sh" \]; }|hook = [ "'"$T"'/who.sh" ]; user = "daemon"; }|' "$T/bad.conf"
