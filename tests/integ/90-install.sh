@@ -83,7 +83,7 @@ assert_contains "$(cat "$T/make.out")" \
     "second install says where the new config went"
 assert_file_eq "$R/etc/coapd.conf" "$T/edited" "the edit survives"
 assert_true "coapd.conf.new is the fresh config" \
-    cmp -s "$R/etc/coapd.conf.new" "$TOP/build/coapd.conf.install"
+    cmp -s "$R/etc/coapd.conf.new" "$(dirname "$COAPD")/coapd.conf.install"
 { cat "$T/want"; echo "etc/coapd.conf.new 644"; } | sort >"$T/want2"
 listing >"$T/got"
 assert_true "second install: the file list" diff -u "$T/want2" "$T/got"
