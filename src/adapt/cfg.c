@@ -188,6 +188,7 @@ ld_top_finish(struct ld *ld, const struct config_setting_t *g,
 	const char			*file;
 	char				 err[256];
 	long				 ncpu;
+	uint64_t			 life_s;
 	unsigned			 line;
 	size_t				 i;
 
@@ -196,6 +197,15 @@ ld_top_finish(struct ld *ld, const struct config_setting_t *g,
 	if (c->workers == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		c->workers = ncpu < 1 ? 1 : ncpu > 256 ? 256 : (uint32_t)ncpu;
+	}
+	/*
+	 * Unset (its range starts at 1): RFC 7252 §4.8.2 from the coap
+	 * group, rounded up: it follows the timers.
+	 */
+	if (c->exchange_lifetime_s == 0) {
+		life_s = (retx_exchange_lifetime_ms(&c->coap) + 999) / 1000;
+		c->exchange_lifetime_s = life_s > LD_LIFETIME_MAX_S ?
+		    LD_LIFETIME_MAX_S : (uint32_t)life_s;
 	}
 	check_listen_dups(ld, g);
 	check_route_dups(ld, g);

@@ -190,6 +190,9 @@ int	 ld_check_readable(const char *path);
  * cfg.c
  */
 
+/* The largest exchange_lifetime_s, set or derived. */
+#define LD_LIFETIME_MAX_S	86400
+
 /* top_opts' finish hook: rules across the file, then the route table. */
 void	 ld_top_finish(struct ld *, const struct config_setting_t *g,
 	    const struct config_setting_t *at, const char *key, void *base);

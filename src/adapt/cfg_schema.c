@@ -248,10 +248,13 @@ static const struct opt top_opts[] = {
 	{ .name = "dedup_entries", .type = OPT_INT,
 	  FLD(struct cfg, dedup_entries),
 	  .min = 16, .max = 1 << 20, .def = 4096 },
-	/* RFC 7252 §4.8.2: EXCHANGE_LIFETIME is 247 s with default timers */
+	/*
+	 * RFC 7252 §4.8.2: EXCHANGE_LIFETIME.  Unset (0) it is derived from
+	 * the coap group by ld_top_finish(): 247 s with the defaults.
+	 */
 	{ .name = "exchange_lifetime_s", .type = OPT_INT,
 	  FLD(struct cfg, exchange_lifetime_s),
-	  .min = 1, .max = 86400, .def = 247 },
+	  .min = 1, .max = LD_LIFETIME_MAX_S, .flags = OPT_NODEFAULT },
 	/* RFC 7252 §5.2.2: an empty ACK before the client's ACK_TIMEOUT */
 	{ .name = "separate_after_ms", .type = OPT_INT,
 	  FLD(struct cfg, separate_after_ms),

@@ -250,7 +250,15 @@ dtls_hello_input(struct dtls_server *s, unsigned sock,
 		send_hvr(s, sock, a, alen, &h, cookie);
 		return;
 	}
-	/* The peer proved its address: a new hello is a new session. */
+	/*
+	 * The peer proved its address: a new hello is a new session.
+	 * RFC 6347 §4.2.8: a server may abandon an association on a new
+	 * epoch-0 ClientHello from its address and port (a client that lost
+	 * its state) once the client has demonstrated reachability by
+	 * completing a cookie exchange, which this hello did.  An off-path
+	 * attacker forging the address never sees the cookie: its hellos got
+	 * a HelloVerifyRequest above and left the session as it was.
+	 */
 	if (x != NULL) {
 		dtls_sess_log(x, LOG_LVL_DEBUG,
 		    "new ClientHello, session replaced");

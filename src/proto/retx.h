@@ -25,6 +25,21 @@ struct retx_params {
 #define RETX_PARAMS_DEFAULT \
 	((const struct retx_params){ RETX_ACK_TIMEOUT_MS, RETX_MAX_RETRANSMIT })
 
+/*
+ * RFC 7252 §4.8.2 EXCHANGE_LIFETIME for p, in ms: MAX_TRANSMIT_SPAN
+ * (ACK_TIMEOUT * (2^MAX_RETRANSMIT - 1) * ACK_RANDOM_FACTOR) + 2 *
+ * MAX_LATENCY (100 s) + PROCESSING_DELAY (ACK_TIMEOUT).  247,000 with the
+ * defaults.  No overflow for MAX_RETRANSMIT up to 32.
+ */
+static inline uint64_t
+retx_exchange_lifetime_ms(const struct retx_params *p)
+{
+	uint64_t	 ack = p->ack_timeout_ms;
+	uint64_t	 span = ack * ((1ULL << p->max_retransmit) - 1) * 3 / 2;
+
+	return span + 2 * 100000 + ack;
+}
+
 /* One confirmable message's timer. */
 struct retx {
 	uint64_t	 next_ns;	/* when to send it again */

@@ -8,6 +8,10 @@
       port) leaves for HOST:PORT from that same socket: to the server it
       comes from the client's address and port, as an off-path attacker's
       forged datagram would.  Exits after SECONDS.
+      Once the server sent an encrypted record (epoch 1: the handshake is
+      done), a HelloVerifyRequest from it (the answer to a forged hello)
+      is not passed on but counted, a line "hvr dropped N" each: OpenSSL
+      3.0's s_client stalls on one that arrives on an established session.
   dtls_spoof.py inject CPORT KIND
       Send one crafted datagram through the relay's control port.  KIND:
         short    a 23-byte application_data record (epoch 1), shorter
@@ -19,6 +23,9 @@
         alert0   a plaintext fatal alert (epoch 0): handshake_failure
         hs0      a plaintext handshake record (epoch 0) of random bytes
         ccs      a bare change_cipher_spec (epoch 0, the 1-byte body)
+        hello    a well-formed ClientHello with a fresh random and no
+                 cookie (RFC 6347 §4.2.8: must not replace the session)
+        cookie   the same with a 32-byte cookie of random bytes
 """
 import os
 import select
@@ -26,6 +33,8 @@ import socket
 import struct
 import sys
 import time
+
+from dtls_hello import client_hello
 
 
 def relay(lport, host, port, cport, secs):
@@ -38,6 +47,7 @@ def relay(lport, host, port, cport, secs):
     up.bind((host, 0))
     up.connect((host, port))
     client = None
+    done, hvr = False, 0
     print("ready", flush=True)
     end = time.monotonic() + secs
     while time.monotonic() < end:
@@ -53,6 +63,12 @@ def relay(lport, host, port, cport, secs):
             elif s is csock:
                 up.send(d)
             elif client is not None:
+                if len(d) > 13 and d[3:5] != b"\0\0":
+                    done = True
+                elif done and len(d) > 13 and d[0] == 22 and d[13] == 3:
+                    hvr += 1
+                    print("hvr dropped %d" % hvr, flush=True)
+                    continue
                 lsock.sendto(d, client)
     return 0
 
@@ -82,6 +98,10 @@ def inject(cport, kind):
         d = record(22, 0, seq, os.urandom(40))
     elif kind == "ccs":
         d = record(20, 0, seq, b"\x01")
+    elif kind == "hello":
+        d = client_hello(seq)[0]
+    elif kind == "cookie":
+        d = client_hello(seq, cookie=os.urandom(32))[0]
     else:
         sys.stderr.write(__doc__)
         return 2

@@ -22,6 +22,7 @@ SERIAL=(
 	62-shed		# table fill and recovery times
 	63-clients-rss	# 100,000 requests in a burst, peak RSS
 	64-dtls-limits	# identity buckets against the clock
+	72-shed-ring	# a 1 s stall mid-backlog would end shedding early
 	83-dtls-flood	# RSS flat, a client served within a second
 	84-dtls-offpath	# 500 handshakes, then timing of the established one
 	90-systemd	# boots systemd in namespaces

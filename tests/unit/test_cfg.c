@@ -312,6 +312,48 @@ START_TEST(route_inherits_max_body)
 }
 END_TEST
 
+/*
+ * RFC 7252 §4.8.2: EXCHANGE_LIFETIME = ACK_TIMEOUT * (2^MAX_RETRANSMIT -
+ * 1) * 1.5 + 2 * 100 s + ACK_TIMEOUT, derived from the coap group unless
+ * set, rounded up, at most 86400; a value set is kept; 0 is refused.
+ */
+START_TEST(exchange_lifetime_derived)
+{
+	struct cfg	*c;
+
+	/* unset, default timers: 2 * 15 * 1.5 + 200 + 2 */
+	c = load(ROUTE, 0);
+	ck_assert_uint_eq(c->exchange_lifetime_s, 247);
+	cfg_unref(c);
+	/* 1 * 3 * 1.5 + 200 + 1 = 205.5 */
+	c = load(ROUTE "coap = { ack_timeout_ms = 1000;"
+	    " max_retransmit = 2; };\n", 0);
+	ck_assert_uint_eq(c->exchange_lifetime_s, 206);
+	cfg_unref(c);
+	/* 0 + 200 + 0.01 */
+	c = load(ROUTE "coap = { ack_timeout_ms = 10;"
+	    " max_retransmit = 0; };\n", 0);
+	ck_assert_uint_eq(c->exchange_lifetime_s, 201);
+	cfg_unref(c);
+	/* 60 * (2^20 - 1) * 1.5 + 260: capped */
+	c = load(ROUTE "coap = { ack_timeout_ms = 60000;"
+	    " max_retransmit = 20; };\n", 0);
+	ck_assert_uint_eq(c->exchange_lifetime_s, 86400);
+	cfg_unref(c);
+	/* set: the operator's value, whatever the timers */
+	c = load(ROUTE "exchange_lifetime_s = 30;\n"
+	    "coap = { ack_timeout_ms = 1000; max_retransmit = 2; };\n", 0);
+	ck_assert_uint_eq(c->exchange_lifetime_s, 30);
+	cfg_unref(c);
+	c = load(ROUTE "exchange_lifetime_s = 247;\n"
+	    "coap = { ack_timeout_ms = 1000; max_retransmit = 2; };\n", 0);
+	ck_assert_uint_eq(c->exchange_lifetime_s, 247);
+	cfg_unref(c);
+	BAD("exchange_lifetime_s = 0;\n" ROUTE,
+	    "1: exchange_lifetime_s: 0 out of range 1..86400");
+}
+END_TEST
+
 START_TEST(writable_methods)
 {
 	struct cfg	*c;
@@ -816,6 +858,7 @@ cfg_suite(void)
 	tcase_add_test(tc, hook_route);
 	tcase_add_test(tc, every_key);
 	tcase_add_test(tc, route_inherits_max_body);
+	tcase_add_test(tc, exchange_lifetime_derived);
 	tcase_add_test(tc, writable_methods);
 	tcase_add_test(tc, relative_paths);
 	tcase_add_test(tc, include);

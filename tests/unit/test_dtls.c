@@ -443,6 +443,50 @@ START_TEST(new_hello_new_session)
 }
 END_TEST
 
+/*
+ * RFC 6347 §4.2.8: a new ClientHello from an established client's address
+ * and port replaces the session only once it carries a valid cookie.  An
+ * off-path attacker forging that address never sees the cookie: its
+ * hellos, with no cookie or with a cookie made for another random, get a
+ * HelloVerifyRequest (sent to the real client) and change nothing.
+ */
+#define HELLO_RANDOM	(13 + 12 + 2)	/* record, handshake, version */
+
+START_TEST(offpath_hello_keeps_session)
+{
+	struct dgram	 forged[2], *d;
+	char		 buf[64];
+	int		 k;
+
+	cli_new(0, "admin", "admin-secret-key-0001");
+	ck_assert_int_ne(wolfSSL_connect(cli[0].ssl), WOLFSSL_SUCCESS);
+	ck_assert_uint_eq(to_srv[0].n, 1);
+	forged[0] = to_srv[0].d[to_srv[0].head];	/* cookieless */
+	deliver(0);
+	ck_assert_int_ne(wolfSSL_connect(cli[0].ssl), WOLFSSL_SUCCESS);
+	ck_assert_uint_eq(to_srv[0].n, 1);
+	forged[1] = to_srv[0].d[to_srv[0].head];	/* with the cookie */
+	ck_assert(handshake(0));
+	ck_assert_uint_eq(dtls_sessions(srv), 1);
+	ck_assert_uint_eq(counter(&m.dtls_hello_verify), 1);
+	for (k = 0; k < 2; k++) {
+		/* a fresh random: a new hello, its cookie (if any) stale */
+		forged[k].b[HELLO_RANDOM] ^= 0x5a;
+		dtls_input(srv, 3, (const struct sockaddr *)&cli[0].addr,
+		    sizeof(cli[0].addr), forged[k].b, forged[k].len, now);
+		ck_assert_uint_eq(counter(&m.dtls_hello_verify), 2 + k);
+		ck_assert_uint_eq(cli[0].in.n, 1);
+		d = q_pop(&cli[0].in);
+		ck_assert_uint_eq(d->b[0], 22);		/* handshake */
+		ck_assert_uint_eq(d->b[13], 3);		/* hello_verify */
+		ck_assert_uint_eq(dtls_sessions(srv), 1);
+		ck_assert_uint_eq(counter(&m.dtls_handshakes), 1);
+		ck_assert_int_gt(roundtrip(0, "still", buf, sizeof(buf)), 0);
+		ck_assert_str_eq(buf, "echo:still:admin");
+	}
+}
+END_TEST
+
 /* Hand d[0..len) to the server as from client i's address. */
 static void
 forge(int i, const uint8_t *d, size_t len)
@@ -650,6 +694,7 @@ dtls_suite(void)
 	tcase_add_test(tc, table_bound_lru);
 	tcase_add_test(tc, idle_expiry);
 	tcase_add_test(tc, new_hello_new_session);
+	tcase_add_test(tc, offpath_hello_keeps_session);
 	tcase_add_test(tc, hello_flood);
 	tcase_add_test(tc, forged_records_ignored);
 	tcase_add_test(tc, half_open_budget);
