@@ -127,6 +127,7 @@ struct cfg_dtls {
 	uint32_t	 max_handshakes_per_host; /* per worker */
 	uint32_t	 session_timeout_s;
 	uint32_t	 handshake_timeout_s;
+	uint32_t	 hello_hold_s;	/* cookieless hellos to a live session */
 	struct psk_table *psk;		/* loaded from psk_file; NULL when
 					   no DTLS */
 };

@@ -102,6 +102,9 @@ static const struct opt dtls_opts[] = {
 	{ .name = "handshake_timeout_s", .type = OPT_INT,
 	  FLD(struct cfg_dtls, handshake_timeout_s),
 	  .min = 1, .max = 300, .def = 5 },
+	{ .name = "hello_hold_s", .type = OPT_INT,
+	  FLD(struct cfg_dtls, hello_hold_s),
+	  .min = 0, .max = 300, .def = 10 },
 };
 
 static const struct optset dtls_set = {

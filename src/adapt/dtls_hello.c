@@ -22,6 +22,7 @@
 
 #include "base/clock.h"
 #include "proto/metrics.h"
+#include "adapt/cfg.h"
 #include "adapt/dtls_int.h"
 #include "adapt/log.h"
 
@@ -213,6 +214,24 @@ send_hvr(struct dtls_server *s, unsigned sock,
 	METRIC_INC(s->m->dtls_hello_verify);
 }
 
+/*
+ * Is a hello without a valid cookie from x's address left unanswered?  It
+ * is while x is established and its peer spoke in the last
+ * dtls.hello_hold_s:
+ * then the hello is far more likely forged off-path than sent by that
+ * peer after losing its state, and a HelloVerifyRequest arriving on an
+ * established session stalls some clients for good (OpenSSL 3.0's).  A
+ * peer that did start over retransmits its hello (RFC 6347 section
+ * 4.2.4: 1 s, doubling) and is answered once the session has gone quiet.
+ */
+static bool
+hvr_held(const struct dtls_server *s, const struct dtls_sess *x,
+    uint64_t now_ns)
+{
+	return x != NULL && x->established && now_ns - x->last_ns <
+	    (uint64_t)s->cfg->dtls.hello_hold_s * NS_PER_SEC;
+}
+
 void
 dtls_hello_input(struct dtls_server *s, unsigned sock,
     const struct sockaddr_storage *a, socklen_t alen, struct dtls_sess *x,
@@ -246,6 +265,10 @@ dtls_hello_input(struct dtls_server *s, unsigned sock,
 		return;
 	}
 	if (which < 0) {
+		if (hvr_held(s, x, now_ns)) {
+			METRIC_INC(s->m->dtls_hello_held);
+			return;
+		}
 		/* Nothing is kept: a spoofed source costs one datagram. */
 		send_hvr(s, sock, a, alen, &h, cookie);
 		return;

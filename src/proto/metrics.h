@@ -55,6 +55,8 @@
 	X(dtls_handshakes, COUNTER, "DTLS handshakes completed")	\
 	X(dtls_hello_verify, COUNTER,					\
 	    "ClientHellos answered with a HelloVerifyRequest")		\
+	X(dtls_hello_held, COUNTER,					\
+	    "cookieless ClientHellos unanswered: their address's session is live") \
 	X(dtls_handshake_timeouts, COUNTER,				\
 	    "DTLS handshakes not completed in time")			\
 	X(dtls_handshake_failures, COUNTER, "DTLS handshakes failed")	\

@@ -256,6 +256,7 @@ setup(void)
 	cf.dtls.max_handshakes_per_host = 2;
 	cf.dtls.session_timeout_s = 60;
 	cf.dtls.handshake_timeout_s = 5;
+	cf.dtls.hello_hold_s = 10;
 	ck_assert_int_eq(psk_parse(keys, sizeof(keys) - 1, &cf.dtls.psk, NULL,
 	    NULL), 0);
 	now = clock_now_ns();
@@ -432,7 +433,12 @@ START_TEST(new_hello_new_session)
 	ck_assert_int_gt(roundtrip(0, "zero", buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "echo:zero:admin");
 	ck_assert_int_gt(roundtrip(0, "one", buf, sizeof(buf)), 0);
-	/* same address and port, a client that lost its state */
+	/*
+	 * same address and port, a client that lost its state; it comes
+	 * back after the session has been quiet long enough for its
+	 * cookieless hello to be answered (offpath_hello_keeps_session)
+	 */
+	now += 11 * NS_PER_SEC;
 	cli_new(0, "sensor-1", "sensor1-secret-key");
 	ck_assert(handshake(0));
 	ck_assert_uint_eq(dtls_sessions(srv), 1);
@@ -447,8 +453,11 @@ END_TEST
  * RFC 6347 §4.2.8: a new ClientHello from an established client's address
  * and port replaces the session only once it carries a valid cookie.  An
  * off-path attacker forging that address never sees the cookie: its
- * hellos, with no cookie or with a cookie made for another random, get a
- * HelloVerifyRequest (sent to the real client) and change nothing.
+ * hellos, with no cookie or with a cookie made for another random, change
+ * nothing.  While the session is live (its peer spoke in the last 10 s)
+ * they get no answer at all, so no HelloVerifyRequest reaches the real
+ * client's established session; once it has been quiet, a
+ * HelloVerifyRequest, as for a client that lost its state.
  */
 #define HELLO_RANDOM	(13 + 12 + 2)	/* record, handshake, version */
 
@@ -469,21 +478,32 @@ START_TEST(offpath_hello_keeps_session)
 	ck_assert(handshake(0));
 	ck_assert_uint_eq(dtls_sessions(srv), 1);
 	ck_assert_uint_eq(counter(&m.dtls_hello_verify), 1);
-	for (k = 0; k < 2; k++) {
-		/* a fresh random: a new hello, its cookie (if any) stale */
+	/* a fresh random: a new hello, its cookie (if any) stale */
+	for (k = 0; k < 2; k++)
 		forged[k].b[HELLO_RANDOM] ^= 0x5a;
+	for (k = 0; k < 2; k++) {		/* live: held */
+		dtls_input(srv, 3, (const struct sockaddr *)&cli[0].addr,
+		    sizeof(cli[0].addr), forged[k].b, forged[k].len, now);
+		ck_assert_uint_eq(counter(&m.dtls_hello_held), 1 + k);
+		ck_assert_uint_eq(cli[0].in.n, 0);
+	}
+	ck_assert_int_gt(roundtrip(0, "live", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "echo:live:admin");
+	now += 11 * NS_PER_SEC;
+	for (k = 0; k < 2; k++) {		/* quiet: a HelloVerifyRequest */
 		dtls_input(srv, 3, (const struct sockaddr *)&cli[0].addr,
 		    sizeof(cli[0].addr), forged[k].b, forged[k].len, now);
 		ck_assert_uint_eq(counter(&m.dtls_hello_verify), 2 + k);
+		ck_assert_uint_eq(counter(&m.dtls_hello_held), 2);
 		ck_assert_uint_eq(cli[0].in.n, 1);
 		d = q_pop(&cli[0].in);
 		ck_assert_uint_eq(d->b[0], 22);		/* handshake */
 		ck_assert_uint_eq(d->b[13], 3);		/* hello_verify */
 		ck_assert_uint_eq(dtls_sessions(srv), 1);
 		ck_assert_uint_eq(counter(&m.dtls_handshakes), 1);
-		ck_assert_int_gt(roundtrip(0, "still", buf, sizeof(buf)), 0);
-		ck_assert_str_eq(buf, "echo:still:admin");
 	}
+	ck_assert_int_gt(roundtrip(0, "still", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "echo:still:admin");
 }
 END_TEST
 
