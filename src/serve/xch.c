@@ -323,7 +323,7 @@ xch_complete(struct xch *x, uint64_t now_ns)
 	size_t		 n;
 
 	if (x->reg != NULL && x->reg->internal) {
-		/* a run for observers: the answer is theirs (notify.c) */
+		/* a run for observers: the answer is theirs (notify_late.c) */
 		x->ops = NULL;
 		notify_hook_done(d, x->reg, &d->xresp, now_ns);
 		xch_free(d, x);
@@ -379,7 +379,7 @@ xch_find(struct dispatch *d, const struct dispatch_peer *p, uint16_t mid,
 {
 	struct xch	*x;
 
-	/* a run for observers answers no client's message (notify.c) */
+	/* a run for observers answers no client's message (notify_late.c) */
 	for (x = d->xlist; x != NULL; x = x->next)
 		if ((x->reg == NULL || !x->reg->internal) &&
 		    x->separate == separate &&
