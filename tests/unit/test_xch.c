@@ -453,29 +453,21 @@ END_TEST
  */
 START_TEST(access_line_kept)
 {
+	struct th_stderr c;
 	char		 out[4096];
-	FILE		*f = tmpfile();
-	int		 saved = dup(2);
-	size_t		 n;
 
-	ck_assert_ptr_nonnull(f);
 	teardown();
 	access_on = true;
 	setup_with(100, 16);
 	unsetenv("JOURNAL_STREAM");	/* stderr, whatever runs us */
 	log_init(LOG_LVL_INFO, "t");
-	dup2(fileno(f), 2);
+	th_stderr_begin(&c);
 	send_get(COAP_TYPE_CON, 0xa001, 300);
 	expect_empty_ack(0xa001, 1000);
 	send_empty(COAP_TYPE_ACK, expect_late(COAP_TYPE_CON, 1500, NULL,
 	    NULL));
 	/* the line is written before the answer is sent */
-	dup2(saved, 2);
-	close(saved);
-	rewind(f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = '\0';
-	fclose(f);
+	th_stderr_end(&c, out, sizeof(out));
 	ck_assert_msg(strstr(out, "GET /slow 2.05") != NULL, "log: %s", out);
 	ck_assert_ptr_nonnull(strstr(out, "path=/slow route=/slow code=2.05"));
 	ck_assert_ptr_null(strstr(out, "identity"));
