@@ -161,14 +161,14 @@ dtls_cipher_ok(const char *name, char *err, size_t errlen)
 }
 
 /*
- * Preference of a PSK suite in the default list (lower first): CCM-8
- * (RFC 7252 §9.1.3.1 makes it mandatory), then AEAD suites without ECDHE
- * (cheapest for constrained clients), AEAD with ECDHE, then CBC.  DHE
- * (no DH parameters are configured) and NULL (unencrypted) suites are
- * left out: -1.
+ * Whether a suite goes in the default list, and its preference there in
+ * *rank (lower first): CCM-8 (RFC 7252 §9.1.3.1 makes it mandatory), then
+ * AEAD suites without ECDHE (cheapest for constrained clients), AEAD with
+ * ECDHE, then CBC.  DHE (no DH parameters are configured) and NULL
+ * (unencrypted) suites are left out.
  */
-static int
-suite_rank(const char *iana)
+static bool
+suite_rank(const char *iana, int *rank)
 {
 	bool	 ecdhe = strstr(iana, "_ECDHE_") != NULL;
 	bool	 aead = strstr(iana, "_GCM_") != NULL ||
@@ -177,10 +177,12 @@ suite_rank(const char *iana)
 
 	if (strstr(iana, "PSK") == NULL || strstr(iana, "_DHE_") != NULL ||
 	    strstr(iana, "_NULL_") != NULL)
-		return -1;
+		return false;
 	if (strcmp(iana, CCM8_IANA) == 0)
-		return 0;
-	return 1 + (ecdhe ? 1 : 0) + (aead ? 0 : 2);
+		*rank = 0;
+	else
+		*rank = 1 + (ecdhe ? 1 : 0) + (aead ? 0 : 2);
+	return true;
 }
 
 /* The default list: the build's PSK suites by IANA name, by rank. */
@@ -189,7 +191,7 @@ default_ciphers(char *out, size_t len)
 {
 	char	 names[8192], iana[8192], copy[8192], *p, *save;
 	size_t	 n = 0;
-	int	 rank;
+	int	 rank, r;
 
 	cipher_lists(names, sizeof(names), iana, sizeof(iana));
 	out[0] = '\0';
@@ -198,7 +200,8 @@ default_ciphers(char *out, size_t len)
 		save = NULL;
 		for (p = strtok_r(copy, ":", &save); p != NULL;
 		    p = strtok_r(NULL, ":", &save)) {
-			if (suite_rank(p) != rank || in_list(out, p))
+			if (!suite_rank(p, &r) || r != rank ||
+			    in_list(out, p))
 				continue;
 			if (n < len)
 				n += (size_t)snprintf(out + n, len - n, "%s%s",

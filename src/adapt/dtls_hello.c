@@ -18,6 +18,7 @@
  */
 #include <sys/random.h>
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -153,26 +154,33 @@ dtls_hello_rotate(struct dtls_server *s, uint64_t now_ns)
 }
 
 /*
- * Which secret made h's cookie: 0 current, 1 previous, -1 none (then
- * cookie[] holds a fresh one made with the current secret), -2 when the
- * HMAC failed.
+ * Check h's cookie against both secrets.  Returns 0 when one of them made
+ * it, and *secret is that one; -EACCES when neither did (or h has none),
+ * and then cookie[] holds a fresh one made with the current secret; -EIO
+ * when the HMAC failed.
  */
 static int
 check_cookie(struct dtls_server *s, const struct sockaddr_storage *a,
-    socklen_t alen, const struct hello *h, uint8_t cookie[COOKIE_LEN])
+    socklen_t alen, const struct hello *h, uint8_t cookie[COOKIE_LEN],
+    const uint8_t **secret)
 {
 	uint8_t	 old[COOKIE_LEN];
 
+	*secret = NULL;
 	if (!make_cookie(s->secret[0], a, alen, h, cookie))
-		return -2;
+		return -EIO;
 	if (h->cookielen != COOKIE_LEN)
-		return -1;
-	if (same(h->cookie, cookie, COOKIE_LEN))
+		return -EACCES;
+	if (same(h->cookie, cookie, COOKIE_LEN)) {
+		*secret = s->secret[0];
 		return 0;
+	}
 	if (make_cookie(s->secret[1], a, alen, h, old) &&
-	    same(h->cookie, old, COOKIE_LEN))
-		return 1;
-	return -1;
+	    same(h->cookie, old, COOKIE_LEN)) {
+		*secret = s->secret[1];
+		return 0;
+	}
+	return -EACCES;
 }
 
 /* RFC 6347 §4.2.1: HelloVerifyRequest, record sequence of the hello. */
@@ -239,15 +247,16 @@ dtls_hello_input(struct dtls_server *s, unsigned sock,
 {
 	struct hello	 h;
 	uint8_t		 cookie[COOKIE_LEN];
-	int		 which;
+	const uint8_t	*secret;
+	int		 e;
 
 	if (!parse_hello(d, len, &h)) {
 		METRIC_INC(s->m->dtls_dropped);
 		return;
 	}
 	dtls_hello_rotate(s, now_ns);
-	which = check_cookie(s, a, alen, &h, cookie);
-	if (which == -2) {
+	e = check_cookie(s, a, alen, &h, cookie, &secret);
+	if (e == -EIO) {
 		METRIC_INC(s->m->dtls_dropped);
 		return;
 	}
@@ -258,13 +267,13 @@ dtls_hello_input(struct dtls_server *s, unsigned sock,
 		 * afterwards it is a stale duplicate, which must not replace
 		 * the session.
 		 */
-		if (!x->established && which >= 0)
+		if (!x->established && e == 0)
 			dtls_feed(s, x, d, len, now_ns);
 		else
 			METRIC_INC(s->m->dtls_dropped);
 		return;
 	}
-	if (which < 0) {
+	if (e != 0) {
 		if (hvr_held(s, x, now_ns)) {
 			METRIC_INC(s->m->dtls_hello_held);
 			return;
@@ -279,15 +288,16 @@ dtls_hello_input(struct dtls_server *s, unsigned sock,
 	 * epoch-0 ClientHello from its address and port (a client that lost
 	 * its state) once the client has demonstrated reachability by
 	 * completing a cookie exchange, which this hello did.  An off-path
-	 * attacker forging the address never sees the cookie: its hellos got
-	 * a HelloVerifyRequest above and left the session as it was.
+	 * attacker forging the address never sees the cookie: its hellos were
+	 * held or got a HelloVerifyRequest above, and left the session as it
+	 * was.
 	 */
 	if (x != NULL) {
 		dtls_sess_log(x, LOG_LVL_DEBUG,
 		    "new ClientHello, session replaced");
 		dtls_sess_free(s, x);
 	}
-	x = dtls_sess_new(s, sock, a, alen, h.random, s->secret[which],
+	x = dtls_sess_new(s, sock, a, alen, h.random, secret,
 	    now_ns);
 	if (x == NULL) {
 		METRIC_INC(s->m->dtls_dropped);

@@ -42,27 +42,34 @@ struct uring {
 #define IORING_TIMEOUT_MULTISHOT	(1U << 6)	/* kernel 6.4 */
 #endif
 
+/*
+ * Read the integer in a /proc/sys file into *v: 0, or a negative errno
+ * and *v is left as it was.
+ */
 static int
-read_sysctl_int(const char *path)
+read_sysctl_int(const char *path, int *v)
 {
 	FILE	*f = fopen(path, "r");
-	int	 v = -1;
+	int	 n, e = 0;
 
 	if (f == NULL)
-		return -1;
-	if (fscanf(f, "%d", &v) != 1)
-		v = -1;
+		return -errno;
+	if (fscanf(f, "%d", &n) == 1)
+		*v = n;
+	else
+		e = -EINVAL;
 	fclose(f);
-	return v;
+	return e;
 }
 
 static void
 explain_setup_error(int e, char *err, size_t errlen)
 {
 	struct rlimit	 rl;
-	int		 disabled;
+	int		 disabled = 0;	/* unreadable: not disabled */
 
-	disabled = read_sysctl_int("/proc/sys/kernel/io_uring_disabled");
+	(void)read_sysctl_int("/proc/sys/kernel/io_uring_disabled",
+	    &disabled);
 	if ((e == -EPERM || e == -EACCES) && disabled > 0) {
 		snprintf(err, errlen, "io_uring is disabled by sysctl "
 		    "kernel.io_uring_disabled=%d; set it to 0 "

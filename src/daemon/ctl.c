@@ -288,6 +288,6 @@ ctl_timeout_ms(const struct ctl *c, uint64_t now_ns)
 		if (c->conn[i].fd != -1 && c->conn[i].deadline_ns < next)
 			next = c->conn[i].deadline_ns;
 	if (next == UINT64_MAX)
-		return -1;
+		return CLOCK_WAIT_FOREVER;
 	return next <= now_ns ? 0 : (int)((next - now_ns) / NS_PER_MS) + 1;
 }

@@ -51,7 +51,7 @@ void	ctl_pollfds(const struct ctl *c, struct pollfd *pfd);
 /* Act on poll()'s answer in pfd (as filled above) at now_ns. */
 void	ctl_events(struct ctl *c, const struct pollfd *pfd, uint64_t now_ns);
 
-/* Milliseconds until the next connection deadline, or -1. */
+/* Milliseconds until the next connection deadline, or CLOCK_WAIT_FOREVER. */
 int	ctl_timeout_ms(const struct ctl *c, uint64_t now_ns);
 
 #endif /* COAPD_CTL_H */

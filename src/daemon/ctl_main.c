@@ -34,26 +34,28 @@ usage(FILE *f)
 	    "$RUNTIME_DIRECTORY/control, else /run/coapd/control)\n");
 }
 
+/* Connect to the control socket: its descriptor, or a negative errno. */
 static int
 reach(const char *path)
 {
 	struct sockaddr_un	 sun;
-	int			 fd;
+	int			 fd, e;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "coapd-ctl: %s: name too long\n", path);
-		return -1;
+		return -ENAMETOOLONG;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		e = -errno;
 		fprintf(stderr, "coapd-ctl: %s: %s (is coapd running, and "
-		    "is this its control_socket?)\n", path, strerror(errno));
+		    "is this its control_socket?)\n", path, strerror(-e));
 		if (fd != -1)
 			close(fd);
-		return -1;
+		return e;
 	}
 	return fd;
 }

@@ -474,13 +474,13 @@ handle_signal(struct coapd *d, const struct signalfd_siginfo *si)
 	return true;
 }
 
-/* The soonest of the timeouts in ms (-1: none). */
+/* The soonest of two timeouts in ms (CLOCK_WAIT_FOREVER: none). */
 static int
 soonest(int a, int b)
 {
-	if (a < 0)
+	if (a == CLOCK_WAIT_FOREVER)
 		return b;
-	return b >= 0 && b < a ? b : a;
+	return b != CLOCK_WAIT_FOREVER && b < a ? b : a;
 }
 
 /* poll()'s slots: signals, inotify, then the control socket's. */
@@ -511,7 +511,7 @@ main_loop(struct coapd *d)
 		/* fwatch_set_cfg() on reload may change the descriptor. */
 		pfd[PFD_FW].fd = d->fw != NULL ? fwatch_fd(d->fw) : -1;
 		ms = soonest(sd_life_timeout_ms(d, now), d->fw != NULL ?
-		    fwatch_timeout_ms(d->fw, now) : -1);
+		    fwatch_timeout_ms(d->fw, now) : CLOCK_WAIT_FOREVER);
 		ms = soonest(ms, daemon_metrics_tick(d, now));
 		if (d->ctl != NULL) {
 			ctl_pollfds(d->ctl, &pfd[PFD_CTL]);

@@ -154,7 +154,7 @@ daemon_metrics_tick(struct coapd *d, uint64_t now_ns)
 	int		 e;
 
 	if (file == NULL)
-		return -1;
+		return CLOCK_WAIT_FOREVER;
 	if (now_ns >= d->metrics_due_ns) {
 		if ((e = export(d, FMT_PROM, &b)) == 0)
 			e = write_atomic(file, &b);

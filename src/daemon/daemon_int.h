@@ -33,7 +33,10 @@ void	daemon_slots(struct coapd *d, struct cfg *c);
 int	daemon_ctl_open(struct coapd *d);
 void	daemon_ctl_close(struct coapd *d);
 
-/* Write metrics.file when due; ms until it is due next, or -1. */
+/*
+ * Write metrics.file when due; ms until it is due next, or
+ * CLOCK_WAIT_FOREVER when there is no metrics.file.
+ */
 int	daemon_metrics_tick(struct coapd *d, uint64_t now_ns);
 
 struct coapd;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "adapt/cfg.h"
 #include "proto/fchange.h"
 #include "daemon/fwatch.h"
@@ -305,7 +306,7 @@ fwatch_timeout_ms(const struct fwatch *fw, uint64_t now_ns)
 	uint64_t	 due;
 
 	if (!fw->pending)
-		return -1;
+		return CLOCK_WAIT_FOREVER;
 	due = fw->first_ns + FWATCH_COALESCE_NS;
 	if (now_ns >= due)
 		return 0;

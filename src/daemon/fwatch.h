@@ -36,7 +36,7 @@ void		 fwatch_set_cfg(struct fwatch *fw, const struct cfg *c);
 /* Read the pending events at now_ns (non-blocking). */
 void		 fwatch_read(struct fwatch *fw, uint64_t now_ns);
 
-/* Milliseconds until a batch is due, or -1 when none is pending. */
+/* Milliseconds until a batch is due, or CLOCK_WAIT_FOREVER (none pending). */
 int		 fwatch_timeout_ms(const struct fwatch *fw, uint64_t now_ns);
 
 /* The batch due at now_ns (one reference, the caller's), or NULL. */

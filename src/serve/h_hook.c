@@ -403,7 +403,7 @@ body(struct hook_worker *hw, const struct h_req *req, struct coap_resp *r,
 /*
  * Is o the output a's later blocks come from?  An output is kept for the
  * client whose request ran the hook; one without a peer is a
- * notification's (notify.c runs the hook once for all the observers of
+ * notification's (notify_late.c runs the hook once for all the observers of
  * the resource), and every client of the same scope fetches that
  * notification's later blocks from it, as it would from one run per
  * block -- but without a new run whose output may differ.

@@ -3,7 +3,8 @@
  * and deregistration on GET, notifications when a watched file changes,
  * ACK/RST of notifications, retransmission of confirmable ones.  The
  * bookkeeping is observe.c's (pure); this module builds the messages with
- * the route's handler and sends them through the engine's emit hook.
+ * the route's handler and sends them through the engine's emit hook:
+ * notify.c, and notify_late.c for hook and backend routes.
  *
  * One per struct dispatch, used from its worker thread only.
  */

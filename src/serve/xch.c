@@ -4,7 +4,9 @@
  *
  * Exchanges are allocated one by one: a pending exchange stands for a
  * process spawned or a datagram relayed, which costs far more than a
- * malloc, and the static hot path never gets here.  They sit on a list
+ * malloc, and the static hot path never gets here.  One allocation holds
+ * an exchange and, when log.access is on, the strings its line needs
+ * (xch_access_len()), so xch_free() frees it whole.  They sit on a list
  * of at most max_separate; lookups by Message ID scan it, but only for
  * the rare datagrams that reach them (a duplicate whose answer is not
  * cached, an ACK or RST nobody else waits for).
@@ -52,11 +54,11 @@ struct xch {
 	struct notify_reg	*reg;		/* Observe on a hook (notify.h),
 						   owned; NULL mostly */
 
-	/* For the access log (log.access), when it is on. */
+	/* For the access log (log.access), when acc_path is not NULL. */
 	uint8_t			 method;
 	const char		*route;		/* in cfg, which we hold */
-	char			*acc_path;	/* "path\0identity\0" */
-	bool			 acc_id;
+	const char		*acc_path;	/* in acc[]; NULL: no line */
+	const char		*acc_id;	/* in acc[]; NULL: no PSK */
 
 	/* The separate response in flight, once completed (CON). */
 	bool			 separate;
@@ -64,6 +66,8 @@ struct xch {
 	struct retx		 retx;
 	uint16_t		 resp_len;
 	uint8_t			 resp[COAP_MAX_MSG];
+
+	char			 acc[];		/* "path\0[identity\0]" */
 };
 
 static unsigned
@@ -142,7 +146,6 @@ xch_free(struct dispatch *d, struct xch *x)
 		}
 	d->nx--;
 	cfg_unref(x->cfg);
-	free(x->acc_path);
 	free(x->reg);
 	free(x);
 }
@@ -177,20 +180,32 @@ xch_empty_ack(struct dispatch *d, struct xch *x, uint64_t now_ns,
 	return (size_t)n;
 }
 
-/* Keep what the access log needs once the answer comes. */
+/* Bytes of acc[] that the request's access log line will need. */
+static size_t
+xch_access_len(const struct dispatch *d, const struct h_req *req)
+{
+	const char	*id = req->from->psk_identity;
+
+	if (!d->cfg->log_access)
+		return 0;
+	return strlen(d->path) + 1 + (id != NULL ? strlen(id) + 1 : 0);
+}
+
+/* Keep what the access log needs once the answer comes, in x->acc. */
 static void
 xch_access_keep(struct xch *x, const struct h_req *req)
 {
 	const char	*id = req->from->psk_identity;
-	size_t		 plen = strlen(x->d->path), ilen = id ? strlen(id) : 0;
+	size_t		 plen = strlen(x->d->path) + 1;
 
 	x->method = req->msg->code;
 	x->route = req->route != NULL ? req->route->path : NULL;
-	if ((x->acc_path = malloc(plen + ilen + 2)) == NULL)
-		return;
-	memcpy(x->acc_path, x->d->path, plen + 1);
-	memcpy(x->acc_path + plen + 1, id ? id : "", ilen + 1);
-	x->acc_id = id != NULL;
+	memcpy(x->acc, x->d->path, plen);
+	x->acc_path = x->acc;
+	if (id != NULL) {
+		memcpy(x->acc + plen, id, strlen(id) + 1);
+		x->acc_id = x->acc + plen;
+	}
 }
 
 struct xch *
@@ -202,7 +217,7 @@ xch_begin(const struct h_req *req, void *ctx)
 
 	if (d == NULL || req->from == NULL || d->nx >= xch_max(d->cfg) ||
 	    req->from->addrlen > sizeof(x->peer) ||
-	    (x = calloc(1, sizeof(*x))) == NULL) {
+	    (x = calloc(1, sizeof(*x) + xch_access_len(d, req))) == NULL) {
 		if (d != NULL)
 			METRIC_INC(d->m->xch_busy);
 		return NULL;
@@ -308,7 +323,7 @@ xch_complete(struct xch *x, uint64_t now_ns)
 	size_t		 n;
 
 	if (x->reg != NULL && x->reg->internal) {
-		/* a run for observers: the answer is theirs (notify.c) */
+		/* a run for observers: the answer is theirs (notify_late.c) */
 		x->ops = NULL;
 		notify_hook_done(d, x->reg, &d->xresp, now_ns);
 		xch_free(d, x);
@@ -333,9 +348,8 @@ xch_complete(struct xch *x, uint64_t now_ns)
 	}
 	METRIC_INC(d->m->resp_class[COAP_CODE_CLASS(d->xresp.code) % 6]);
 	if (x->acc_path != NULL)
-		access_log((const struct sockaddr *)&x->peer, x->acc_id ?
-		    x->acc_path + strlen(x->acc_path) + 1 : NULL, x->method,
-		    x->acc_path, x->route, d->xresp.code,
+		access_log((const struct sockaddr *)&x->peer, x->acc_id,
+		    x->method, x->acc_path, x->route, d->xresp.code,
 		    clock_now_ns() - x->created_ns);
 	metrics_route_latency(d->m, x->slot, now_ns > x->created_ns ?
 	    now_ns - x->created_ns : 0);
@@ -365,7 +379,7 @@ xch_find(struct dispatch *d, const struct dispatch_peer *p, uint16_t mid,
 {
 	struct xch	*x;
 
-	/* a run for observers answers no client's message (notify.c) */
+	/* a run for observers answers no client's message (notify_late.c) */
 	for (x = d->xlist; x != NULL; x = x->next)
 		if ((x->reg == NULL || !x->reg->internal) &&
 		    x->separate == separate &&

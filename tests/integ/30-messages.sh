@@ -16,21 +16,12 @@ import struct
 import time
 import coap
 from coap import Client, Checker, encode, Msg, CON, NON, ACK, RST
+from coap import read_file, replace_file
 
 port = int(os.environ["PORT"])
 www = os.path.join(os.environ["T"], "www")
 hello = os.path.join(www, "hello.txt")
 ck = Checker("30-messages")
-
-def read(p):
-    with open(p, "rb") as f:
-        return f.read()
-
-def write(p, data):
-    tmp = p + ".new"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, p)
 
 def hdr(t, tkl, code, mid):
     return bytes([0x40 | (t << 4) | tkl, code]) + struct.pack("!H", mid)
@@ -115,7 +106,7 @@ with Client(port) as c:
     ck.code(m, coap.PROXYING_NOT_SUPPORTED, "Proxy-Scheme is 5.05")
 
     # --- methods and Accept ------------------------------------------------
-    before = read(hello)
+    before = read_file(hello)
     m = c.request(coap.PUT, "/hello", payload=b"overwritten",
                   options=[(coap.CONTENT_FORMAT, 0)])
     ck.code(m, coap.METHOD_NOT_ALLOWED, "PUT on a read-only route is 4.05")
@@ -125,7 +116,7 @@ with Client(port) as c:
     ck.code(m, coap.METHOD_NOT_ALLOWED, "POST on a read-only route is 4.05")
     m = c.request(coap.PUT, "/files/new.txt", payload=b"x")
     ck.code(m, coap.METHOD_NOT_ALLOWED, "PUT of a new file is 4.05")
-    ck.eq(read(hello), before, "the file is unchanged")
+    ck.eq(read_file(hello), before, "the file is unchanged")
     ck.ok(not os.path.exists(os.path.join(os.environ["T"], "www", "new.txt")),
           "no file was created")
     m = c.request(9, "/hello")
@@ -159,7 +150,7 @@ with Client(port) as c:
     # in place"), or a client revalidating keeps stale data.  The file is
     # larger than one block so no small-file cache is involved.
     inplace = os.path.join(www, "inplace.bin")
-    write(inplace, b"0000" + b"." * 2000)
+    replace_file(inplace, b"0000" + b"." * 2000)
     stale = 0
     for i in range(20):
         with open(inplace, "r+b") as f:
@@ -181,11 +172,11 @@ with Client(port) as c:
     # a duplicate answered by running the handler again would show the
     # new first block.
     big = os.path.join(www, "big.txt")
-    old = read(big)
+    old = read_file(big)
     req = c.build(coap.GET, "/files/big.txt")
     c.send(req)
     r1 = c.recv(2.0)
-    write(big, b"NEW FIRST BLOCK " * 200)
+    replace_file(big, b"NEW FIRST BLOCK " * 200)
     c.send(req)
     r2 = c.recv(2.0)
     ck.ok(r1 is not None and r2 is not None, "both copies of a CON answered")
@@ -197,13 +188,13 @@ with Client(port) as c:
     m = c.get("/files/big.txt")
     ck.ok(m is not None and m.payload.startswith(b"NEW FIRST BLOCK"),
           "a new MID sees the new content", repr(m))
-    write(big, old)
+    replace_file(big, old)
 
     # A small file replaced by rename is served new as soon as the main
     # thread has read the inotify event (fcache.h): microseconds on an idle
     # machine, so allow 0.5 s for a loaded one (the age bound is 1 s).
     c.get("/hello")
-    write(hello, b"replaced by rename\n")
+    replace_file(hello, b"replaced by rename\n")
     t_end = time.monotonic() + 0.5
     while True:
         m = c.get("/hello")

@@ -218,9 +218,8 @@ assert_true "exit 3: stderr logged with the route" \
 
 py_checks "raw hook checks" <<'PY'
 import os
-import time
 import coap
-from coap import Client, Checker, Msg
+from coap import Client, Checker
 
 port = int(os.environ["PORT"])
 T = os.environ["T"]
@@ -231,34 +230,13 @@ TOO_LARGE = coap.code(4, 13)
 ERROR = coap.code(5, 0)
 
 
-def final(c, req, timeout=8.0):
-    """The answer to request req (bytes): an empty ACK is skipped, a
-    separate CON response acknowledged."""
-    r = Msg(req)
-    c.send(req)
-    end = time.monotonic() + timeout
-    while True:
-        raw = c.recv(max(0.0, end - time.monotonic()))
-        if raw is None:
-            return None
-        m = Msg(raw)
-        if m.type == coap.ACK and m.mid == r.mid:
-            if m.code == coap.EMPTY:
-                continue
-            return m
-        if m.type in (coap.CON, coap.NON) and m.token == r.token:
-            if m.type == coap.CON:
-                c.send(coap.encode(coap.ACK, 0, m.mid))
-            return m
-
-
 def ask(c, mcode, path, options=(), payload=b"", mtype=coap.CON):
-    m = final(c, c.build(mcode, path, mtype=mtype, options=options,
-                         payload=payload))
+    m = c.final(c.build(mcode, path, mtype=mtype, options=options,
+                        payload=payload))
     # RFC 9175: a fresh address is challenged; repeat with the Echo value
     if m is not None and m.code == coap.UNAUTHORIZED and \
             m.opt(coap.ECHO) is not None:
-        m = final(c, c.build(mcode, path, mtype=mtype, payload=payload,
+        m = c.final(c.build(mcode, path, mtype=mtype, payload=payload,
                              options=list(options) +
                              [(coap.ECHO, m.opt(coap.ECHO))]))
     return m

@@ -256,27 +256,6 @@ def for_token(c, token, timeout):
             return m
 
 
-def final(c, req, timeout=8.0, ack=True):
-    """The answer to request req (bytes, sent here): an empty ACK is
-    skipped, a separate CON response acknowledged."""
-    r = Msg(req)
-    c.send(req)
-    end = time.monotonic() + timeout
-    while True:
-        raw = c.recv(max(0.0, end - time.monotonic()))
-        if raw is None:
-            return None
-        m = Msg(raw)
-        if m.type == coap.ACK and m.mid == r.mid:
-            if m.code == coap.EMPTY:
-                continue
-            return m
-        if m.type in (coap.CON, coap.NON) and m.token == r.token:
-            if m.type == coap.CON and ack:
-                c.send(coap.encode(coap.ACK, 0, m.mid))
-            return m
-
-
 # --- a 2 s hook does not delay a static GET on the one worker --------------
 with Client(port) as hc, Client(port) as sc:
     req = hc.build(coap.GET, "/slow", mtype=coap.NON)
@@ -341,7 +320,7 @@ with Client(port) as c:
 # --- timeout_s = 1: 5.04 and the process group killed ----------------------
 with Client(port) as c:
     t0 = time.monotonic()
-    m = final(c, c.build(coap.GET, "/to"), timeout=5.0)
+    m = c.final(c.build(coap.GET, "/to"), timeout=5.0)
     took = time.monotonic() - t0
     ck.code(m, GATEWAY_TIMEOUT, "hook sleeping past timeout_s = 1: 5.04")
     ck.ok(0.9 <= took < 2.5, "5.04 after %.2f s (timeout_s = 1)" % took)

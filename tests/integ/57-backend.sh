@@ -31,13 +31,7 @@ KEY_SENSOR=sensor1-secret-key
 
 # --- helpers started by this test (stopped by PID on exit) ----------------
 ECHO_PID="" UECHO_PID="" LC_PID="" BR_PID=""
-_cleanup57() {
-	local rc=$?
-	stop_pids $ECHO_PID $UECHO_PID $LC_PID $BR_PID
-	(exit "$rc")
-	_cleanup
-}
-trap _cleanup57 EXIT
+stop_at_exit ECHO_PID UECHO_PID LC_PID BR_PID
 
 # wait_sock PATH PID: until PATH (a socket PID binds, or a file it writes
 # once bound) exists, at most 5 s.

@@ -16,13 +16,7 @@ PORT=$(free_port)
 LPORT=$PORT
 while [ "$LPORT" = "$PORT" ]; do LPORT=$(free_port); done
 LC_PID="" BR_PID="" OBS=""
-_cleanup59l() {
-	local rc=$?
-	stop_pids $OBS $BR_PID $LC_PID
-	(exit "$rc")
-	_cleanup
-}
-trap _cleanup59l EXIT
+stop_at_exit OBS BR_PID LC_PID
 
 cat >"$T/coapd.conf" <<CONF
 listen = ( { address = "127.0.0.1"; port = $PORT; } );

@@ -14,13 +14,7 @@ BK=$TOP/tests/backend
 PORT=$(free_port)
 export PORT
 ECHO_PID="" OBS1="" OBS2=""
-_cleanup59() {
-	local rc=$?
-	stop_pids $OBS1 $OBS2 $ECHO_PID
-	(exit "$rc")
-	_cleanup
-}
-trap _cleanup59 EXIT
+stop_at_exit OBS1 OBS2 ECHO_PID
 
 # start_echo ARGS...: the example backend on $T/app.sock, counters in
 # $T/state.json (written once the socket is bound; at most 5 s).

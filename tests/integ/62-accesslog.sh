@@ -1,7 +1,7 @@
 #!/bin/bash
 # 62-accesslog: log.access = true writes one line per answered request
 # (immediate and separate answers) with peer, method, path, route, code and
-# latency; off, nothing per request.  On stderr lines read "coapd: ...";
+# latency, and over DTLS the PSK identity; off, nothing per request.  On stderr lines read "coapd: ...";
 # when stderr is journald's stream (JOURNAL_STREAM names it) and journald
 # cannot be reached, lines carry a "<N>" priority prefix instead.
 . "$(dirname "$0")/lib.sh"
@@ -38,6 +38,32 @@ start_coapd "$T/coapd.conf"
 coap_get "coap://127.0.0.1:$PORT/hello" >/dev/null
 stop_coapd
 assert_not_contains "$(cat "$COAPD_LOG")" "GET /hello" "no access line when off"
+
+# Over DTLS a separate answer's line names the PSK identity, kept with the
+# pending exchange until the hook answers.
+# (dtls.sh skips the whole test when one of its clients is missing)
+if command -v coap-client-openssl >/dev/null &&
+    command -v coap-client-gnutls >/dev/null &&
+    command -v openssl >/dev/null && command -v xxd >/dev/null; then
+	. "$INTEG_DIR/dtls.sh"
+	dtls_setup
+	dtls_conf "$T/coapd.conf" "" ',
+  { path = "/h"; hook = [ "'"$T"'/hook.sh" ]; run_as_root = true; }'
+	sed -i 's/^log = .*/log = { level = "info"; access = true; };/' \
+	    "$T/coapd.conf"
+	echo "separate_after_ms = 0;" >>"$T/coapd.conf"
+	: >"$COAPD_LOG"
+	start_coapd "$T/coapd.conf"
+	coaps_get coap-client-openssl sensor-1 "$KEY_SENSOR" \
+	    "coaps://127.0.0.1:$DPORT/h" >"$T/got"
+	assert_eq "$(cat "$T/got")" "hooked" "hook answered over DTLS"
+	stop_coapd
+	assert_contains "$(cat "$COAPD_LOG")" \
+	    "psk_identity=sensor-1 method=GET path=/h route=/h code=2.05" \
+	    "access line of a separate answer over DTLS"
+else
+	echo "# no DTLS clients here: the identity case is left out"
+fi
 
 # stderr is "journald's stream" but no journald answers: <N> prefixes.
 : >"$T/j.log"

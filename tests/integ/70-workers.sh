@@ -20,22 +20,13 @@ import socket
 import threading
 import coap
 from coap import Client, Checker, Msg
+from coap import read_file, replace_file
 
 port = int(os.environ["PORT"])
 hello = os.path.join(os.environ["T"], "www", "hello.txt")
 ck = Checker("70-workers")
 
-def read(p):
-    with open(p, "rb") as f:
-        return f.read()
-
-def write(p, data):
-    tmp = p + ".new"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, p)
-
-content = read(hello)
+content = read_file(hello)
 
 # Many source hosts of 127/8: each lands on some worker; all are served.
 bad = []
@@ -85,7 +76,7 @@ ck.ok(not errors, "400 concurrent requests from 16 hosts all 2.05",
 # handler run) changes in between: an answer from the first endpoint's
 # exchange cache would show the old first block.
 big = os.path.join(os.environ["T"], "www", "big.txt")
-old_big = read(big)
+old_big = read_file(big)
 new_big = b"CHANGED BETWEEN THE TWO ENDPOINTS " * 100
 a = Client(port, src="127.0.0.60")
 b = Client(port, src="127.0.0.60")
@@ -96,7 +87,7 @@ try:
     req = a.build(coap.GET, "/files/big.txt", mid=0x4242, token=b"\x42\x42")
     ra = a.exchange(req)
     ck.code(ra, coap.CONTENT, "first endpoint answered")
-    write(big, new_big)
+    replace_file(big, new_big)
     rb = b.exchange(req)
     ck.code(rb, coap.CONTENT, "second endpoint (same host, other port) answered")
     if ra and rb:
@@ -113,7 +104,7 @@ try:
 finally:
     a.close()
     b.close()
-    write(big, old_big)
+    replace_file(big, old_big)
 
 # Same MID from two hosts: two exchanges as well.
 with Client(port, src="127.0.0.70") as a, Client(port, src="127.0.0.71") as b:

@@ -32,29 +32,16 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.05
 done
 grep -q ready "$T/relay.out" || fail "the relay did not start"
-mkfifo "$T/in"
-timeout 60 openssl s_client -dtls1_2 -quiet \
-    -psk "$(hexof "$KEY_SENSOR")" -psk_identity sensor-1 \
-    -connect "127.0.0.1:$LPORT" <"$T/in" >"$T/out" 2>"$T/err" &
-spid=$!
-exec {fd}>"$T/in"
-wait_log "handshake done" 10 || _nok "no handshake through the relay"
+sclient_open "$LPORT" || _nok "no handshake through the relay"
 hs0=$(stat_value dtls_handshakes)
 assert_eq "$hs0" 1 "one handshake"
 
-# get N: CON GET /hello with MID 0x30, 0x40 + N through the session (no
-# 0x0a byte: s_client reads its input by lines); the answer counts
+# get N: CON GET /hello with MID 0x30, 0x40 + N through the session; the
+# answer counts
 gets=0
 get() {
-	local i want
 	gets=$((gets + 1))
-	want=$gets
-	printf "\\x40\\x01\\x30\\x$(printf %02x $((0x40 + $1)))\\xb5hello" >&"$fd"
-	for ((i = 0; i < 100; i++)); do
-		[ "$(grep -c 'Hello, CoAP' "$T/out")" -ge "$want" ] && return 0
-		sleep 0.05
-	done
-	return 1
+	sclient_get "$(printf %02x $((0x40 + $1)))" hello 'Hello, CoAP' "$gets"
 }
 
 assert_true "GET through the session" get 1
@@ -97,7 +84,7 @@ coaps_get coap-client-openssl admin "$KEY_ADMIN" \
 assert_file_eq "$T/got" "$T/www/hello.txt" "a new client completes its handshake"
 assert_true "and the first session still answers" get $((mid + 1))
 
-exec {fd}>&-
-kill "$spid" "$rpid" 2>/dev/null
-wait "$spid" "$rpid" 2>/dev/null
+sclient_close
+kill "$rpid" 2>/dev/null
+wait "$rpid" 2>/dev/null
 finish

@@ -335,6 +335,28 @@ class Client:
                 break
         return None
 
+    def final(self, data, timeout=8.0, ack=True):
+        """Send data (a request) once and return its final answer as Msg,
+        or None after timeout s: an empty ACK is passed over, a separate
+        response is matched by token and, when CON, acknowledged (unless
+        ack is False)."""
+        req = Msg(data)
+        self.send(data)
+        end = time.monotonic() + timeout
+        while True:
+            raw = self.recv(max(0.0, end - time.monotonic()))
+            if raw is None:
+                return None
+            m = Msg(raw)
+            if m.type == ACK and m.mid == req.mid:
+                if m.code == EMPTY:
+                    continue
+                return m
+            if m.type in (CON, NON) and m.token == req.token:
+                if m.type == CON and ack:
+                    self.send(encode(ACK, 0, m.mid))
+                return m
+
     def request(self, mcode=GET, path="/", mtype=CON, options=(),
                 payload=b"", token=None, mid=None, timeout=3.0, tries=3,
                 echo=True):
@@ -423,6 +445,21 @@ def free_port(tries=100):
             s4.close()
             s6.close()
     raise SystemExit("no free UDP port found in %d tries" % tries)
+
+
+def read_file(path):
+    """The bytes of a file (a served one, to compare answers with)."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def replace_file(path, data):
+    """Replace a served file whole, by rename: coapd never sees it half
+    written, and its watcher sees one change."""
+    tmp = path + ".new"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, path)
 
 
 def _alive(pid):

@@ -92,3 +92,42 @@ wait_log() {
 	done
 	return 1
 }
+
+# sclient_open PORT: openssl s_client (DTLS 1.2, identity sensor-1) holding
+# one session to 127.0.0.1:PORT, reading a fifo that fd $SC_FD writes,
+# its output in $T/out and stderr in $T/err; its PID in SC_PID, stopped
+# at exit.  Returns once coapd logged "handshake done", 1 if not in 10 s.
+SC_PID="" SC_FD=""
+stop_at_exit SC_PID
+sclient_open() {
+	mkfifo "$T/in"
+	timeout 60 openssl s_client -dtls1_2 -quiet \
+	    -psk "$(hexof "$KEY_SENSOR")" -psk_identity sensor-1 \
+	    -connect "127.0.0.1:$1" <"$T/in" >"$T/out" 2>"$T/err" &
+	SC_PID=$!
+	exec {SC_FD}>"$T/in"
+	wait_log "handshake done" 10
+}
+
+# sclient_get MID PATH WANT N: a CON GET of PATH (one segment of 1..12
+# bytes) with Message ID 0x30MID (MID: two hex digits) through the
+# session; waits (bounded) until WANT was seen N times in $T/out.  No 0x0a
+# byte may be sent: s_client reads its input by lines.
+sclient_get() {
+	local i
+	printf "\\x40\\x01\\x30\\x$1\\x$(printf %02x $((0xb0 + ${#2})))%s" \
+	    "$2" >&"$SC_FD"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c "$3" "$T/out")" -ge "$4" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# sclient_close: end the session's client (its input closed first).
+sclient_close() {
+	exec {SC_FD}>&-
+	kill "$SC_PID" 2>/dev/null
+	wait "$SC_PID" 2>/dev/null
+	SC_PID=""
+}

@@ -65,7 +65,10 @@ stop_pids() {
 }
 
 _cleanup() {
-	local rc=$?
+	local rc=$? v
+	for v in "${HELPER_VARS[@]}"; do
+		stop_pids ${!v:-}
+	done
 	stop_pids "${HELPER_PIDS[@]}"
 	if [ -n "$COAPD_PID" ]; then
 		if alive "$COAPD_PID"; then
@@ -84,6 +87,14 @@ _cleanup() {
 	exit "$rc"
 }
 HELPER_PIDS=()	# helpers a test started, stopped by PID at exit
+HELPER_VARS=()	# variables naming more of them (stop_at_exit)
+
+# stop_at_exit VAR...: at exit, stop the processes whose PIDs the variables
+# VAR hold by then (a helper started again keeps its variable; one emptied
+# once its process was reaped stops nothing), before coapd.
+stop_at_exit() {
+	HELPER_VARS+=("$@")
+}
 trap _cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT

@@ -446,6 +446,29 @@ th_unprivileged(bool (*fn)(void *), void *arg)
 	    "unprivileged child: status 0x%x", (unsigned)status);
 }
 
+void
+th_stderr_begin(struct th_stderr *c)
+{
+	c->f = tmpfile();
+	ck_assert_ptr_nonnull(c->f);
+	c->saved = dup(2);
+	ck_assert_int_ge(c->saved, 0);
+	ck_assert_int_eq(dup2(fileno(c->f), 2), 2);
+}
+
+void
+th_stderr_end(struct th_stderr *c, char *out, size_t cap)
+{
+	size_t	 n;
+
+	ck_assert_int_eq(dup2(c->saved, 2), 2);
+	close(c->saved);
+	rewind(c->f);
+	n = fread(out, 1, cap - 1, c->f);
+	out[n] = '\0';
+	fclose(c->f);
+}
+
 int
 th_run(Suite *s)
 {

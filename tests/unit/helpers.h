@@ -2,8 +2,8 @@
  * helpers.h - what the unit suites share instead of copying: scratch
  * trees under /tmp, a configuration written and loaded from one, request
  * options and response checks, a dispatch engine on a configuration, a
- * real worker on a loopback socket with raw datagram clients, and the
- * check(3) runner.  Every helper asserts (ck_assert) instead of returning
+ * real worker on a loopback socket with raw datagram clients, stderr
+ * captured, and the check(3) runner.  Every helper asserts (ck_assert) instead of returning
  * an error: a failed step fails the test that called it.
  *
  * Linked into each build/test_* (Makefile); not part of libcoapd.
@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <check.h>
 
@@ -145,6 +146,18 @@ void	*th_svc_state(const struct cfg *c, const struct h_env *e,
  * default fork mode).
  */
 void	 th_unprivileged(bool (*fn)(void *), void *arg);
+
+/*
+ * Send this process's stderr (fd 2, every thread's) to a temporary file
+ * until th_stderr_end(), which puts it back and copies what was written
+ * to out (cap bytes with the NUL).
+ */
+struct th_stderr {
+	FILE	*f;
+	int	 saved;
+};
+void	 th_stderr_begin(struct th_stderr *c);
+void	 th_stderr_end(struct th_stderr *c, char *out, size_t cap);
 
 /* Run every test of s; the exit status of main. */
 int	 th_run(Suite *s);

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <check.h>
 
@@ -15,25 +14,17 @@
 
 #define SEC	1000000000ULL
 
-/* Run lines through l with stderr in a file; return what was written. */
+/* Run fn with stderr in a file; what was written lands in out. */
 static char out[8192];
 
 static void
 capture(void (*fn)(void))
 {
-	FILE	*f = tmpfile();
-	int	 saved = dup(2);
-	size_t	 n;
+	struct th_stderr	 c;
 
-	ck_assert_ptr_nonnull(f);
-	dup2(fileno(f), 2);
+	th_stderr_begin(&c);
 	fn();
-	dup2(saved, 2);
-	close(saved);
-	rewind(f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = '\0';
-	fclose(f);
+	th_stderr_end(&c, out, sizeof(out));
 }
 
 static int	 written;

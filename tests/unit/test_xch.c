@@ -24,6 +24,7 @@
 #include <check.h>
 
 #include "adapt/cfg.h"
+#include "adapt/log.h"
 #include "base/clock.h"
 #include "base/net.h"
 #include "proto/coap_msg.h"
@@ -43,6 +44,7 @@ static int		 srv = -1, cli = -1;
 static struct sockaddr_in srv_addr;
 
 static atomic_int	 n_started, n_cancelled, n_completed;
+static bool		 access_on;	/* log.access for the next setup */
 
 /* The test handler kind. */
 struct slow {
@@ -135,6 +137,7 @@ setup_with(uint32_t separate_after_ms, uint32_t max_separate)
 	cfg = load();
 	cfg->separate_after_ms = separate_after_ms;
 	cfg->max_separate = max_separate;
+	cfg->log_access = access_on;
 
 	handler_table_init(&env);
 	env.file_gen = &gen;
@@ -444,6 +447,33 @@ START_TEST(shutdown_cancels)
 }
 END_TEST
 
+/*
+ * log.access: the line of an exchange that was pending names the
+ * request's path and route, kept with the exchange until the answer.
+ */
+START_TEST(access_line_kept)
+{
+	struct th_stderr c;
+	char		 out[4096];
+
+	teardown();
+	access_on = true;
+	setup_with(100, 16);
+	unsetenv("JOURNAL_STREAM");	/* stderr, whatever runs us */
+	log_init(LOG_LVL_INFO, "t");
+	th_stderr_begin(&c);
+	send_get(COAP_TYPE_CON, 0xa001, 300);
+	expect_empty_ack(0xa001, 1000);
+	send_empty(COAP_TYPE_ACK, expect_late(COAP_TYPE_CON, 1500, NULL,
+	    NULL));
+	/* the line is written before the answer is sent */
+	th_stderr_end(&c, out, sizeof(out));
+	ck_assert_msg(strstr(out, "GET /slow 2.05") != NULL, "log: %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "path=/slow route=/slow code=2.05"));
+	ck_assert_ptr_null(strstr(out, "identity"));
+}
+END_TEST
+
 static Suite *
 xch_suite(void)
 {
@@ -462,6 +492,7 @@ xch_suite(void)
 	tcase_add_test(tc, pending_across_reload);
 	tcase_add_test(tc, bounded);
 	tcase_add_test(tc, shutdown_cancels);
+	tcase_add_test(tc, access_line_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
