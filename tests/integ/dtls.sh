@@ -64,13 +64,7 @@ coaps_get() {
 
 # stats: ask coapd for its counters (SIGUSR1) and print the stats line.
 stats() {
-	local n before
-	before=$(grep -c ' stats, rx ' "$COAPD_LOG")
-	kill -USR1 "$COAPD_PID"
-	for ((n = 0; n < 50; n++)); do
-		[ "$(grep -c ' stats, rx ' "$COAPD_LOG")" -gt "$before" ] && break
-		sleep 0.05
-	done
+	signal_coapd USR1 ' stats, rx '
 	grep ' stats, rx ' "$COAPD_LOG" | tail -n 1
 }
 

@@ -290,6 +290,19 @@ stop_coapd() {
 	assert_eq "$rc" 0 "coapd exit status after SIG$sig"
 }
 
+# signal_coapd SIG TEXT: send coapd SIG and wait (5 s at most) until its
+# log holds one more line with TEXT than before; fails when none came.
+signal_coapd() {
+	local n before
+	before=$(grep -c -- "$2" "$COAPD_LOG")
+	kill "-$1" "$COAPD_PID"
+	for ((n = 0; n < 100; n++)); do
+		[ "$(grep -c -- "$2" "$COAPD_LOG")" -gt "$before" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # coap_get URI [coap-client args...]: GET with libcoap's client, payload on
 # stdout byte for byte (-o -: without it libcoap 4.3.1 appends a newline),
 # the client's stderr (where it reports "4.04 Not Found") in $COAP_ERR.

@@ -319,36 +319,41 @@ END_TEST
  */
 START_TEST(exchange_lifetime_derived)
 {
+	static const struct {
+		const char	*conf;
+		unsigned	 want;
+	} t[] = {
+		/* unset, default timers: 2 * 15 * 1.5 + 200 + 2 */
+		{ "", 247 },
+		/* 1 * 3 * 1.5 + 200 + 1 = 205.5 */
+		{ "coap = { ack_timeout_ms = 1000; max_retransmit = 2; };\n",
+		  206 },
+		/* 0 + 200 + 0.01 */
+		{ "coap = { ack_timeout_ms = 10; max_retransmit = 0; };\n",
+		  201 },
+		/* 60 * (2^20 - 1) * 1.5 + 260: capped */
+		{ "coap = { ack_timeout_ms = 60000; max_retransmit = 20; };\n",
+		  86400 },
+		/* set: the operator's value, whatever the timers */
+		{ "exchange_lifetime_s = 30;\n"
+		  "coap = { ack_timeout_ms = 1000; max_retransmit = 2; };\n",
+		  30 },
+		{ "exchange_lifetime_s = 247;\n"
+		  "coap = { ack_timeout_ms = 1000; max_retransmit = 2; };\n",
+		  247 },
+	};
 	struct cfg	*c;
+	char		 text[512];
+	size_t		 i;
 
-	/* unset, default timers: 2 * 15 * 1.5 + 200 + 2 */
-	c = load(ROUTE, 0);
-	ck_assert_uint_eq(c->exchange_lifetime_s, 247);
-	cfg_unref(c);
-	/* 1 * 3 * 1.5 + 200 + 1 = 205.5 */
-	c = load(ROUTE "coap = { ack_timeout_ms = 1000;"
-	    " max_retransmit = 2; };\n", 0);
-	ck_assert_uint_eq(c->exchange_lifetime_s, 206);
-	cfg_unref(c);
-	/* 0 + 200 + 0.01 */
-	c = load(ROUTE "coap = { ack_timeout_ms = 10;"
-	    " max_retransmit = 0; };\n", 0);
-	ck_assert_uint_eq(c->exchange_lifetime_s, 201);
-	cfg_unref(c);
-	/* 60 * (2^20 - 1) * 1.5 + 260: capped */
-	c = load(ROUTE "coap = { ack_timeout_ms = 60000;"
-	    " max_retransmit = 20; };\n", 0);
-	ck_assert_uint_eq(c->exchange_lifetime_s, 86400);
-	cfg_unref(c);
-	/* set: the operator's value, whatever the timers */
-	c = load(ROUTE "exchange_lifetime_s = 30;\n"
-	    "coap = { ack_timeout_ms = 1000; max_retransmit = 2; };\n", 0);
-	ck_assert_uint_eq(c->exchange_lifetime_s, 30);
-	cfg_unref(c);
-	c = load(ROUTE "exchange_lifetime_s = 247;\n"
-	    "coap = { ack_timeout_ms = 1000; max_retransmit = 2; };\n", 0);
-	ck_assert_uint_eq(c->exchange_lifetime_s, 247);
-	cfg_unref(c);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", ROUTE, t[i].conf);
+		c = load(text, 0);
+		ck_assert_msg(c->exchange_lifetime_s == t[i].want,
+		    "case %zu: %u, want %u", i, c->exchange_lifetime_s,
+		    t[i].want);
+		cfg_unref(c);
+	}
 	BAD("exchange_lifetime_s = 0;\n" ROUTE,
 	    "1: exchange_lifetime_s: 0 out of range 1..86400");
 }
