@@ -51,6 +51,7 @@ struct coapd {
 	uint64_t	  reloads, reload_failures;
 	char		  last_reload[160]; /* "never", or when and how */
 	uint64_t	  metrics_due_ns; /* next write of metrics.file */
+	int		  metrics_err;	/* last write's -errno, for logging once */
 	char		 *route_slot[METRICS_ROUTE_SLOTS]; /* route path of
 					   each metrics slot; [0] unused */
 };

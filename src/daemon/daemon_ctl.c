@@ -148,7 +148,6 @@ write_atomic(const char *path, const struct mbuf *b)
 int
 daemon_metrics_tick(struct coapd *d, uint64_t now_ns)
 {
-	static int	 last_err;
 	struct mbuf	 b = { 0 };
 	const char	*file = d->cfg->metrics.file;
 	int		 e;
@@ -160,11 +159,11 @@ daemon_metrics_tick(struct coapd *d, uint64_t now_ns)
 			e = write_atomic(file, &b);
 		mbuf_free(&b);
 		/* once per kind of failure, not every interval */
-		if (e != 0 && e != last_err)
+		if (e != 0 && e != d->metrics_err)
 			log_warnx("metrics.file %s: %s", file, strerror(-e));
-		else if (e == 0 && last_err != 0)
+		else if (e == 0 && d->metrics_err != 0)
 			log_info("metrics.file %s: written again", file);
-		last_err = e;
+		d->metrics_err = e;
 		d->metrics_due_ns = now_ns +
 		    (uint64_t)d->cfg->metrics.interval_s * NS_PER_SEC;
 	}
