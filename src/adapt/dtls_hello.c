@@ -225,12 +225,12 @@ send_hvr(struct dtls_server *s, unsigned sock,
 /*
  * Is a hello without a valid cookie from x's address left unanswered?  It
  * is while x is established and its peer spoke in the last
- * dtls.hello_hold_s:
- * then the hello is far more likely forged off-path than sent by that
- * peer after losing its state, and a HelloVerifyRequest arriving on an
- * established session stalls some clients for good (OpenSSL 3.0's).  A
- * peer that did start over retransmits its hello (RFC 6347 section
- * 4.2.4: 1 s, doubling) and is answered once the session has gone quiet.
+ * dtls.hello_hold_s: then the hello is far more likely forged off-path
+ * than sent by that peer after losing its state, and a HelloVerifyRequest
+ * arriving on an established session stalls some clients for good
+ * (OpenSSL 3.0's).  A peer that did start over retransmits its hello (RFC
+ * 6347 section 4.2.4: 1 s, doubling) and is answered once the session has
+ * gone quiet.
  */
 static bool
 hvr_held(const struct dtls_server *s, const struct dtls_sess *x,

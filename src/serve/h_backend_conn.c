@@ -92,6 +92,14 @@ fail:
 	return rc;
 }
 
+/* Is conn the one to addr?  Compared as bytes: Unix and IP both. */
+static bool
+conn_at(const struct bk_conn *conn, const void *addr, socklen_t addrlen)
+{
+	return conn->addrlen == addrlen &&
+	    memcmp(&conn->addr, addr, addrlen) == 0;
+}
+
 int
 bk_conn_get(struct bk_worker *bw, const struct sockaddr *addr,
     socklen_t addrlen)
@@ -102,8 +110,7 @@ bk_conn_get(struct bk_worker *bw, const struct sockaddr *addr,
 
 	for (i = 0; i < bw->nconn; i++) {
 		c = bw->conn[i];
-		if (c->addrlen == addrlen && memcmp(&c->addr, addr,
-		    addrlen) == 0)
+		if (conn_at(c, addr, addrlen))
 			break;
 	}
 	if (i == bw->nconn) {
@@ -135,8 +142,7 @@ conn_configured(const struct cfg *c, const struct bk_conn *conn)
 	for (i = 0; i < c->nroutes; i++) {
 		r = &c->routes[i];
 		if (r->kind == ROUTE_BACKEND &&
-		    r->backend_addrlen == conn->addrlen &&
-		    memcmp(&r->backend_addr, &conn->addr, conn->addrlen) == 0)
+		    conn_at(conn, &r->backend_addr, r->backend_addrlen))
 			return true;
 	}
 	return false;
